@@ -1,0 +1,80 @@
+"""What the rest of clawfs knows about one session file, without its messages.
+
+Two views of a file exist, and they are kept apart on purpose:
+
+* `Head` is what the first meta line says. It costs one small read and is
+  what the index orders by (SPEC §7: costs grow with sessions, not bytes).
+  It can lie: claw lets the *last* meta line win and a body can be corrupt.
+* `Summary` is claw's list entry for the file after a full load
+  (claw-store-format §5): it is the truth, but needs the whole file.
+
+Both are plain values keyed by the backing file's identity (`FileKey`), so
+caches can be extended or dropped when the file changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """Identity of one version of a backing file.
+
+    `dev`/`ino` name the file; a rename over it (claw's snapshot save) is a
+    new key. `size` and `mtime_ns` tell whether it changed in place.
+    """
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+    def same_file(self, other: FileKey) -> bool:
+        return self.dev == other.dev and self.ino == other.ino
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a file's first meta line says, plus whether a message follows.
+
+    `meta_found` is False when the first non-blank line is not a parseable
+    `session_meta` record (legacy JSON, corrupt, empty file ...): the index
+    then has to fully load the file to know anything.
+    """
+
+    meta_found: bool
+    session_id: str | None = None
+    created_at_ms: int | None = None
+    updated_at_ms: int | None = None
+    parent_session_id: str | None = None
+    branch_name: str | None = None
+    model: str | None = None
+    workspace_root: str | None = None
+    has_messages: bool = False
+    """A `message` record was seen within the bytes read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """claw's list entry for one file (claw-store-format §5).
+
+    For a file that fails to load, claw's fallback values are used
+    (`session_id` = file name minus extension, `created_at_ms` from that
+    name else 0, `updated_at_ms` = 0, `message_count` = 0, no lineage) and
+    `error` holds claw's load error text.
+    """
+
+    session_id: str
+    created_at_ms: int
+    updated_at_ms: int
+    message_count: int
+    parent_session_id: str | None = None
+    branch_name: str | None = None
+    model: str | None = None
+    workspace_root: str | None = None
+    error: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.error is None
