@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clawfs import session
+from clawfs.session import Session
+
 
 @dataclass(frozen=True, slots=True)
 class FileKey:
@@ -78,3 +81,61 @@ class Summary:
     @property
     def loaded(self) -> bool:
         return self.error is None
+
+
+def summarize(data: bytes, *, file_name: str, mtime_ms: int) -> Summary:
+    """claw's list entry for a file's bytes (claw-store-format §5).
+
+    A file that fails to load gets claw's fallback values: the id is the
+    file name minus `.jsonl`/`.json` ("unknown" otherwise, as claw), the
+    creation time comes from that id or is 0.
+    """
+    try:
+        loaded = session.load(data, file_name=file_name, mtime_ms=mtime_ms)
+    except session.LoadError as error:
+        fallback_id = fallback_session_id(file_name)
+        return Summary(
+            session_id=fallback_id,
+            created_at_ms=session.created_at_from_id(fallback_id) or 0,
+            updated_at_ms=0,
+            message_count=0,
+            error=str(error),
+        )
+    return summary_of(loaded)
+
+
+def summary_of(loaded: Session) -> Summary:
+    """The list entry of a loaded session."""
+    fork = loaded.fork
+    return Summary(
+        session_id=loaded.session_id,
+        created_at_ms=loaded.created_at_ms,
+        updated_at_ms=loaded.updated_at_ms,
+        message_count=len(loaded.messages),
+        parent_session_id=None if fork is None else fork.parent_session_id,
+        branch_name=None if fork is None else fork.branch_name,
+        model=loaded.model,
+        workspace_root=loaded.workspace_root,
+    )
+
+
+def fallback_session_id(file_name: str) -> str:
+    """claw's `session_id_from_path`: the name minus `.jsonl`, else minus `.json`.
+
+    A name that is not valid UTF-8 (surrogate escapes here) is "unknown", as
+    in claw.
+    """
+    if not _is_utf8(file_name):
+        return "unknown"
+    for suffix in (".jsonl", ".json"):
+        if file_name.endswith(suffix):
+            return file_name[: -len(suffix)]
+    return "unknown"
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

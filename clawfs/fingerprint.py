@@ -1,0 +1,98 @@
+"""claw's workspace fingerprint: the name of a workspace's session directory.
+
+claw (session_control.rs `workspace_fingerprint`) hashes the path's string
+form with 64-bit FNV-1a and prints 16 lowercase hex digits. The string form
+is Rust's `to_string_lossy`, so invalid UTF-8 becomes U+FFFD; nothing else is
+normalized (case, NFC/NFD and trailing separators all change the hash).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+_VERBATIM = "\\\\?\\"
+
+
+def fingerprint(path: str | bytes) -> str:
+    """The 16-hex fingerprint claw gives the directory of `path`."""
+    value = _FNV_OFFSET
+    for byte in _lossy_utf8(path):
+        value = ((value ^ byte) * _FNV_PRIME) & _MASK
+    return f"{value:016x}"
+
+
+def _lossy_utf8(path: str | bytes) -> bytes:
+    """UTF-8 bytes of `path` as Rust's `to_string_lossy` would give them.
+
+    Python's "replace" decoder substitutes U+FFFD per maximal subpart, as
+    Rust's `from_utf8_lossy` does. A `str` may carry surrogate escapes
+    (`os.fsdecode` of a non-UTF-8 name): those go back to their bytes first;
+    any other lone surrogate is what Windows' lossy conversion turns into
+    U+FFFD.
+    """
+    if isinstance(path, bytes):
+        return path.decode("utf-8", "replace").encode("utf-8")
+    try:
+        return path.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", path).encode("utf-8")
+    return raw.decode("utf-8", "replace").encode("utf-8")
+
+
+def is_windows_path(path: str) -> bool:
+    """True for drive (`C:\\x`) and UNC (`\\\\server\\share`) paths."""
+    return bool(_WINDOWS_DRIVE.match(path)) or path.startswith("\\\\")
+
+
+def fingerprint_candidates(workspace_root: str) -> set[str]:
+    """Every fingerprint claw may have used for a recorded `workspace_root`.
+
+    claw records the raw cwd but hashes `fs::canonicalize(cwd)`, falling back
+    to the raw path (since #151; before it the raw path was hashed). So:
+    the canonical path where it exists here, and the raw path. A Windows path
+    cannot be canonicalized on this machine; its canonical form is verbatim
+    (`\\\\?\\D:\\proj`, or `\\\\?\\UNC\\server\\share` for UNC paths), without a
+    trailing separator, which is why those forms are added by hand.
+    """
+    candidates = {fingerprint(workspace_root)}
+    if is_windows_path(workspace_root):
+        for form in _verbatim_forms(workspace_root):
+            candidates.add(fingerprint(form))
+        return candidates
+    canonical = _canonical(workspace_root)
+    if canonical is not None:
+        candidates.add(fingerprint(canonical))
+    return candidates
+
+
+def _verbatim_forms(path: str) -> set[str]:
+    if path.startswith(_VERBATIM):
+        return {path}
+    if path.startswith("\\\\"):
+        body = "UNC\\" + path[2:]
+    else:
+        body = path
+    forms = {_VERBATIM + body}
+    trimmed = body.rstrip("\\/")
+    if trimmed and not re.fullmatch(r"[A-Za-z]:", trimmed):
+        forms.add(_VERBATIM + trimmed)
+    return forms
+
+
+def _canonical(path: str) -> str | None:
+    """`fs::canonicalize`: the real path if every component exists, else None."""
+    try:
+        return os.path.realpath(path, strict=True)
+    except (OSError, ValueError):
+        return None
