@@ -28,9 +28,7 @@ from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any, NoReturn, TypeAlias
 
-JsonValue: TypeAlias = (
-    None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
-)
+JsonValue: TypeAlias = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
 JsonObject: TypeAlias = dict[str, JsonValue]
 
 I64_MIN = -(2**63)

@@ -322,9 +322,7 @@ class _Records:
     prompt_history: list[PromptEntry] = field(default_factory=list)
 
     def copy(self) -> _Records:
-        return _Records(
-            self.meta, list(self.messages), self.compaction, list(self.prompt_history)
-        )
+        return _Records(self.meta, list(self.messages), self.compaction, list(self.prompt_history))
 
     def take(self, obj: JsonObject, line_number: int) -> None:
         kind = obj.get("type")
@@ -492,9 +490,7 @@ class JsonlReader:
             return clawjson.parse(line)
         except clawjson.ClawJsonError as error:
             if self.error is None:
-                self.error = LoadError(
-                    f"invalid JSONL record at line {self._line_number}: {error}"
-                )
+                self.error = LoadError(f"invalid JSONL record at line {self._line_number}: {error}")
             return None
 
     def _judge_first_line(self, value: JsonValue | None) -> None:
