@@ -77,14 +77,14 @@ def fingerprint_candidates(workspace_root: str) -> set[str]:
 
 
 def _verbatim_forms(path: str) -> set[str]:
+    """`\\\\?\\` forms Windows' canonicalize may give: separators as `\\`, none trailing."""
     if path.startswith(_VERBATIM):
         return {path}
-    if path.startswith("\\\\"):
-        body = "UNC\\" + path[2:]
-    else:
-        body = path
+    body = "UNC\\" + path[2:] if path.startswith("\\\\") else path
     forms = {_VERBATIM + body}
-    trimmed = body.rstrip("\\/")
+    backslashed = body.replace("/", "\\")
+    forms.add(_VERBATIM + backslashed)
+    trimmed = backslashed.rstrip("\\")
     if trimmed and not re.fullmatch(r"[A-Za-z]:", trimmed):
         forms.add(_VERBATIM + trimmed)
     return forms

@@ -19,13 +19,21 @@ _SANITIZED_BLOCK_FIELDS = frozenset(
 )
 
 
-def render_snapshot(session: Session) -> bytes:
-    """The bytes claw's `save_to_path` writes for `session`."""
+def render_snapshot(session: Session, *, sanitized: bool = True) -> bytes:
+    """The bytes claw's `save_to_path` writes for `session`.
+
+    `sanitized=False` renders the model as it is, which is what a file
+    written by claw re-reads to (tests use it to check round trips).
+    """
     lines = [render(meta_record(session))]
     if session.compaction is not None:
-        lines.append(render(compaction_record(session.compaction)))
-    lines.extend(render(prompt_record(entry)) for entry in session.prompt_history)
-    lines.extend(render(message_record(message)) for message in session.messages)
+        lines.append(render(compaction_record(session.compaction, sanitized=sanitized)))
+    lines.extend(
+        render(prompt_record(entry, sanitized=sanitized)) for entry in session.prompt_history
+    )
+    lines.extend(
+        render(message_record(message, sanitized=sanitized)) for message in session.messages
+    )
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
