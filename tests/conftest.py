@@ -1,0 +1,29 @@
+"""Shared test setup: keep real mounts from hanging or outliving the suite.
+
+Mount helpers live in tests/mounting.py (`mounted()`); this file only
+re-arms their hang watchdogs per test (a module can share one mount across
+many tests) and checks at the end that no clawfs mount was left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from mounting import LIVE, clawfs_mounts
+
+
+@pytest.fixture(autouse=True)
+def _rearm_mount_watchdogs() -> Iterator[None]:
+    """Each test gets the full hang budget on mounts shared by its module."""
+    for mount in list(LIVE):
+        if mount.watchdog is not None:
+            mount.watchdog.arm(mount.hang_timeout)
+    yield
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    left = clawfs_mounts()
+    if left:
+        print(f"\nclawfs mounts left behind: {left}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

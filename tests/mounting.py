@@ -1,0 +1,339 @@
+"""Mount clawfs for real in a test, and never leave the mount behind.
+
+    from mounting import mounted     # tests/ is on sys.path under pytest
+
+    def test_latest(tmp_path):
+        with mounted([store_dir], tmp=tmp_path) as m:
+            assert (m.path / "latest").read_bytes() == ...
+
+`mounted()` runs `clawfs mount` as a subprocess (a new session, so a test's
+Ctrl-C does not reach it) with the machine shut out: HOME,
+CLAW_CONFIG_HOME, XDG_STATE_HOME and the working directory are temporary
+directories and discovery is off, so the tester's real stores are never
+read. It waits until the mount answers, fails fast with the log if the
+process exits, and on the way out unmounts whatever happened (SIGTERM, then
+`fusermount3 -u`, `umount -f`, `fusermount3 -u -z`).
+
+A FUSE request that deadlocks leaves the test in uninterruptible sleep,
+which no pytest timeout can end. Each mount has a watchdog: if the mount is
+still up `hang_timeout` seconds after it was armed (at mount time, and again
+at the start of every test by tests/conftest.py), it aborts the FUSE
+connection through /sys/fs/fuse/connections/<minor>/abort. Pending calls
+then fail with ENOTCONN, and the fixture fails the test saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clawfs.mount import FSTYPE, mount_table, mounts_at
+
+CONNECTIONS = Path("/sys/fs/fuse/connections")
+START_TIMEOUT = 30.0
+"""Seconds a mount may take to answer before the fixture gives up."""
+HANG_TIMEOUT = 60.0
+"""Seconds a mount may stay up per test before the watchdog aborts it.
+
+Below pytest's own timeout (120 s in pyproject), so the watchdog fires first.
+"""
+
+READY_MARK = "ready: serving"
+"""What `clawfs mount` logs once the mount answers."""
+
+LIVE: set[Mount] = set()
+"""Mounts currently up, so conftest can re-arm their watchdogs per test."""
+
+
+def clawfs_command(*args: str | os.PathLike[str]) -> list[str]:
+    """`clawfs ARGS` run with this interpreter (the project's venv)."""
+    return [sys.executable, "-m", "clawfs.cli", *(os.fspath(a) for a in args)]
+
+
+@dataclass
+class Sandbox:
+    """Temporary HOME, config, state and working directories for one run."""
+
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def cwd(self) -> Path:
+        return self.root / "cwd"
+
+    def env(self) -> dict[str, str]:
+        for d in (self.home, self.state, self.cwd):
+            d.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAW", "XDG_"))}
+        env.update(
+            HOME=str(self.home),
+            CLAW_CONFIG_HOME=str(self.home / ".claw"),
+            XDG_STATE_HOME=str(self.state),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def run(
+        self, *args: str | os.PathLike[str], timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `clawfs ARGS` in the sandbox and wait for it."""
+        return subprocess.run(
+            clawfs_command(*args), env=self.env(), cwd=self.cwd, capture_output=True,
+            text=True, timeout=timeout, start_new_session=True, check=False,
+        )
+
+
+class Watchdog:
+    """Aborts a FUSE connection that is still up after its deadline."""
+
+    def __init__(self, mountpoint: Path) -> None:
+        self.mountpoint = mountpoint
+        self.fired = False
+        self._deadline = float("inf")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="fuse-watchdog")
+        self._thread.start()
+
+    def arm(self, seconds: float) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            if time.monotonic() > self._deadline:
+                self.fired = True
+                abort_connection(self.mountpoint)
+                return
+
+
+@dataclass(eq=False)
+class Mount:
+    """A live clawfs mount made by `mounted()`."""
+
+    path: Path
+    sandbox: Sandbox
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    """The `clawfs mount -f` process; None for a daemon mount."""
+    hang_timeout: float = HANG_TIMEOUT
+    watchdog: Watchdog | None = field(default=None, repr=False)
+
+    def log(self) -> str:
+        """Everything the mount logged so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    @property
+    def daemon_pid(self) -> int | None:
+        """The serving process: the -f process, or the daemon's pid from its log."""
+        if self.proc is not None:
+            return self.proc.pid
+        found = re.findall(r"\(pid (\d+)\)", self.log())
+        return int(found[-1]) if found else None
+
+    def is_mounted(self) -> bool:
+        return is_mounted(self.path)
+
+
+def is_mounted(path: Path) -> bool:
+    return any(e.fstype.startswith("fuse") for e in mounts_at(path))
+
+
+def ensure_fusectl() -> None:
+    """Mount the FUSE control filesystem if it is not (it holds `abort`)."""
+    if any(e.fstype == "fusectl" for e in mount_table()):
+        return
+    subprocess.run(["mount", "-t", "fusectl", "none", str(CONNECTIONS)],
+                   capture_output=True, check=False)
+
+
+def abort_connection(path: Path) -> bool:
+    """Abort the FUSE connection mounted at `path`: every waiting call fails."""
+    for entry in mounts_at(path):
+        if entry.fstype.startswith("fuse"):
+            try:
+                (CONNECTIONS / str(entry.minor) / "abort").write_text("1")
+                return True
+            except OSError:
+                continue
+    return False
+
+
+def force_unmount(path: Path) -> None:
+    """The cleanup chain that always worked (pyfuse3 notes), step by step.
+
+    A step that does not finish in 10 s (a deadlocked daemon) gets the
+    connection aborted, which ends it.
+    """
+    for command in (["fusermount3", "-u"], ["umount", "-f"], ["fusermount3", "-u", "-z"]):
+        if not is_mounted(path):
+            return
+        proc = subprocess.Popen([*command, str(path)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            abort_connection(path)
+            proc.wait()
+
+
+def wait_until(condition: object, timeout: float, what: str) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def _start(mount: Mount, command: list[str], foreground: bool) -> None:
+    env, cwd = mount.sandbox.env(), mount.sandbox.cwd
+    if foreground:
+        with open(mount.log_path, "ab") as log:
+            mount.proc = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (mount.is_mounted() and READY_MARK in mount.log()):
+            if mount.proc.poll() is not None:
+                raise AssertionError(
+                    f"clawfs mount exited with {mount.proc.returncode}:\n{mount.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"clawfs mount did not get ready:\n{mount.log()}")
+            time.sleep(0.02)
+        return
+    done = subprocess.run(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=START_TIMEOUT,
+                          start_new_session=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError(
+            f"clawfs mount failed ({done.returncode}): {done.stderr}\nlog:\n{mount.log()}")
+
+
+def _stop(mount: Mount) -> None:
+    """Unmount and end the serving process, whatever state they are in."""
+    pid = mount.daemon_pid
+    if mount.proc is not None and mount.proc.poll() is None and mount.is_mounted():
+        mount.proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            mount.proc.wait(timeout=5)
+    force_unmount(mount.path)
+    if mount.proc is not None:
+        if mount.proc.poll() is None:
+            os.killpg(mount.proc.pid, signal.SIGKILL)
+        mount.proc.wait()
+    elif pid is not None:
+        _wait_gone(pid)
+
+
+def _wait_gone(pid: int) -> None:
+    """A daemon ends by itself once unmounted; kill it if it does not."""
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@contextlib.contextmanager
+def mounted(
+    stores: Sequence[Path] = (),
+    extra_args: Sequence[str | os.PathLike[str]] = (),
+    *,
+    tmp: Path | None = None,
+    foreground: bool = True,
+    discover: bool = False,
+    hang_timeout: float = HANG_TIMEOUT,
+) -> Iterator[Mount]:
+    """Mount `stores` (each a `--store DIR`) and yield the live `Mount`.
+
+    `tmp` holds the sandbox and the mountpoint (`tmp/mnt`); a fresh temporary
+    directory when None. `extra_args` go to `clawfs mount` as given (other
+    store options, `--debug` ...). `foreground=False` runs it as a daemon:
+    the command must then return only once the mount answers. Discovery is
+    off unless `discover` is true.
+    """
+    own_tmp = tmp is None
+    base = Path(tempfile.mkdtemp(prefix="clawfs-test-")) if tmp is None else tmp
+    sandbox = Sandbox(base / "sandbox")
+    mountpoint = base / "mnt"
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    mount = Mount(mountpoint, sandbox, base / "clawfs.log", hang_timeout=hang_timeout)
+    args: list[str | os.PathLike[str]] = ["mount", mountpoint]
+    for store in stores:
+        args += ["--store", store]
+    if not discover:
+        args.append("--no-discover")
+    args += list(extra_args)
+    if foreground:
+        args.append("-f")
+    else:
+        args += ["--log-file", mount.log_path]
+    ensure_fusectl()
+    mount.watchdog = Watchdog(mountpoint)
+    mount.watchdog.arm(START_TIMEOUT + hang_timeout)
+    LIVE.add(mount)
+    try:
+        _start(mount, clawfs_command(*args), foreground)
+        with mount_answers(mount):
+            os.stat(mountpoint)
+        mount.watchdog.arm(hang_timeout)
+        yield mount
+    finally:
+        LIVE.discard(mount)
+        try:
+            _stop(mount)
+        finally:
+            mount.watchdog.stop()
+            if own_tmp and not is_mounted(mountpoint):
+                shutil.rmtree(base, ignore_errors=True)
+        assert not is_mounted(mountpoint), f"{mountpoint} is still mounted"
+        assert not mount.watchdog.fired, (
+            f"the mount hung for over {hang_timeout:.0f} s: connection aborted\n{mount.log()}")
+
+
+@contextlib.contextmanager
+def mount_answers(mount: Mount) -> Iterator[None]:
+    """Turn an aborted connection inside the block into a clear failure."""
+    try:
+        yield
+    except OSError as e:
+        if mount.watchdog is not None and mount.watchdog.fired:
+            raise AssertionError(f"the mount hung: connection aborted\n{mount.log()}") from e
+        raise
+
+
+def clawfs_mounts() -> list[str]:
+    """Every fuse.clawfs mountpoint on the machine (should be none after tests)."""
+    return [e.mountpoint for e in mount_table() if e.fstype == FSTYPE]
