@@ -445,7 +445,7 @@ class JsonlReader:
             if legacy is not None:
                 return _from_legacy(legacy, file_name, mtime_ms)
         if reader.error is not None:
-            raise reader.error
+            raise LoadError(str(reader.error))
         return reader._records.session(file_name, mtime_ms)
 
     def _copy(self) -> JsonlReader:
