@@ -29,11 +29,17 @@ def level(debug: bool) -> int:
     return logging.DEBUG if debug else logging.INFO
 
 
-def to_stderr(debug: bool) -> logging.Handler:
-    """Log to stderr (foreground mounts, and a daemon until it detaches)."""
+def to_stderr(debug: bool, quiet: bool = False) -> logging.Handler:
+    """Log to stderr (foreground mounts, and a daemon until it detaches).
+
+    `quiet` keeps only warnings and errors (a daemon's terminal).
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(STDERR_FORMAT))
-    return _install(handler, debug)
+    _install(handler, debug)
+    if quiet and not debug:
+        handler.setLevel(logging.WARNING)
+    return handler
 
 
 def to_file(path: Path, debug: bool) -> logging.Handler:

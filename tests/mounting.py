@@ -25,6 +25,7 @@ then fail with ENOTCONN, and the fixture fails the test saying so.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -182,6 +183,26 @@ def abort_connection(path: Path) -> bool:
     return False
 
 
+def make_stale_mount(path: Path, fstype: str = FSTYPE) -> None:
+    """Leave a FUSE mount with no daemon at `path`, as `kill -9` without
+    auto_unmount does: listing it fails with ENOTCONN.
+
+    Mounts with mount(2) on a fresh /dev/fuse descriptor, then closes the
+    descriptor, which aborts the connection. Needs root (tests run as root).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open("/dev/fuse", os.O_RDWR)
+    try:
+        options = f"fd={fd},rootmode=40000,user_id={os.getuid()},group_id={os.getgid()}"
+        flags = 0x2 | 0x4  # MS_NOSUID | MS_NODEV
+        if libc.mount(b"clawfs", os.fsencode(path), fstype.encode(), ctypes.c_ulong(flags),
+                      options.encode()) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
+    finally:
+        os.close(fd)
+
+
 def force_unmount(path: Path) -> None:
     """The cleanup chain that always worked (pyfuse3 notes), step by step.
 
@@ -252,13 +273,14 @@ def _stop(mount: Mount) -> None:
 def _wait_gone(pid: int) -> None:
     """A daemon ends by itself once unmounted; kill it if it does not."""
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if _alive(pid):
+    if alive(pid):
         os.kill(pid, signal.SIGKILL)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -278,37 +300,54 @@ def mounted(
 ) -> Iterator[Mount]:
     """Mount `stores` (each a `--store DIR`) and yield the live `Mount`.
 
-    `tmp` holds the sandbox and the mountpoint (`tmp/mnt`); a fresh temporary
-    directory when None. `extra_args` go to `clawfs mount` as given (other
-    store options, `--debug` ...). `foreground=False` runs it as a daemon:
-    the command must then return only once the mount answers. Discovery is
-    off unless `discover` is true.
+    `tmp` holds the sandbox, the log and the mountpoint (`tmp/mnt`); a fresh
+    temporary directory (removed afterwards) when None. `extra_args` go to
+    `clawfs mount` as given (other store options, `--debug` ...).
+    `foreground=False` runs it as a daemon, whose command must return only
+    once the mount answers. Discovery is off unless `discover` is true.
     """
     own_tmp = tmp is None
     base = Path(tempfile.mkdtemp(prefix="clawfs-test-")) if tmp is None else tmp
-    sandbox = Sandbox(base / "sandbox")
-    mountpoint = base / "mnt"
-    mountpoint.mkdir(parents=True, exist_ok=True)
-    mount = Mount(mountpoint, sandbox, base / "clawfs.log", hang_timeout=hang_timeout)
-    args: list[str | os.PathLike[str]] = ["mount", mountpoint]
+    mount = new_mount(base, hang_timeout)
+    args: list[str | os.PathLike[str]] = ["mount", mount.path]
     for store in stores:
         args += ["--store", store]
     if not discover:
         args.append("--no-discover")
     args += list(extra_args)
-    if foreground:
-        args.append("-f")
-    else:
-        args += ["--log-file", mount.log_path]
+    args += ["-f"] if foreground else ["--log-file", mount.log_path]
+    try:
+        with unmounting(mount):
+            _start(mount, clawfs_command(*args), foreground)
+            with mount_answers(mount):
+                os.stat(mount.path)
+            yield mount
+    finally:
+        if own_tmp and not is_mounted(mount.path):
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def new_mount(base: Path, hang_timeout: float = HANG_TIMEOUT) -> Mount:
+    """A not-yet-mounted `Mount` in `base`: sandbox, empty `mnt/`, log path."""
+    mountpoint = base / "mnt"
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    return Mount(mountpoint, Sandbox(base / "sandbox"), base / "clawfs.log",
+                 hang_timeout=hang_timeout)
+
+
+@contextlib.contextmanager
+def unmounting(mount: Mount) -> Iterator[Mount]:
+    """Guard a block that mounts `mount.path` however it likes.
+
+    Starts the hang watchdog; afterwards always unmounts and ends the
+    serving process (a daemon's pid is read from its log), then fails if
+    anything is still mounted or the watchdog had to fire.
+    """
     ensure_fusectl()
-    mount.watchdog = Watchdog(mountpoint)
-    mount.watchdog.arm(START_TIMEOUT + hang_timeout)
+    mount.watchdog = Watchdog(mount.path)
+    mount.watchdog.arm(START_TIMEOUT + mount.hang_timeout)
     LIVE.add(mount)
     try:
-        _start(mount, clawfs_command(*args), foreground)
-        with mount_answers(mount):
-            os.stat(mountpoint)
-        mount.watchdog.arm(hang_timeout)
         yield mount
     finally:
         LIVE.discard(mount)
@@ -316,11 +355,10 @@ def mounted(
             _stop(mount)
         finally:
             mount.watchdog.stop()
-            if own_tmp and not is_mounted(mountpoint):
-                shutil.rmtree(base, ignore_errors=True)
-        assert not is_mounted(mountpoint), f"{mountpoint} is still mounted"
+        assert not mount.is_mounted(), f"{mount.path} is still mounted"
         assert not mount.watchdog.fired, (
-            f"the mount hung for over {hang_timeout:.0f} s: connection aborted\n{mount.log()}")
+            f"the mount hung for over {mount.hang_timeout:.0f} s: connection aborted\n"
+            f"{mount.log()}")
 
 
 @contextlib.contextmanager
