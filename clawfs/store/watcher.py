@@ -1,0 +1,600 @@
+"""Tell the index which parts of the store changed, quickly and in bounded batches.
+
+The store changes under the mount: claw appends lines, saves by writing a
+temp file and renaming it over the session, rotates big files to
+`<stem>.rot-<ms>.jsonl`, creates fingerprint directories lazily, and users
+delete things (claw-store-format.md §1, §4). SPEC §5 wants all of that
+visible within 100 ms with inotify and within 2 s when we must poll. This
+module only says *what* changed; the consumer (the index, then the FUSE
+adapter's cache invalidation) decides what to do about it. It knows nothing
+about FUSE.
+
+Binding: `inotify_simple`. It is tiny, maintained, and has no threads and no
+event loop of its own: its fd is opened non-blocking, trio waits on it with
+`trio.lowlevel.wait_readable`, and `read(timeout=0)` drains what is queued
+(pyfuse3-notes.md, "inotify under trio"). asyncinotify is asyncio-only and
+watchdog runs its own threads.
+
+What is watched, and why:
+
+- every store root, and every directory directly in it (one per workspace
+  fingerprint; legacy flat files lie in the root itself). claw never looks
+  deeper, so neither do we.
+- for a root that does not exist yet (SPEC §1: "watched and appears when
+  created"), its nearest existing ancestor, at most `ancestor_levels` up;
+  when the next path component appears the watch moves down, and once the
+  root exists it is attached. Roots further away than that, or that cannot
+  be watched, are tried again every `poll_interval_s`.
+- only names claw counts as sessions: the extension is exactly `jsonl` or
+  `json`. claw's temp files (`x.jsonl.tmp-<ms>-<n>`) and `/clear` backups
+  (`x.jsonl.before-clear-<ms>.bak`) are therefore never reported; a save
+  shows up as the rename onto the session name, which is what matters.
+
+What the consumer receives, on the trio thread, as `on_changes(batch)`:
+
+- `Change("file", path)`: this entry may have been created, grown,
+  rewritten, replaced by a rename (a new inode) or removed. Stat it again.
+- `Change("dir", path)`: the entries of this directory may have changed in
+  any way, or the directory itself appeared or vanished. List it again and
+  re-check every entry directly in it. Not recursive: a fingerprint
+  directory that changed inside a root gets its own change. A batch never
+  also names, as "file", an entry of a directory it names as "dir".
+- `Change("rescan", "")`: events may have been lost (kernel queue overflow,
+  a switch to polling) or the periodic safety sweep came round. Rescan every
+  root. A batch holding it holds nothing else.
+
+Events are gathered for `coalesce_s` after the first one arrives, so a burst
+(1,000 new files, a rotation storm, a long run of appends) becomes one batch
+per window, each path named once, and more than `dir_threshold` entries of
+one directory collapse into one "dir" change.
+
+Changes are reported from the moment `run` signals it has started (the
+watches are in place by then): scan the store *after* that, and nothing can
+fall between the scan and the first change. Likewise, call `add_root` before
+scanning a root added later.
+
+Fallback: when inotify cannot be had (`inotify_init1` fails: ENOSYS, EMFILE,
+ENFILE) or the watch limit is reached (ENOSPC from `inotify_add_watch`), one
+warning is logged and the watcher polls instead: every `poll_interval_s` it
+lists the roots and their directories in a worker thread and compares size,
+mtime and inode of every session file, emitting the same `Change` values.
+In both modes a safety sweep emits "rescan" every `sweep_interval_s`, so
+anything missed (a rename of a root's parent, which inotify does not report
+to the root's own watch) is caught; in inotify mode the sweep also re-checks
+every watch against the disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import trio
+from inotify_simple import INotify, flags
+
+log = logging.getLogger(__name__)
+
+ChangeKind = Literal["file", "dir", "rescan"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One thing the consumer must look at again (see the module docstring)."""
+
+    kind: ChangeKind
+    path: str
+
+
+RESCAN = Change("rescan", "")
+
+
+def is_session_name(name: str) -> bool:
+    """claw's rule (session_control.rs:664-671): the text after the last dot is
+    exactly `jsonl` or `json`. As with Rust's `Path::extension`, a name that
+    is only a leading dot plus an extension (`.jsonl`) has no extension."""
+    stem, _, ext = name.rpartition(".")
+    return bool(stem) and ext in ("jsonl", "json")
+
+
+class Batcher:
+    """Gathers changes between two deliveries and shapes them into one batch.
+
+    A burst must cost the consumer bounded work: each change appears once,
+    entries of a directory named as a whole are dropped, and more than
+    `dir_threshold` entries of one directory become one "dir" change.
+    """
+
+    def __init__(self, dir_threshold: int = 128) -> None:
+        self._threshold = dir_threshold
+        self._changes: dict[Change, None] = {}  # an ordered set
+
+    def __bool__(self) -> bool:
+        return bool(self._changes)
+
+    def add(self, change: Change) -> None:
+        self._changes[change] = None
+
+    def take(self) -> list[Change]:
+        """Return the batch gathered so far and start a new one."""
+        changes, self._changes = list(self._changes), {}
+        if RESCAN in changes:
+            return [RESCAN]
+        per_dir = Counter(os.path.dirname(c.path) for c in changes if c.kind == "file")
+        whole = {c.path for c in changes if c.kind == "dir"}
+        whole |= {d for d, n in per_dir.items() if n > self._threshold}
+        batch: dict[Change, None] = {}
+        for change in changes:
+            parent = os.path.dirname(change.path)
+            if change.kind == "file" and parent in whole:
+                change = Change("dir", parent)
+            batch[change] = None
+        return list(batch)
+
+
+# Every watch asks for the same events, so a directory that plays two parts
+# (a root that is also the ancestor of a missing root) needs one watch only.
+_EVENTS = (
+    flags.CREATE
+    | flags.DELETE
+    | flags.MOVED_FROM
+    | flags.MOVED_TO
+    | flags.CLOSE_WRITE
+    | flags.MODIFY  # claw appends a line per message with a plain write
+    | flags.ATTRIB
+    | flags.DELETE_SELF
+    | flags.MOVE_SELF
+)
+_ARRIVED = flags.CREATE | flags.MOVED_TO
+_LEFT = flags.DELETE | flags.MOVED_FROM
+# The watched directory itself is gone or no longer at its path.
+_SELF_GONE = flags.DELETE_SELF | flags.MOVE_SELF | flags.IGNORED | flags.UNMOUNT
+
+
+class _Watch(NamedTuple):
+    wd: int
+    ident: tuple[int, int]  # (st_dev, st_ino) of the directory when watched
+
+
+class InotifyTree:
+    """Turns inotify events into `Change` values, and keeps the watches in line
+    with the store. No trio here: the `Watcher` feeds it `read()` results.
+
+    Each watched path plays one or more parts, worked out from the path:
+    a root (in `_attached`), a fingerprint directory (its parent is an
+    attached root), or the ancestor of roots that do not exist yet (a key
+    of `_pending`).
+    """
+
+    def __init__(self, inotify: Any, out: Batcher, ancestor_levels: int = 4) -> None:
+        self._inotify = inotify
+        self._out = out
+        self._levels = ancestor_levels
+        self._roots: list[str] = []
+        self._attached: set[str] = set()
+        self._pending: dict[str, set[str]] = {}
+        self._unwatched: set[str] = set()  # missing beyond the bound, or unwatchable
+        self._watches: dict[str, _Watch] = {}
+        self._paths: dict[int, str] = {}
+        self.limit_reached = False
+
+    def fileno(self) -> int:
+        return int(self._inotify.fileno())
+
+    def read(self) -> list[Any]:
+        """Everything queued now, without blocking."""
+        return list(self._inotify.read(timeout=0))
+
+    def close(self) -> None:
+        self._inotify.close()
+
+    def add_root(self, root: str, *, announce: bool) -> None:
+        """Watch `root` (an absolute path). With `announce`, report what is
+        already there as "dir" changes, for roots the consumer has not scanned."""
+        if root not in self._roots:
+            self._roots.append(root)
+            self._attach(root, announce=announce)
+            self._prune()
+
+    def handle(self, events: Iterable[Any]) -> None:
+        """Apply inotify events (anything with `wd`, `mask`, `name`), in order."""
+        for event in events:
+            if event.mask & flags.Q_OVERFLOW:
+                self.resync()
+                self._out.add(RESCAN)
+                continue
+            path = self._paths.get(event.wd)
+            if path is None:
+                continue  # a watch already dropped; its last events are stale
+            if event.mask & _SELF_GONE:
+                self._lost(path)
+            else:
+                self._entry_event(path, event.name, event.mask)
+        self._prune()
+
+    def resync(self) -> None:
+        """Bring the watches back in line with the disk after events may have
+        been lost: re-check each root's identity and its directories, and try
+        the roots that were missing again."""
+        for root in list(self._roots):
+            watch = self._watches.get(root)
+            if root not in self._attached:
+                self._attach(root, announce=True)
+            elif watch is not None and watch.ident == _ident(root):
+                self._sync_children(root, announce=True)
+            else:
+                self._lost(root)
+        self._prune()
+
+    def retry_unwatched(self) -> None:
+        """Try again the roots that no watch covers (too far from an existing
+        ancestor, or not watchable)."""
+        for root in [r for r in self._roots if r in self._unwatched]:
+            self._attach(root, announce=True)
+        self._prune()
+
+    def _entry_event(self, dir_path: str, name: str, mask: int) -> None:
+        path = os.path.join(dir_path, name)
+        if mask & _ARRIVED and dir_path in self._pending:
+            for root in [r for r in self._pending[dir_path] if _step(dir_path, r) == path]:
+                self._attach(root, announce=True)
+        if dir_path in self._attached and mask & flags.ISDIR:
+            self._fingerprint_dir_event(path, mask)
+        elif is_session_name(name) and (
+            dir_path in self._attached or os.path.dirname(dir_path) in self._attached
+        ):
+            self._out.add(Change("file", path))
+
+    def _fingerprint_dir_event(self, path: str, mask: int) -> None:
+        self._out.add(Change("dir", path))
+        if mask & _LEFT:
+            self._lost(path)
+        elif mask & _ARRIVED or path not in self._watches:
+            # Files created in it before this watch existed raise no event:
+            # the "dir" change above makes the consumer list it after the
+            # watch is in place, so none is missed.
+            self._watch(path, follow=False)
+
+    def _attach(self, root: str, *, announce: bool) -> None:
+        """Watch `root`, or else its nearest existing ancestor so that its
+        creation is seen."""
+        self._forget_root(root)
+        target, levels = root, 0
+        while not self._watch(target, follow=True):
+            parent = os.path.dirname(target)
+            if levels == self._levels or parent == target or self.limit_reached:
+                self._unwatched.add(root)
+                return
+            target, levels = parent, levels + 1
+        if target == root:
+            self._attached.add(root)
+            if announce:
+                self._out.add(Change("dir", root))
+            self._sync_children(root, announce=announce)
+            return
+        self._pending.setdefault(target, set()).add(root)
+        # The next component may have been created before the watch was in
+        # place, and its event is then lost: look once more.
+        if os.path.isdir(_step(target, root)):
+            self._attach(root, announce=announce)
+
+    def _forget_root(self, root: str) -> None:
+        self._attached.discard(root)
+        self._unwatched.discard(root)
+        for ancestor in [a for a, roots in self._pending.items() if root in roots]:
+            self._pending[ancestor].discard(root)
+            if not self._pending[ancestor]:
+                del self._pending[ancestor]
+
+    def _sync_children(self, root: str, *, announce: bool) -> None:
+        """Watch every directory in `root` and drop watches of vanished ones."""
+        found: set[str] = set()
+        for entry in _scandir(root):
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            found.add(entry.path)
+            watch = self._watches.get(entry.path)
+            if watch is None or watch.ident != (st.st_dev, st.st_ino):
+                self._watch(entry.path, follow=False)
+                if announce:
+                    self._out.add(Change("dir", entry.path))
+        for path in [p for p in self._watches if os.path.dirname(p) == root and p not in found]:
+            self._lost(path)
+
+    def _lost(self, path: str) -> None:
+        """`path` is gone, or no longer names the directory watched there: drop
+        its watch and those below it, report them, and re-attach the roots
+        that depended on them."""
+        below = path + os.sep
+        stale = [p for p in self._watches if p == path or p.startswith(below)]
+        roots = {r for r in self._attached if r == path or r.startswith(below)}
+        for p in stale:
+            if p in self._attached or os.path.dirname(p) in self._attached:
+                self._out.add(Change("dir", p))
+            roots |= self._pending.get(p, set())
+            self._unwatch(p)
+        for root in [r for r in self._roots if r in roots]:
+            self._attach(root, announce=True)
+
+    def _watch(self, path: str, *, follow: bool) -> bool:
+        """Watch the directory `path`. False when it is missing, not a directory,
+        not watchable, or the watch limit is reached. A fingerprint directory
+        that is a symlink is not followed (SPEC §6), a root may be one."""
+        mask = _EVENTS | flags.ONLYDIR | (0 if follow else flags.DONT_FOLLOW)
+        try:
+            wd = int(self._inotify.add_watch(path, mask))
+            st = os.stat(path, follow_symlinks=follow)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                self.limit_reached = True
+            elif e.errno not in (errno.ENOENT, errno.ENOTDIR):
+                log.debug("cannot watch %s: %s", path, e.strerror)
+            return False
+        previous = self._watches.get(path)
+        if previous is not None and previous.wd != wd:
+            self._unwatch(path)  # a new directory under the same name
+        old_path = self._paths.get(wd)
+        if old_path is not None and old_path != path:
+            del self._watches[old_path]  # the same directory under a new name
+        self._paths[wd] = path
+        self._watches[path] = _Watch(wd, (st.st_dev, st.st_ino))
+        return True
+
+    def _unwatch(self, path: str) -> None:
+        watch = self._watches.pop(path)
+        self._paths.pop(watch.wd, None)
+        try:
+            self._inotify.rm_watch(watch.wd)
+        except OSError:
+            pass  # the kernel already dropped it with its directory
+
+    def _prune(self) -> None:
+        """Drop ancestor watches no root waits on any more."""
+        for path in [p for p in self._watches if not self._needed(p)]:
+            self._unwatch(path)
+
+    def _needed(self, path: str) -> bool:
+        return (
+            path in self._attached
+            or os.path.dirname(path) in self._attached
+            or path in self._pending
+        )
+
+
+def _step(ancestor: str, root: str) -> str:
+    """The child of `ancestor` on the way down to `root`."""
+    first = os.path.relpath(root, ancestor).split(os.sep)[0]
+    return os.path.join(ancestor, first)
+
+
+def _ident(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _scandir(path: str) -> Iterator[os.DirEntry[str]]:
+    """Entries of `path`; none when it is missing or unreadable (the index
+    logs unreadable directories, the watcher need not)."""
+    try:
+        with os.scandir(path) as entries:
+            yield from entries
+    except OSError:
+        return
+
+
+class Stamp(NamedTuple):
+    """What polling compares for one path: placement (kind) and the stat
+    fields an append, a save by rename or a replacement changes."""
+
+    kind: Literal["file", "dir"]
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+
+def poll_snapshot(roots: Iterable[str]) -> dict[str, Stamp]:
+    """Each existing root, the directories in it and the session files in
+    both. Blocking (one stat per file): run it in a worker thread."""
+    snapshot: dict[str, Stamp] = {}
+    for root in roots:
+        try:
+            st = os.stat(root)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        snapshot[root] = Stamp("dir", st.st_dev, st.st_ino, 0, 0)
+        for entry in _scandir(root):
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                _stamp(snapshot, entry, "dir")
+                for sub in _scandir(entry.path):
+                    _stamp(snapshot, sub, "file")
+            else:
+                _stamp(snapshot, entry, "file")
+    return snapshot
+
+
+def _stamp(
+    snapshot: dict[str, Stamp], entry: os.DirEntry[str], kind: Literal["file", "dir"]
+) -> None:
+    if kind == "file" and not is_session_name(entry.name):
+        return
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return  # vanished while listing: the next poll sees it gone
+    if kind == "dir":
+        snapshot[entry.path] = Stamp("dir", st.st_dev, st.st_ino, 0, 0)
+    else:
+        snapshot[entry.path] = Stamp("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def poll_diff(old: dict[str, Stamp], new: dict[str, Stamp]) -> list[Change]:
+    """The changes that turn `old` into `new`, as inotify would have reported
+    them (a path that changed placement is reported under both kinds)."""
+    changed = [p for p, s in new.items() if old.get(p) != s]
+    changed += [p for p in old if p not in new]
+    out: dict[Change, None] = {}
+    for path in sorted(changed):
+        for stamp in (old.get(path), new.get(path)):
+            if stamp is not None:
+                out[Change(stamp.kind, path)] = None
+    return list(out)
+
+
+class Watcher:
+    """Watches store roots and hands batches of `Change` to `on_changes`.
+
+    Run it in a nursery: `await nursery.start(watcher.run)` returns once the
+    watches are in place (or the first poll snapshot is taken). `on_changes`
+    is called on the trio thread and should not block for long: events keep
+    queuing in the kernel meanwhile (an overflow becomes a "rescan"). An
+    exception from it is logged, and the next sweep repairs what was lost.
+    `add_root` and `close` are to be called on the trio thread too.
+    """
+
+    def __init__(
+        self,
+        roots: Iterable[str | os.PathLike[str]],
+        on_changes: Callable[[list[Change]], None],
+        *,
+        coalesce_s: float = 0.005,
+        poll_interval_s: float = 1.0,
+        sweep_interval_s: float = 60.0,
+        force_polling: bool = False,
+        dir_threshold: int = 128,
+        ancestor_levels: int = 4,
+    ) -> None:
+        self._on_changes = on_changes
+        self._coalesce_s = coalesce_s
+        self._poll_s = poll_interval_s
+        self._sweep_s = sweep_interval_s
+        self._force_polling = force_polling
+        self._levels = ancestor_levels
+        self._batcher = Batcher(dir_threshold)
+        self._tree: InotifyTree | None = None
+        self._scope: trio.CancelScope | None = None
+        self._closed = False
+        self.mode: Literal["inotify", "polling"] | None = None
+        self._roots: list[str] = []
+        for root in roots:
+            self.add_root(root)
+
+    def add_root(self, path: str | os.PathLike[str]) -> None:
+        """Watch one more root from now on. Nothing is reported for what it
+        already holds: scan it after this call."""
+        root = os.path.abspath(os.fspath(path))
+        if root in self._roots:
+            return
+        self._roots.append(root)
+        if self._tree is not None:
+            self._tree.add_root(root, announce=False)
+
+    def close(self) -> None:
+        """Stop `run` (it returns normally) and release the inotify fd."""
+        self._closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.CancelScope() as self._scope:
+            if self._closed:
+                task_status.started()
+                return
+            tree = None if self._force_polling else self._open_tree()
+            if tree is not None:
+                self.mode = "inotify"
+                task_status.started()
+                self._tree = tree
+                try:
+                    await self._inotify_loop(tree)
+                finally:
+                    self._tree = None
+                    tree.close()
+                self._fall_back("inotify watch limit reached (fs.inotify.max_user_watches)")
+            self.mode = "polling"
+            snapshot = await trio.to_thread.run_sync(poll_snapshot, tuple(self._roots))
+            if tree is None:
+                task_status.started()
+            else:
+                self._batcher.add(RESCAN)  # what changed during the switch is unknown
+                self._flush()
+            await self._poll_loop(snapshot)
+
+    def _open_tree(self) -> InotifyTree | None:
+        try:
+            inotify = INotify(nonblocking=True)
+        except OSError as e:
+            self._fall_back(f"inotify unavailable ({e.strerror or e})")
+            return None
+        tree = InotifyTree(inotify, self._batcher, self._levels)
+        for root in self._roots:
+            tree.add_root(root, announce=False)
+        if tree.limit_reached:
+            tree.close()
+            self._batcher.take()
+            self._fall_back("inotify watch limit reached (fs.inotify.max_user_watches)")
+            return None
+        return tree
+
+    def _fall_back(self, reason: str) -> None:
+        log.warning("%s: polling the store every %.1f s instead", reason, self._poll_s)
+
+    async def _inotify_loop(self, tree: InotifyTree) -> None:
+        """Until the watch limit is reached: wait for events, let a burst
+        gather for `coalesce_s`, handle it, deliver one batch."""
+        now = trio.current_time
+        next_retry = now() + self._poll_s
+        next_sweep = now() + self._sweep_s
+        while not tree.limit_reached:
+            with trio.move_on_at(min(next_retry, next_sweep)):
+                await trio.lowlevel.wait_readable(tree.fileno())
+                await trio.sleep(self._coalesce_s)
+                tree.handle(tree.read())
+            if now() >= next_retry:
+                tree.retry_unwatched()
+                next_retry = now() + self._poll_s
+            if now() >= next_sweep:
+                tree.resync()
+                self._batcher.add(RESCAN)
+                next_sweep = now() + self._sweep_s
+            self._flush()
+
+    async def _poll_loop(self, snapshot: dict[str, Stamp]) -> None:
+        next_sweep = trio.current_time() + self._sweep_s
+        while True:
+            await trio.sleep(self._poll_s)
+            fresh = await trio.to_thread.run_sync(poll_snapshot, tuple(self._roots))
+            for change in poll_diff(snapshot, fresh):
+                self._batcher.add(change)
+            snapshot = fresh
+            if trio.current_time() >= next_sweep:
+                self._batcher.add(RESCAN)
+                next_sweep = trio.current_time() + self._sweep_s
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batcher:
+            return
+        batch = self._batcher.take()
+        try:
+            self._on_changes(batch)
+        except Exception:
+            log.exception("the consumer of %d store changes failed", len(batch))
