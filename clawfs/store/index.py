@@ -1,0 +1,922 @@
+"""The store index: every session file of every root, by workspace, in claw's order.
+
+Costs grow with the number of sessions, not their bytes (SPEC §7): a scan
+reads each file's *head* (its first meta line, one small read) and orders
+by it. What a head cannot tell is found out by full loads, which are
+cached per file version (`FileKey`):
+
+* `latest` checks candidates from the top of the order until one holds
+  (latest.py), re-sorting any file whose body disagrees with its head;
+* `sweep`, run from a background thread, fully loads every file that was
+  only head-read and corrects heads that lie;
+* a file that only grew (same device and inode, old bytes kept, as when
+  claw appends a message) is loaded from its old end with a kept
+  `JsonlReader`, not from the start.
+
+Files without a meta line at the top (legacy JSON, empty, corrupt) are
+fully loaded at once: their order and their workspace depend on it.
+
+Changes are applied per file or per directory (`refresh_path`,
+`refresh_dir`), never by rebuilding everything. Everything public is safe
+to call from several threads: the FUSE adapter reads from its thread while
+a sweep or a fork runs in another. One lock guards the state; file I/O and
+parsing happen outside it, and results are committed under it only if the
+file is still the version that was read.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from clawfs import head as heads
+from clawfs import session, summary
+from clawfs.store import forkwriter, labels, order
+from clawfs.store import latest as latest_rule
+from clawfs.store import lineage as lineage_tree
+from clawfs.store import scan as scanning
+from clawfs.store.membership import Membership
+from clawfs.store.roots import Root, RootKind, make_root, suffixed_name
+from clawfs.summary import FileKey, Head, Summary
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1 << 20
+HEAD_WINDOW = 1 << 20
+"""Bytes of a fully read file that its head is parsed from."""
+
+KEPT_READER_BYTES = 32 << 20
+"""File bytes whose loaded state is kept to extend counts of growing files."""
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the order, membership and lineage use about a file.
+
+    From its summary when `verified` (a full load of this version), else
+    from its head.
+    """
+
+    session_id: str
+    updated_at_ms: int
+    parent_session_id: str | None
+    workspace_root: str | None
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFile:
+    """One session file as the mount shows it.
+
+    `name` is the entry name in `sessions/<fp>/` (with a `~<hex>` suffix
+    when a file of the same name in a root of higher precedence won it);
+    `path` the real path of the backing file; `entry_path` where it was
+    listed (directory + name on disk); `directory` the store directory it
+    lies in; `legacy` for a flat file lying in a root.
+    """
+
+    name: str
+    path: str
+    key: FileKey
+    head: Head
+    is_rot: bool
+    belongs: bool
+    fp: str
+    root: Root
+    file_name: str
+    directory: str
+    legacy: bool
+    facts: Facts
+
+    @property
+    def entry_path(self) -> str:
+        return os.path.join(self.directory, self.file_name)
+
+    @property
+    def mtime_ms(self) -> int:
+        return order.mtime_ms(self.key.mtime_ns)
+
+    @property
+    def sort_key(self) -> order.SortKey:
+        return order.sort_key(
+            self.facts.updated_at_ms,
+            self.mtime_ms,
+            self.facts.session_id,
+            self.root.precedence,
+            self.name,
+        )
+
+    @property
+    def fork_directory(self) -> str:
+        """Where a fork of this file goes: its own directory, `<root>/<fp>/` for flat files."""
+        return os.path.join(self.root.realpath, self.fp) if self.legacy else self.directory
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """A snapshot of one workspace: do not mutate (it is shared)."""
+
+    fp: str
+    label: str | None
+    files: Mapping[str, SessionFile]
+    ordered: tuple[SessionFile, ...]
+    """claw's order by what is known (heads until verified)."""
+    directories: tuple[tuple[Root, str], ...]
+    """The fingerprint directories backing it: (root, real path)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """A file read for indexing: its version, head, and summary if fully loaded."""
+
+    found: scanning.Found
+    key: FileKey
+    head: Head
+    summary: Summary | None
+
+
+@dataclass(slots=True)
+class _Loaded:
+    path: str
+    key: FileKey
+    summary: Summary
+    head: Head | None
+    """The head of this version when the file was read from its start."""
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A reader kept after a full load, to extend it when the file grows."""
+
+    key: FileKey
+    reader: session.JsonlReader
+    fed: int
+    check: bytes
+    """The bytes just before `fed`, re-read to make sure the old part is unchanged."""
+
+
+_UNSET = object()
+
+
+@dataclass(slots=True)
+class _Space:
+    """Mutable state of one workspace (guarded by the index lock)."""
+
+    fp: str
+    files: dict[str, SessionFile] = field(default_factory=dict)
+    order: list[order.SortKey] = field(default_factory=list)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    """File name on disk -> entry paths with that name, winner first."""
+    dirs: dict[str, Root] = field(default_factory=dict)
+    """Real path of each fingerprint directory -> its root."""
+    version: int = 0
+    latest: object = _UNSET
+    lineage: lineage_tree.Lineage | None = None
+    snapshot: Workspace | None = None
+    raw_label: object = _UNSET
+
+
+def file_key(st: os.stat_result) -> FileKey:
+    return FileKey(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _facts_of(head: Head, result: Summary | None) -> Facts:
+    if result is not None:
+        return Facts(
+            result.session_id,
+            result.updated_at_ms,
+            result.parent_session_id,
+            result.workspace_root,
+            True,
+        )
+    assert head.session_id is not None and head.updated_at_ms is not None
+    return Facts(
+        head.session_id, head.updated_at_ms, head.parent_session_id, head.workspace_root, False
+    )
+
+
+def failed_summary(file_name: str, error: session.LoadError) -> Summary:
+    """claw's list entry for a file that does not load (as `summary.summarize`)."""
+    fallback = summary.fallback_session_id(file_name)
+    return Summary(
+        session_id=fallback,
+        created_at_ms=session.created_at_from_id(fallback) or 0,
+        updated_at_ms=0,
+        message_count=0,
+        error=str(error),
+    )
+
+
+class StoreIndex:
+    """All session files of the given roots; see the module docstring."""
+
+    def __init__(self, roots: Iterable[Root]) -> None:
+        self._lock = threading.RLock()
+        self._roots: list[Root] = sorted(roots, key=lambda r: r.precedence)
+        self._records: dict[str, SessionFile] = {}
+        """Entry path -> file."""
+        self._backing: dict[str, str] = {}
+        """Real path -> entry path (a file reached twice is indexed once)."""
+        self._by_dir: dict[str, set[str]] = {}
+        """Store directory -> entry paths listed in it."""
+        self._spaces: dict[str, _Space] = {}
+        self._summaries: dict[str, tuple[FileKey, Summary]] = {}
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._membership = Membership()
+        self._labels: dict[str, str | None] | None = None
+        self._global_latest: object = _UNSET
+        self._reported: set[str] = set()
+        self.generation = 0
+        """Bumps on every change the view can see."""
+
+    # --- roots ----------------------------------------------------------------
+
+    @property
+    def roots(self) -> list[Root]:
+        with self._lock:
+            return list(self._roots)
+
+    def add_root(self, root: Root | str) -> set[str]:
+        """Add a root (a path is taken as a discovered one) and index it.
+
+        Returns the fingerprints whose workspaces changed; nothing if a root
+        with the same real path is known already.
+        """
+        with self._lock:
+            if isinstance(root, str):
+                last = max((r.precedence for r in self._roots), default=-1)
+                root = make_root(root, RootKind.DISCOVERED, last + 1)
+            if any(r.realpath == root.realpath for r in self._roots):
+                return set()
+            self._roots.append(root)
+            self._roots.sort(key=lambda r: r.precedence)
+        return self._rescan_root(root)
+
+    # --- scanning ---------------------------------------------------------------
+
+    def scan(self) -> None:
+        """Index every root from scratch, reusing what is known of unchanged files."""
+        with self._lock:
+            roots = list(self._roots)
+            known = {path: rec for path, rec in self._records.items()}
+        probes: list[_Probe] = []
+        dirs: list[tuple[Root, str, str]] = []
+        for root in roots:
+            listing = scanning.read_root(root)
+            for fp, directory in listing.fp_dirs:
+                dirs.append((root, fp, directory))
+                probes += self._probe_all(scanning.read_fp_dir(root, fp, directory), known)
+            probes += self._probe_all(listing.flat, known)
+        with self._lock:
+            self._membership.clear()
+            self._records.clear()
+            self._backing.clear()
+            self._by_dir.clear()
+            self._spaces.clear()
+            for root, fp, directory in dirs:
+                self._space(fp).dirs[directory] = root
+            self._place_all(probes)
+            self._changed(set(self._spaces))
+
+    def _rescan_root(self, root: Root) -> set[str]:
+        listing = scanning.read_root(root)
+        changed: set[str] = set()
+        for fp, directory in listing.fp_dirs:
+            changed |= self._sync_dir(root, fp, directory)
+        changed |= self._sync_dir(root, None, root.realpath, listing.flat)
+        return changed
+
+    def _probe_all(
+        self, found: Iterable[scanning.Found], known: Mapping[str, SessionFile]
+    ) -> list[_Probe]:
+        probes = []
+        for item in found:
+            probe = self._probe(item, known.get(os.path.join(item.directory, item.file_name)))
+            if probe is not None:
+                probes.append(probe)
+        return probes
+
+    def _probe(self, found: scanning.Found, old: SessionFile | None = None) -> _Probe | None:
+        """Read a file's head (and all of it when the head has no meta line).
+
+        A file that did not change since `old` is taken from `old`. An
+        unreadable one is left out, logged once.
+        """
+        try:
+            fd = os.open(found.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError as e:
+            self._report(found.path, f"skipped, cannot open: {e.strerror}")
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            key = file_key(st)
+            if old is not None and old.key == key and old.path == found.path:
+                return _Probe(found, key, old.head, self._cached_summary(found.path, key))
+            head = heads.read_head(fd)
+        except OSError as e:
+            self._report(found.path, f"skipped, cannot read: {e.strerror}")
+            return None
+        finally:
+            os.close(fd)
+        result = self._cached_summary(found.path, key)
+        if result is None and not head.meta_found:
+            loaded = self._load(found.path, found.file_name)
+            if loaded is None:
+                return None
+            key, result = loaded.key, loaded.summary
+            head = loaded.head or head
+            with self._lock:
+                self._summaries[found.path] = (key, result)
+        return _Probe(found, key, head, result)
+
+    def _report(self, path: str, problem: str) -> None:
+        """Log a problem with a file once (SPEC §6)."""
+        with self._lock:
+            if path in self._reported:
+                return
+            self._reported.add(path)
+        log.warning("%s: %s", path, problem)
+
+    def _cached_summary(self, path: str, key: FileKey) -> Summary | None:
+        with self._lock:
+            cached = self._summaries.get(path)
+        return cached[1] if cached is not None and cached[0] == key else None
+
+    # --- placing files (lock held) -------------------------------------------
+
+    def _space(self, fp: str) -> _Space:
+        space = self._spaces.get(fp)
+        if space is None:
+            space = self._spaces[fp] = _Space(fp)
+        return space
+
+    def _place_all(self, probes: Iterable[_Probe]) -> set[str]:
+        changed: set[str] = set()
+        for probe in probes:
+            changed |= self._place(probe)
+        return changed
+
+    def _place(self, probe: _Probe) -> set[str]:
+        """Index (or re-index) one file from a probe; the fingerprints changed."""
+        found = probe.found
+        entry_path = os.path.join(found.directory, found.file_name)
+        owner = self._backing.get(found.path)
+        if owner is not None and owner != entry_path:
+            return set()  # the same file reached through a link: indexed once
+        facts = _facts_of(probe.head, probe.summary)
+        if found.fp_dir is not None:
+            fp = found.fp_dir
+        else:
+            fp = self._membership.legacy_workspace(
+                facts.workspace_root, found.root, set(self._spaces)
+            )
+        new = SessionFile(
+            name=found.file_name,
+            path=found.path,
+            key=probe.key,
+            head=probe.head,
+            is_rot=scanning.rot_stem(found.file_name) is not None,
+            belongs=self._membership.belongs(fp, facts.workspace_root),
+            fp=fp,
+            root=found.root,
+            file_name=found.file_name,
+            directory=found.directory,
+            legacy=found.fp_dir is None,
+            facts=facts,
+        )
+        old = self._records.get(entry_path)
+        if old is not None and replace(old, name=new.name) == new:
+            return set()
+        changed = self._drop(entry_path)
+        self._records[entry_path] = new
+        self._backing[found.path] = entry_path
+        self._by_dir.setdefault(found.directory, set()).add(entry_path)
+        space = self._space(fp)
+        if found.fp_dir is not None:
+            space.dirs.setdefault(found.directory, found.root)
+        group = space.groups.setdefault(found.file_name, [])
+        group.append(entry_path)
+        group.sort(key=self._group_rank)
+        self._name_group(space, found.file_name)
+        return changed | {fp}
+
+    def _group_rank(self, entry_path: str) -> tuple[int, bool, str]:
+        rec = self._records[entry_path]
+        return (rec.root.precedence, rec.legacy, entry_path)
+
+    def _name_group(self, space: _Space, file_name: str) -> None:
+        """Give the files sharing `file_name` their entry names (SPEC §1).
+
+        The first by root precedence keeps the name, the others get their
+        root's `~<hex>` suffix (a further `~<n>` only if that is taken too).
+        """
+        group = space.groups[file_name]
+        for entry_path in group:
+            rec = self._records[entry_path]
+            current = space.files.get(rec.name)
+            if current is not None and current.entry_path == entry_path:
+                self._unlist(space, current)
+        for position, entry_path in enumerate(group):
+            rec = self._records[entry_path]
+            name = file_name if position == 0 else suffixed_name(file_name, rec.root)
+            stem = session.file_stem(name)
+            number = 2
+            while name in space.files:
+                name = f"{stem}~{number}{file_name[len(session.file_stem(file_name)):]}"
+                number += 1
+            rec = replace(rec, name=name)
+            self._records[entry_path] = rec
+            space.files[name] = rec
+            order.insort(space.order, rec.sort_key)
+
+    def _unlist(self, space: _Space, rec: SessionFile) -> None:
+        del space.files[rec.name]
+        order.remove(space.order, rec.sort_key)
+
+    def _drop(self, entry_path: str) -> set[str]:
+        """Forget the file listed at `entry_path`; the fingerprints changed."""
+        rec = self._records.pop(entry_path, None)
+        if rec is None:
+            return set()
+        if self._backing.get(rec.path) == entry_path:
+            del self._backing[rec.path]
+        self._by_dir.get(rec.directory, set()).discard(entry_path)
+        space = self._spaces[rec.fp]
+        current = space.files.get(rec.name)
+        if current is not None and current.entry_path == entry_path:
+            self._unlist(space, current)
+        group = space.groups[rec.file_name]
+        group.remove(entry_path)
+        if group:
+            self._name_group(space, rec.file_name)
+        else:
+            del space.groups[rec.file_name]
+        self._forget_if_empty(space)
+        return {rec.fp}
+
+    def _forget_if_empty(self, space: _Space) -> None:
+        if not space.files and not any(os.path.isdir(d) for d in space.dirs):
+            del self._spaces[space.fp]
+
+    def _changed(self, fps: set[str]) -> None:
+        """Invalidate what depends on these workspaces."""
+        if not fps:
+            return
+        for fp in fps:
+            space = self._spaces.get(fp)
+            if space is not None:
+                space.version += 1
+                space.latest = _UNSET
+                space.lineage = None
+                space.snapshot = None
+                space.raw_label = _UNSET
+        self._labels = None
+        self._global_latest = _UNSET
+        self.generation += 1
+
+    # --- refreshing ---------------------------------------------------------------
+
+    def _root_of(self, path: str) -> tuple[Root, str | None, str] | None:
+        for root in self._roots:
+            where = scanning.locate(root, path)
+            if where is not None:
+                return root, where[0], where[1]
+        return None
+
+    def refresh_path(self, path: str) -> set[str]:
+        """Re-read one file (or directory) that changed; the fingerprints changed."""
+        parent, name = os.path.split(os.path.abspath(path))
+        real = os.path.join(os.path.realpath(parent), name)
+        with self._lock:
+            where = self._root_of(real)
+        if where is None:
+            return set()
+        root, fp, name = where
+        if not name or (fp is None and scanning.FINGERPRINT_DIR.fullmatch(name)):
+            return self.refresh_dir(real)
+        directory = os.path.dirname(real)
+        found = scanning.find_entry(root, fp, directory, name)
+        entry_path = os.path.join(directory, name)
+        with self._lock:
+            old = self._records.get(entry_path)
+        probe = None if found is None else self._probe(found, old)
+        with self._lock:
+            if fp is not None:
+                self._note_dir(root, fp)
+            changed = self._place(probe) if probe is not None else self._drop(entry_path)
+            self._changed(changed)
+        return changed
+
+    def refresh_dir(self, path: str) -> set[str]:
+        """Re-list a root or fingerprint directory; the fingerprints changed."""
+        real = os.path.realpath(path)
+        with self._lock:
+            where = self._root_of(real)
+        if where is None:
+            return set()
+        root, fp, name = where
+        if fp is None and not name:
+            return self._rescan_root(root)
+        if fp is None or name:
+            return set()
+        directory = scanning.find_fp_dir(root, fp)
+        if directory is None:
+            return self._sync_dir(root, fp, real, [])
+        return self._sync_dir(root, fp, directory)
+
+    def _note_dir(self, root: Root, fp: str) -> None:
+        directory = scanning.find_fp_dir(root, fp)
+        if directory is not None:
+            self._space(fp).dirs.setdefault(directory, root)
+
+    def _sync_dir(
+        self,
+        root: Root,
+        fp: str | None,
+        directory: str,
+        listing: list[scanning.Found] | None = None,
+    ) -> set[str]:
+        """Make the index match one store directory's listing."""
+        if listing is not None:
+            found = listing
+        else:
+            assert fp is not None  # only flat files come without a fingerprint
+            found = scanning.read_fp_dir(root, fp, directory)
+        with self._lock:
+            known = {p: self._records[p] for p in self._by_dir.get(directory, set())}
+        probes = []
+        for item in found:
+            entry_path = os.path.join(item.directory, item.file_name)
+            old = known.get(entry_path)
+            if old is not None and _unchanged(old, item):
+                continue
+            probe = self._probe(item, old)
+            if probe is not None:
+                probes.append(probe)
+        listed = {os.path.join(item.directory, item.file_name) for item in found}
+        with self._lock:
+            changed: set[str] = set()
+            if fp is not None:
+                changed |= self._note_fp_dir(root, fp, directory, listing is None)
+            for entry_path in set(known) - listed:
+                changed |= self._drop(entry_path)
+            changed |= self._place_all(probes)
+            self._changed(changed)
+        return changed
+
+    def _note_fp_dir(self, root: Root, fp: str, directory: str, check: bool) -> set[str]:
+        """Record that `directory` backs workspace `fp`, or that it is gone."""
+        if not check or os.path.isdir(directory):
+            known = fp in self._spaces
+            self._space(fp).dirs.setdefault(directory, root)
+            return set() if known else {fp}
+        space = self._spaces.get(fp)
+        if space is None or space.dirs.pop(directory, None) is None:
+            return set()
+        self._forget_if_empty(space)
+        return {fp}
+
+    # --- full loads -------------------------------------------------------------
+
+    def _load(self, path: str, file_name: str) -> _Loaded | None:
+        """Fully load the current version of a file (extending a kept reader if it grew)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            key = file_key(st)
+            with self._lock:
+                kept = self._kept.pop(path, None)
+            start, first = 0, b""
+            if kept is not None and _extends(fd, kept, key):
+                reader, start = kept.reader, kept.fed
+            else:
+                reader = session.JsonlReader()
+            fed = start
+            while fed < key.size:
+                chunk = os.pread(fd, min(READ_CHUNK, key.size - fed), fed)
+                if not chunk:
+                    break
+                if fed == 0:
+                    first = chunk[:HEAD_WINDOW]
+                reader.feed(chunk)
+                fed += len(chunk)
+        except OSError as e:
+            self._report(path, f"cannot read: {e.strerror}")
+            return None
+        finally:
+            os.close(fd)
+        try:
+            result = summary.summary_of(reader.finish(file_name, order.mtime_ms(key.mtime_ns)))
+        except session.LoadError as error:
+            result = failed_summary(file_name, error)
+            self._report(path, f"claw cannot load it: {error}")
+        self._keep(path, key, reader, fed, grew=start > 0)
+        head = heads.parse_head(first) if start == 0 else None
+        return _Loaded(path, key, result, head)
+
+    def _keep(
+        self, path: str, key: FileKey, reader: session.JsonlReader, fed: int, *, grew: bool
+    ) -> None:
+        """Keep the reader of a file that is growing (it was loaded before)."""
+        with self._lock:
+            previous = self._summaries.get(path)
+        growing = grew or (previous is not None and previous[0].same_file(key))
+        if not growing or key.size > KEPT_READER_BYTES:
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                check = os.pread(fd, min(fed, 256), max(fed - 256, 0))
+            finally:
+                os.close(fd)
+        except OSError:
+            return
+        with self._lock:
+            self._kept[path] = _Kept(key, reader, fed, check)
+            total = sum(k.key.size for k in self._kept.values())
+            while total > KEPT_READER_BYTES and self._kept:
+                _, dropped = self._kept.popitem(last=False)
+                total -= dropped.key.size
+
+    def _commit(self, loaded: _Loaded) -> set[str]:
+        """Record a full load; re-place the file if its facts changed (lock held)."""
+        self._summaries[loaded.path] = (loaded.key, loaded.summary)
+        entry_path = self._backing.get(loaded.path)
+        rec = None if entry_path is None else self._records.get(entry_path)
+        if rec is None:
+            return set()
+        probe = _Probe(
+            scanning.Found(
+                rec.root, None if rec.legacy else rec.fp, rec.file_name, rec.path, rec.directory
+            ),
+            loaded.key,
+            loaded.head or rec.head,
+            loaded.summary,
+        )
+        return self._place(probe)
+
+    def _verify(self, rec: SessionFile) -> set[str]:
+        """Fully load one file and commit it; a file that cannot be read is dropped."""
+        loaded = self._load(rec.path, rec.file_name)
+        with self._lock:
+            if loaded is None:
+                changed = self._drop(rec.entry_path) if self._records.get(rec.entry_path) else set()
+            else:
+                changed = self._commit(loaded)
+            self._changed(changed)
+        return changed
+
+    def summary(self, sf: SessionFile) -> Summary:
+        """claw's list entry for the file's current version (a cached full load)."""
+        cached = self._cached_summary(sf.path, sf.key)
+        if cached is not None:
+            return cached
+        loaded = self._load(sf.path, sf.file_name)
+        if loaded is None:
+            raise FileNotFoundError(sf.path)
+        with self._lock:
+            self._changed(self._commit(loaded))
+        return loaded.summary
+
+    def sweep(self, stop: threading.Event | None = None) -> int:
+        """Fully load every file known only by its head; the number re-placed.
+
+        Meant for a background thread: the lock is held only to commit each
+        result. `stop` ends it early.
+        """
+        with self._lock:
+            todo = [rec for rec in self._records.values() if not rec.facts.verified]
+        fixed = 0
+        for rec in todo:
+            if stop is not None and stop.is_set():
+                break
+            if self._cached_summary(rec.path, rec.key) is None and self._verify(rec):
+                fixed += 1
+        return fixed
+
+    # --- queries ------------------------------------------------------------------
+
+    def workspaces(self) -> list[Workspace]:
+        with self._lock:
+            return [self._snapshot(space) for _, space in sorted(self._spaces.items())]
+
+    def workspace(self, fp: str) -> Workspace | None:
+        with self._lock:
+            space = self._spaces.get(fp)
+            return None if space is None else self._snapshot(space)
+
+    def _snapshot(self, space: _Space) -> Workspace:
+        label = self._all_labels().get(space.fp)
+        snap = space.snapshot
+        if snap is None or snap.label != label:
+            snap = space.snapshot = Workspace(
+                fp=space.fp,
+                label=label,
+                files=dict(space.files),
+                ordered=tuple(space.files[key[-1]] for key in space.order),
+                directories=tuple(
+                    (root, d) for d, root in sorted(space.dirs.items(), key=_dir_rank)
+                ),
+            )
+        return snap
+
+    def _all_labels(self) -> dict[str, str | None]:
+        if self._labels is None:
+            raw: dict[str, str] = {}
+            for fp, space in self._spaces.items():
+                if space.raw_label is _UNSET:
+                    space.raw_label = self._raw_label(space)
+                if isinstance(space.raw_label, str):
+                    raw[fp] = space.raw_label
+            resolved = labels.resolve_collisions(raw)
+            self._labels = {fp: resolved.get(fp) for fp in self._spaces}
+        return self._labels
+
+    def _raw_label(self, space: _Space) -> str | None:
+        """SPEC §2: a recorded root that belongs, else the newest recorded root,
+        else the project above `.claw/sessions`, else none."""
+        newest: str | None = None
+        for key in space.order:
+            facts = space.files[key[-1]].facts
+            recorded = facts.workspace_root
+            if recorded is None:
+                continue
+            if self._membership.belongs(space.fp, recorded):
+                return labels.label_of(recorded)
+            if newest is None:
+                newest = recorded
+        if newest is not None:
+            return labels.label_of(newest)
+        roots = sorted(
+            [*space.dirs.values(), *(f.root for f in space.files.values())],
+            key=lambda r: r.precedence,
+        )
+        for root in roots:
+            owner = root.owner_dir()
+            if owner is not None:
+                return labels.label_of(owner)
+        return None
+
+    def labels(self) -> dict[str, str]:
+        """fp -> label for workspaces that have one."""
+        with self._lock:
+            return {fp: label for fp, label in self._all_labels().items() if label is not None}
+
+    def latest(self, fp: str) -> SessionFile | None:
+        """The session `latest` names in this workspace (latest.py), or None."""
+        while True:
+            with self._lock:
+                space = self._spaces.get(fp)
+                if space is None:
+                    return None
+                if space.latest is not _UNSET:
+                    return space.latest  # type: ignore[return-value]
+                judge = functools.partial(self._judge, space)
+                result, position = latest_rule.scan(space.order, judge)
+                if result is latest_rule.Verdict.SKIP:
+                    space.latest = None
+                    return None
+                rec = space.files[space.order[position][-1]]
+                if result is latest_rule.Verdict.TARGET:
+                    space.latest = rec
+                    return rec
+            self._verify(rec)
+
+    def _judge(self, space: _Space, name: str) -> latest_rule.Verdict:
+        rec = space.files[name]
+        cached = self._summaries.get(rec.path)
+        loaded = cached[1] if cached is not None and cached[0] == rec.key else None
+        return latest_rule.verdict(loaded, rec.belongs, rec.head, rec.key.size, heads.HEAD_BYTES)
+
+    def global_latest(self) -> SessionFile | None:
+        """The root alias: the first target over all workspaces merged."""
+        with self._lock:
+            if self._global_latest is not _UNSET:
+                return self._global_latest  # type: ignore[return-value]
+            fps = list(self._spaces)
+            generation = self.generation
+        answers = [rec for rec in (self.latest(fp) for fp in fps) if rec is not None]
+        best = latest_rule.merged((rec.sort_key, rec) for rec in answers)
+        with self._lock:
+            if self.generation == generation:
+                self._global_latest = best
+        return best
+
+    def lineage(self, fp: str) -> lineage_tree.Lineage:
+        """The fork tree of a workspace (rot copies whose live file exists left out)."""
+        with self._lock:
+            space = self._spaces.get(fp)
+            if space is None:
+                return lineage_tree.Lineage()
+            if space.lineage is None:
+                space.lineage = lineage_tree.build(self._members(space))
+            return space.lineage
+
+    def _members(self, space: _Space) -> list[lineage_tree.Member]:
+        live = {
+            (rec.directory, session.file_stem(rec.file_name))
+            for rec in space.files.values()
+            if not rec.is_rot
+        }
+        members = []
+        for key in space.order:
+            rec = space.files[key[-1]]
+            stem = scanning.rot_stem(rec.file_name)
+            if stem is not None and (rec.directory, stem) in live:
+                continue
+            members.append(
+                lineage_tree.Member(
+                    name=rec.name,
+                    session_id=rec.facts.session_id,
+                    parent_session_id=rec.facts.parent_session_id,
+                    stem=session.file_stem(rec.file_name),
+                    precedence=rec.root.precedence,
+                )
+            )
+        return members
+
+    def verified(self, fp: str) -> list[tuple[SessionFile, Summary]]:
+        """Every file of a workspace with its full load, in claw's true order.
+
+        Loads what is not loaded yet (index.tsv needs exact values).
+        """
+        snap = self.workspace(fp)
+        for _round in range(3):  # a file that keeps changing must not keep us here
+            if snap is None:
+                return []
+            pending = [rec for rec in snap.ordered if not rec.facts.verified]
+            if not pending:
+                break
+            for rec in pending:
+                self._verify(rec)
+            snap = self.workspace(fp)
+        if snap is None:
+            return []
+        result = []
+        for rec in snap.ordered:
+            try:
+                result.append((rec, self.summary(rec)))
+            except FileNotFoundError:
+                continue
+        return result
+
+    def file(self, fp: str, name: str) -> SessionFile | None:
+        with self._lock:
+            space = self._spaces.get(fp)
+            return None if space is None else space.files.get(name)
+
+    # --- forks ----------------------------------------------------------------------
+
+    def fork(self, sf: SessionFile, branch: str | None) -> SessionFile:
+        """Fork `sf` as claw does, into its store directory; the new file, indexed.
+
+        Raises OSError: ENOENT when `sf` is gone or unreadable, EACCES/EROFS
+        when its directory is not writable, ENOSPC on a full disk.
+        """
+        with self._lock:
+            current = self._records.get(sf.entry_path, sf)
+        directory = current.fork_directory
+        if current.legacy:
+            os.makedirs(directory, exist_ok=True)
+        new_path = forkwriter.write_fork(
+            current.path, directory, branch, file_name=current.file_name
+        )
+        self.refresh_path(new_path)
+        with self._lock:
+            made = self._records.get(new_path)
+        if made is None:
+            raise FileNotFoundError(2, "the fork was written but is not in a store", new_path)
+        return made
+
+
+def _dir_rank(item: tuple[str, Root]) -> tuple[int, str]:
+    return (item[1].precedence, item[0])
+
+
+def _unchanged(old: SessionFile, found: scanning.Found) -> bool:
+    try:
+        st = os.stat(found.path)
+    except OSError:
+        return False
+    return old.path == found.path and old.key == file_key(st)
+
+
+def _extends(fd: int, kept: _Kept, key: FileKey) -> bool:
+    """Whether the file is `kept`'s file grown at the end, old bytes intact."""
+    if not kept.key.same_file(key) or key.size < kept.fed:
+        return False
+    if not kept.check:
+        return True
+    start = kept.fed - len(kept.check)
+    return os.pread(fd, len(kept.check), start) == kept.check

@@ -1,0 +1,211 @@
+"""The fork tree of one workspace, from the parent ids inside the files (SPEC §2).
+
+Entry names come from file names, parent links from the ids in the files,
+so the two have to be joined: an id is owned by its *primary* file (one
+whose stem is the id, the first by root precedence), else by the first file
+carrying it in claw's order. A session whose parent id has no owner in the
+workspace is a root of `forks/`. Parent ids are data and may form cycles:
+their members are put at the root. Nesting stops at `MAX_DEPTH`: a node
+there shows its children as symlinks to *continuation* nodes at the top of
+`forks/`, so no path outgrows PATH_MAX.
+
+Everything here is iterative and linear in the number of sessions: a
+1,000-deep chain or a session with 1,000 forks costs no recursion and no
+quadratic scan. Rotated copies whose live file exists are not nodes; the
+index leaves them out before calling `build`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from clawfs import session
+
+MAX_DEPTH = 64
+"""Levels of `forks/<a>/<b>/...` before continuation nodes take over."""
+
+RESERVED = frozenset({"fork", "session.jsonl", "", ".", ".."})
+"""Names a node directory holds besides its children, and non-names."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One session as the lineage sees it.
+
+    `name` is the entry name in the workspace (unique there); `stem` is the
+    stem of the name the file has on disk, used to find the primary file of
+    an id; `precedence` is its root's.
+    """
+
+    name: str
+    session_id: str
+    parent_session_id: str | None
+    stem: str
+    precedence: int
+
+
+@dataclass(slots=True)
+class Node:
+    """One directory in `forks/`.
+
+    `children` maps the child directory names of this node to entry names,
+    in claw's order. For a node at `MAX_DEPTH`, the children are
+    continuation nodes and `links` says so: they are shown as symlinks to
+    their directory at the top of `forks/`.
+    """
+
+    name: str
+    dir_name: str
+    parent: str | None
+    depth: int
+    children: dict[str, str] = field(default_factory=dict)
+    links: bool = False
+    continued_from: str | None = None
+    """For a continuation node: the entry name of its real parent."""
+
+
+@dataclass(slots=True)
+class Lineage:
+    top: dict[str, str] = field(default_factory=dict)
+    """Directory names at the top of `forks/` -> entry names, in order."""
+    nodes: dict[str, Node] = field(default_factory=dict)
+    """Entry name -> node."""
+    cycles: list[list[str]] = field(default_factory=list)
+    """Parent cycles found and broken (entry names), for logs and tests."""
+
+    def find(self, dir_names: Sequence[str]) -> Node | None:
+        """The node at `forks/<dir_names...>`; None if there is none.
+
+        Never follows a link: a continuation node is reached from the top.
+        """
+        if not dir_names:
+            return None
+        entry = self.top.get(dir_names[0])
+        node = None if entry is None else self.nodes[entry]
+        for name in dir_names[1:]:
+            if node is None or node.links:
+                return None
+            entry = node.children.get(name)
+            node = None if entry is None else self.nodes[entry]
+        return node
+
+    def path(self, name: str) -> tuple[str, ...]:
+        """Directory names from `forks/` down to the node of entry `name`."""
+        parts: list[str] = []
+        node: Node | None = self.nodes[name]
+        while node is not None:
+            parts.append(node.dir_name)
+            node = None if node.parent is None else self.nodes[node.parent]
+        parts.reverse()
+        return tuple(parts)
+
+    def parent_of(self, name: str) -> str | None:
+        """The entry name of the session `name` was forked from, if in this tree."""
+        node = self.nodes[name]
+        return node.continued_from if node.parent is None else node.parent
+
+
+def owners(members: Sequence[Member]) -> dict[str, str]:
+    """Session id -> entry name of the file that stands for it."""
+    primary: dict[str, Member] = {}
+    first: dict[str, str] = {}
+    for member in members:
+        sid = member.session_id
+        first.setdefault(sid, member.name)
+        if member.stem == sid:
+            known = primary.get(sid)
+            if known is None or member.precedence < known.precedence:
+                primary[sid] = member
+    return {sid: primary[sid].name if sid in primary else name for sid, name in first.items()}
+
+
+def build(members: Sequence[Member]) -> Lineage:
+    """The tree of `members`, given in claw's list order."""
+    owner = owners(members)
+    parent: dict[str, str | None] = {}
+    for member in members:
+        pid = member.parent_session_id
+        parent[member.name] = None if pid is None else owner.get(pid)
+    lineage = Lineage()
+    lineage.cycles = _break_cycles(parent)
+    children: dict[str, list[str]] = {member.name: [] for member in members}
+    roots: list[str] = []
+    for member in members:
+        up = parent[member.name]
+        if up is None:
+            roots.append(member.name)
+        else:
+            children[up].append(member.name)
+    _place(lineage, roots, children)
+    return lineage
+
+
+def _break_cycles(parent: dict[str, str | None]) -> list[list[str]]:
+    """Cut every cycle of parent links; its members become roots.
+
+    Each node has at most one parent, so following parents from any node
+    ends at a root or runs into a cycle. Every node is walked once.
+    """
+    state: dict[str, int] = {}  # 1 = on the current walk, 2 = done
+    cycles: list[list[str]] = []
+    for start in parent:
+        if start in state:
+            continue
+        walk: list[str] = []
+        node: str | None = start
+        while node is not None and node not in state:
+            state[node] = 1
+            walk.append(node)
+            node = parent[node]
+        if node is not None and state[node] == 1:
+            cycle = walk[walk.index(node) :]
+            cycles.append(cycle)
+            for member in cycle:
+                parent[member] = None
+        for member in walk:
+            state[member] = 2
+    return cycles
+
+
+def _place(lineage: Lineage, roots: list[str], children: dict[str, list[str]]) -> None:
+    """Give every node its directory, depth first level by level (a queue)."""
+    top_taken: set[str] = set()
+    queue: deque[str] = deque()
+    for name in roots:
+        dir_name = _dir_name(name, top_taken)
+        lineage.top[dir_name] = name
+        lineage.nodes[name] = Node(name, dir_name, None, 1)
+        queue.append(name)
+    while queue:
+        node = lineage.nodes[queue.popleft()]
+        kids = children[node.name]
+        if not kids:
+            continue
+        node.links = node.depth >= MAX_DEPTH
+        taken: set[str] = set()
+        for kid in kids:
+            local = _dir_name(kid, taken)
+            node.children[local] = kid
+            if node.links:
+                top_name = _dir_name(kid, top_taken)
+                lineage.top[top_name] = kid
+                lineage.nodes[kid] = Node(kid, top_name, None, 1, continued_from=node.name)
+            else:
+                lineage.nodes[kid] = Node(kid, local, node.name, node.depth + 1)
+            queue.append(kid)
+
+
+def _dir_name(entry: str, taken: set[str]) -> str:
+    """The file stem, else the whole name, else a numbered name; unique in `taken`."""
+    stem = session.file_stem(entry)
+    for candidate in (stem, entry):
+        if candidate not in taken and candidate not in RESERVED:
+            taken.add(candidate)
+            return candidate
+    number = 2
+    while f"{entry}~{number}" in taken:
+        number += 1
+    taken.add(f"{entry}~{number}")
+    return f"{entry}~{number}"

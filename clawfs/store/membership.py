@@ -1,0 +1,83 @@
+"""Which workspace a session belongs to (SPEC §2).
+
+A session in directory `<fp>/` belongs there when it records no workspace
+root, or when the fingerprint claw computes for its recorded root is `fp`.
+claw hashes the canonical path where it exists (and the raw one before
+#151); for a Windows path the canonical form is the verbatim `\\\\?\\` one.
+`fingerprint.fingerprint_candidates` knows those forms. Sessions that do not
+belong are listed, but are never an alias target.
+
+Resolving a recorded root touches the disk (realpath), and a store
+repeats the same few roots thousands of times, so results are cached per
+root string; the index clears the cache on a full rescan.
+"""
+
+from __future__ import annotations
+
+import os
+
+from clawfs import fingerprint
+from clawfs.store.roots import Root
+
+
+class Membership:
+    """Memoized membership and workspace decisions."""
+
+    def __init__(self) -> None:
+        self._candidates: dict[str, frozenset[str]] = {}
+
+    def clear(self) -> None:
+        self._candidates.clear()
+
+    def candidates(self, workspace_root: str) -> frozenset[str]:
+        cached = self._candidates.get(workspace_root)
+        if cached is None:
+            cached = frozenset(fingerprint.fingerprint_candidates(workspace_root))
+            self._candidates[workspace_root] = cached
+        return cached
+
+    def belongs(self, fp: str, workspace_root: str | None) -> bool:
+        return workspace_root is None or fp in self.candidates(workspace_root)
+
+    def legacy_workspace(
+        self, workspace_root: str | None, root: Root, known_fps: set[str]
+    ) -> str:
+        """The workspace a flat file lying in `root` joins (SPEC §2).
+
+        Its recorded root's fingerprint (of the forms claw may have used,
+        one that already has a directory if any, else the canonical one);
+        without a recorded root, the workspace of the project owning the
+        root (`<P>/.claw/sessions` -> fp of `P`); failing that, the
+        fingerprint of the root's own path.
+        """
+        if workspace_root is not None:
+            forms = self.candidates(workspace_root)
+            present = sorted(forms & known_fps)
+            if present:
+                return present[0]
+            return preferred_fingerprint(workspace_root)
+        owner = root.owner_dir()
+        if owner is not None:
+            return fingerprint.fingerprint(owner)
+        return fingerprint.fingerprint(root.realpath)
+
+
+def preferred_fingerprint(workspace_root: str) -> str:
+    """The fingerprint current claw computes for `workspace_root`.
+
+    Canonical path if it exists here; a Windows path in verbatim form;
+    else the raw string (claw's fallback when canonicalize fails).
+    """
+    if fingerprint.is_windows_path(workspace_root):
+        if workspace_root.startswith("\\\\?\\"):
+            return fingerprint.fingerprint(workspace_root)
+        body = workspace_root.rstrip("\\/")
+        if len(body) == 2 and body[1] == ":":
+            body += "\\"
+        if body.startswith("\\\\"):
+            body = "UNC\\" + body[2:]
+        return fingerprint.fingerprint("\\\\?\\" + body)
+    try:
+        return fingerprint.fingerprint(os.path.realpath(workspace_root, strict=True))
+    except (OSError, ValueError):
+        return fingerprint.fingerprint(workspace_root)

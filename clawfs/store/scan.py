@@ -1,0 +1,186 @@
+"""Which directory entries of a root are sessions, and where they live.
+
+claw counts a file as a session iff its extension (text after the last dot,
+as Rust's `Path::extension`) is exactly `jsonl` or `json`
+(session_control.rs). So rotated copies `<stem>.rot-<ms>.jsonl` are
+sessions, while temp files `<name>.tmp-<ms>-<n>` and backups
+`<name>.before-clear-<ms>.bak` are not. A *directory* named like a session
+is not one. Fingerprint directories are the 16-hex subdirectories of a
+root; anything else in a root is ignored.
+
+Symlinks are followed only while they stay inside the root (SPEC §6), and
+a found file is recorded under its real path, so a link re-pointed later
+cannot lead the mount out of the store.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from clawfs.store.roots import Root
+
+FINGERPRINT_DIR = re.compile(r"[0-9a-f]{16}")
+ROT_NAME = re.compile(r"(?P<stem>.*)\.rot-(?P<ms>[0-9]+)\.jsonl", re.DOTALL)
+
+
+def session_extension(name: str) -> str | None:
+    """Rust's `Path::extension`: after the last dot, none for `.name` or no dot."""
+    dot = name.rfind(".")
+    return None if dot <= 0 else name[dot + 1 :]
+
+
+def is_session_name(name: str) -> bool:
+    return session_extension(name) in ("jsonl", "json")
+
+
+def rot_stem(name: str) -> str | None:
+    """For a rotated copy `<stem>.rot-<ms>.jsonl`, the live file's stem."""
+    match = ROT_NAME.fullmatch(name)
+    return match.group("stem") if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A session file found in a root.
+
+    `fp_dir` is the fingerprint directory's name, or None for a legacy flat
+    file lying in the root itself (its workspace is decided from its
+    contents). `path` is the real path of the file; `directory` the store
+    directory it was listed in (where forks of it go).
+    """
+
+    root: Root
+    fp_dir: str | None
+    file_name: str
+    path: str
+    directory: str
+
+
+def inside(path: str, root: Root) -> bool:
+    base = root.realpath.rstrip("/") + "/"
+    return path.startswith(base)
+
+
+def _resolve(entry: os.DirEntry[str], root: Root, want_dir: bool) -> str | None:
+    """The real path of `entry` if it is the wanted kind and inside `root`."""
+    try:
+        return _resolve_path(entry.path, entry.stat(follow_symlinks=False), root, want_dir)
+    except OSError:
+        return None
+
+
+def _resolve_path(path: str, lst: os.stat_result, root: Root, want_dir: bool) -> str | None:
+    real = path
+    mode = lst.st_mode
+    if stat.S_ISLNK(mode):
+        real = os.path.realpath(path)
+        if not inside(real, root):
+            return None
+        mode = os.stat(real).st_mode
+    if want_dir:
+        return real if stat.S_ISDIR(mode) else None
+    return real if stat.S_ISREG(mode) else None
+
+
+@dataclass(frozen=True, slots=True)
+class RootListing:
+    """A root's fingerprint directories (name, real path) and flat session files."""
+
+    fp_dirs: list[tuple[str, str]]
+    flat: list[Found]
+
+
+def read_root(root: Root) -> RootListing:
+    """List `root`; one that does not exist (yet) or cannot be read is empty."""
+    listing = RootListing([], [])
+    try:
+        entries = sorted(os.scandir(root.realpath), key=lambda e: e.name)
+    except OSError:
+        return listing
+    for entry in entries:
+        if FINGERPRINT_DIR.fullmatch(entry.name):
+            real = _resolve(entry, root, want_dir=True)
+            if real is not None:
+                listing.fp_dirs.append((entry.name, real))
+        elif is_session_name(entry.name):
+            real = _resolve(entry, root, want_dir=False)
+            if real is not None:
+                listing.flat.append(Found(root, None, entry.name, real, root.realpath))
+    return listing
+
+
+def read_fp_dir(root: Root, fp: str, directory: str) -> list[Found]:
+    """Session files directly in one fingerprint directory (real path `directory`)."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return []
+    found: list[Found] = []
+    for entry in entries:
+        if not is_session_name(entry.name):
+            continue
+        real = _resolve(entry, root, want_dir=False)
+        if real is not None:
+            found.append(Found(root, fp, entry.name, real, directory))
+    return found
+
+
+def read_root_files(root: Root) -> Iterator[Found]:
+    """Every session file of `root`: fingerprint dirs first, then flat files."""
+    listing = read_root(root)
+    for fp, directory in listing.fp_dirs:
+        yield from read_fp_dir(root, fp, directory)
+    yield from listing.flat
+
+
+def find_entry(root: Root, fp: str | None, directory: str, name: str) -> Found | None:
+    """The session file `directory/name` if it is one now (else None)."""
+    if not is_session_name(name):
+        return None
+    path = os.path.join(directory, name)
+    try:
+        real = _resolve_path(path, os.lstat(path), root, want_dir=False)
+    except OSError:
+        return None
+    return None if real is None else Found(root, fp, name, real, directory)
+
+
+def find_fp_dir(root: Root, fp: str) -> str | None:
+    """The real path of `root/<fp>` if it is a directory inside the root now."""
+    path = os.path.join(root.realpath, fp)
+    try:
+        return _resolve_path(path, os.lstat(path), root, want_dir=True)
+    except OSError:
+        return None
+
+
+def locate(root: Root, path: str) -> tuple[str | None, str] | None:
+    """Where `path` (a file or directory under `root`) sits in the layout.
+
+    Returns `(fp_dir, name)` for a file in a fingerprint directory,
+    `(None, name)` for a flat file in the root, `(fp_dir, "")` for a
+    fingerprint directory itself, `(None, "")` for the root; None when the
+    path is outside the layout. Works on paths that no longer exist.
+    """
+    base = root.realpath.rstrip("/")
+    candidates = [base]
+    if root.path.rstrip("/") != base:
+        candidates.append(root.path.rstrip("/"))
+    for prefix in candidates:
+        if path == prefix:
+            return None, ""
+        if path.startswith(prefix + "/"):
+            parts = path[len(prefix) + 1 :].split("/")
+            if len(parts) == 1:
+                name = parts[0]
+                if FINGERPRINT_DIR.fullmatch(name):
+                    return name, ""
+                return None, name
+            if len(parts) == 2 and FINGERPRINT_DIR.fullmatch(parts[0]):
+                return parts[0], parts[1]
+            return None
+    return None
