@@ -400,6 +400,34 @@ def test_sweep_emits_rescan(store: Path) -> None:
     watch([store], body, sweep_interval_s=0.2)
 
 
+def test_a_failing_consumer_does_not_stop_the_watcher(
+    store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = store / FP / "first.jsonl", store / FP / "second.jsonl"
+    seen: list[Change] = []
+
+    def consumer(batch: list[Change]) -> None:
+        seen.extend(batch)
+        if Change("file", str(first)) in batch:
+            raise RuntimeError("consumer bug")
+
+    async def main() -> None:
+        w = Watcher([store], consumer)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(w.run)
+            first.write_bytes(META)
+            with trio.fail_after(10):
+                while Change("file", str(first)) not in seen:
+                    await trio.sleep(0.01)
+                second.write_bytes(META)
+                while Change("file", str(second)) not in seen:
+                    await trio.sleep(0.01)
+            w.close()
+
+    trio.run(main)
+    assert "consumer bug" in caplog.text
+
+
 def test_close_ends_run(store: Path) -> None:
     async def body(w: Watcher, m: Mirror) -> None:
         w.close()  # watch() closes again: harmless
@@ -470,6 +498,29 @@ def test_root_created_while_its_parent_watch_is_being_added(tmp_path: Path) -> N
         (tmp_path / "sessions" / "s.json").write_bytes(META)
         tree.handle(drain(tree))
         assert out.take() == [Change("file", str(tmp_path / "sessions" / "s.json"))]
+    finally:
+        tree.close()
+
+
+def kernel_watch_count(tree: InotifyTree) -> int:
+    """Watches the kernel holds for this inotify fd (one fdinfo line each)."""
+    with open(f"/proc/self/fdinfo/{tree.fileno()}") as f:
+        return sum(line.startswith("inotify wd:") for line in f)
+
+
+def test_ancestor_watches_are_dropped_once_the_root_exists(tmp_path: Path) -> None:
+    root = tmp_path / "a" / "b" / "sessions"
+    out = Batcher()
+    tree = InotifyTree(INotify(nonblocking=True), out)
+    try:
+        tree.add_root(str(root), announce=False)
+        assert kernel_watch_count(tree) == 1  # tmp_path, waiting for "a"
+        for path in (tmp_path / "a", tmp_path / "a" / "b", root, root / FP):
+            path.mkdir()
+            tree.handle(drain(tree))
+        tree.handle(drain(tree))
+        assert out.take() == [Change("dir", str(root)), Change("dir", str(root / FP))]
+        assert kernel_watch_count(tree) == 2  # the root and its fingerprint dir
     finally:
         tree.close()
 

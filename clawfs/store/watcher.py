@@ -181,6 +181,7 @@ class InotifyTree:
         self._unwatched: set[str] = set()  # missing beyond the bound, or unwatchable
         self._watches: dict[str, _Watch] = {}
         self._paths: dict[int, str] = {}
+        self._prune_due = False  # a root moved on: some ancestor watch may be unneeded
         self.limit_reached = False
 
     def fileno(self) -> int:
@@ -284,6 +285,7 @@ class InotifyTree:
             self._attach(root, announce=announce)
 
     def _forget_root(self, root: str) -> None:
+        self._prune_due = True
         self._attached.discard(root)
         self._unwatched.discard(root)
         for ancestor in [a for a, roots in self._pending.items() if root in roots]:
@@ -358,7 +360,11 @@ class InotifyTree:
             pass  # the kernel already dropped it with its directory
 
     def _prune(self) -> None:
-        """Drop ancestor watches no root waits on any more."""
+        """Drop ancestor watches no root waits on any more. It walks every
+        watch, so only after a root was (re)attached, not on every batch."""
+        if not self._prune_due:
+            return
+        self._prune_due = False
         for path in [p for p in self._watches if not self._needed(p)]:
             self._unwatch(path)
 
@@ -468,6 +474,16 @@ class Watcher:
     queuing in the kernel meanwhile (an overflow becomes a "rescan"). An
     exception from it is logged, and the next sweep repairs what was lost.
     `add_root` and `close` are to be called on the trio thread too.
+
+    Roots are made absolute (`os.path.abspath`, symlinks kept), and every
+    path in a change is that root joined with entry names, so the consumer
+    can key on the same strings. `mode` says "inotify" or "polling" once
+    running (freshness is 100 ms vs 2 s). Parameters: `coalesce_s` is the
+    gathering window after a first event; `poll_interval_s` the polling
+    period, also how often unwatched roots are retried; `sweep_interval_s`
+    the safety rescan period; `dir_threshold` how many entries of one
+    directory a batch names before naming the directory instead;
+    `ancestor_levels` how far above a missing root a watch may sit.
     """
 
     def __init__(
@@ -498,8 +514,9 @@ class Watcher:
             self.add_root(root)
 
     def add_root(self, path: str | os.PathLike[str]) -> None:
-        """Watch one more root from now on. Nothing is reported for what it
-        already holds: scan it after this call."""
+        """Watch one more root from now on. With inotify nothing is reported
+        for what it already holds (scan it after this call); when polling,
+        the next poll reports its contents as new, which is harmless."""
         root = os.path.abspath(os.fspath(path))
         if root in self._roots:
             return
