@@ -1,0 +1,102 @@
+"""`clawfs mount`: check, index, mount, detach, serve (SPEC §1).
+
+The order is what makes failures land where the user sees them: every
+check, the index and the kernel mount happen while the terminal is still
+attached, so a refusal is one line on stderr and a non-zero exit. Only then
+does the process detach (unless -f) and start trio; the shell's `clawfs
+mount` returns once the daemon answers requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+
+import pyfuse3
+
+from clawfs import logsetup
+from clawfs.daemon import ReadyPipe, detach
+from clawfs.fuse_ops import Operations
+from clawfs.mount import (
+    MountError,
+    check_allow_other,
+    check_fuse,
+    check_mountpoint,
+    check_overlap,
+    mount_options,
+)
+from clawfs.serve import serve
+from clawfs.store.index import StoreIndex
+from clawfs.store.roots import Root, roots_from_args
+from clawfs.view import View
+
+log = logging.getLogger("clawfs")
+
+READY_MESSAGE = "ready: serving %s (pid %d)"
+"""Logged once the mount answers; tests wait for it (tests/mounting.py)."""
+
+
+def run_mount(args: argparse.Namespace) -> int:
+    mountpoint = Path(os.path.abspath(args.mountpoint))
+    check_fuse()
+    check_allow_other(args.allow_other)
+    check_mountpoint(args.mountpoint)
+    roots = roots_from_args(args)
+    check_overlap(mountpoint, [root.path for root in roots])
+
+    log_file = args.log_file or logsetup.default_log_file()
+    # A daemon's progress goes to its log; its terminal only hears problems.
+    console = logsetup.to_stderr(args.debug, quiet=not args.foreground)
+    if not args.foreground or args.log_file:
+        _log_to(log_file, args.debug)
+
+    view = View(_index(roots))
+    ops = Operations(view)
+    try:
+        pyfuse3.init(ops, str(mountpoint), mount_options(args.allow_other))
+    except RuntimeError as e:
+        raise MountError(
+            f"cannot mount on {args.mountpoint}: {e} (see the message above)"
+        ) from None
+
+    if args.foreground:
+        ready = ReadyPipe(None)
+    else:
+        logsetup.remove(console)
+        ready = detach(str(mountpoint), log_file)
+
+    def on_ready() -> None:
+        log.info(READY_MESSAGE, mountpoint, os.getpid())
+        ready.ready()
+
+    try:
+        serve(ops.initialized, on_ready)
+    except BaseException as e:
+        log.exception("the mount stopped")
+        ready.fail(f"the mount stopped: {e}")
+        return 1
+    return 0
+
+
+def _log_to(log_file: Path, debug: bool) -> None:
+    try:
+        logsetup.to_file(log_file, debug)
+    except OSError as e:
+        raise MountError(
+            f"cannot write the log file {log_file}: {e.strerror} (give another with --log-file)"
+        ) from None
+
+
+def _index(roots: list[Root]) -> StoreIndex:
+    """Index the known roots before mounting: the mount answers with them."""
+    log.info("indexing %d store root(s): %s", len(roots), ", ".join(r.path for r in roots))
+    began = time.monotonic()
+    index = StoreIndex(roots)
+    index.scan()
+    log.info(
+        "indexed %d workspace(s) in %.2f s", len(index.workspaces()), time.monotonic() - began
+    )
+    return index
