@@ -32,12 +32,13 @@ def level(debug: bool) -> int:
 def to_stderr(debug: bool, quiet: bool = False) -> logging.Handler:
     """Log to stderr (foreground mounts, and a daemon until it detaches).
 
-    `quiet` keeps only warnings and errors (a daemon's terminal).
+    `quiet` keeps only warnings and errors (a daemon's terminal: even under
+    --debug, the requests go to its log).
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(STDERR_FORMAT))
     _install(handler, debug)
-    if quiet and not debug:
+    if quiet:
         handler.setLevel(logging.WARNING)
     return handler
 
