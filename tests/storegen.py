@@ -1,0 +1,113 @@
+"""Build synthetic claw stores in claw's exact on-disk format, for tests.
+
+Files are rendered by the format layer (`snapshot.render_snapshot`, the
+same bytes claw's save writes), put where claw puts them
+(`<root>/<fingerprint of the workspace>/<id>.jsonl`), and given the mtimes
+a test asks for, since claw's order depends on them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from clawfs import clawjson, fingerprint, snapshot
+from clawfs.clawjson import JsonValue
+from clawfs.session import Fork, Message, Session
+
+
+def text_message(text: str, role: str = "user") -> Message:
+    return {"blocks": [{"text": text, "type": "text"}], "role": role}
+
+
+def make_session(
+    session_id: str,
+    *,
+    messages: int | Sequence[Message] = 1,
+    created_at_ms: int | None = None,
+    updated_at_ms: int | None = None,
+    workspace_root: str | None = None,
+    parent: str | None = None,
+    branch: str | None = None,
+    model: str | None = None,
+) -> Session:
+    """A session as claw holds it in memory; `messages` may be a count."""
+    if isinstance(messages, int):
+        body = [text_message(f"message {n} of {session_id}") for n in range(messages)]
+    else:
+        body = list(messages)
+    created = 1_700_000_000_000 if created_at_ms is None else created_at_ms
+    return Session(
+        version=1,
+        session_id=session_id,
+        created_at_ms=created,
+        updated_at_ms=created if updated_at_ms is None else updated_at_ms,
+        messages=body,
+        fork=None if parent is None else Fork(parent, branch),
+        workspace_root=workspace_root,
+        model=model,
+    )
+
+
+def render(session: Session) -> bytes:
+    """The bytes claw's snapshot save writes for `session`."""
+    return snapshot.render_snapshot(session)
+
+
+def fp_dir(root: Path, workspace: str) -> Path:
+    """`<root>/<fingerprint(workspace)>`, created."""
+    directory = root / fingerprint.fingerprint(workspace)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def set_mtime(path: Path, mtime_ms: int) -> None:
+    ns = mtime_ms * 1_000_000
+    os.utime(path, ns=(ns, ns))
+
+
+def write_bytes(directory: Path, name: str, data: bytes, mtime_ms: int | None = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_bytes(data)
+    if mtime_ms is not None:
+        set_mtime(path, mtime_ms)
+    return path
+
+
+def write_session(
+    directory: Path,
+    session: Session,
+    *,
+    name: str | None = None,
+    mtime_ms: int | None = None,
+) -> Path:
+    """Save `session` as claw does into `directory` (file `<id>.jsonl` by default)."""
+    file_name = name if name is not None else session.session_id + ".jsonl"
+    return write_bytes(directory, file_name, render(session), mtime_ms)
+
+
+def workspace_store(
+    root: Path, workspace: str, sessions: Sequence[tuple[Session, int]]
+) -> Path:
+    """A fingerprint dir for `workspace` holding `(session, mtime_ms)` pairs."""
+    directory = fp_dir(root, workspace)
+    for session, mtime in sessions:
+        write_session(directory, session, mtime_ms=mtime)
+    return directory
+
+
+def append_message(path: Path, message: Message) -> None:
+    """What claw's `push_message` does to a non-empty file: one more line."""
+    line = snapshot.render_snapshot(
+        Session(version=1, session_id="x", created_at_ms=0, updated_at_ms=0, messages=[message])
+    ).split(b"\n")[1]
+    with open(path, "ab") as f:
+        f.write(line + b"\n")
+
+
+def legacy_json(messages: int = 2) -> bytes:
+    """A March-2026 whole-file JSON session (`{"messages":[...],"version":1}`, no newline)."""
+    body: list[JsonValue] = [text_message(f"legacy {n}") for n in range(messages)]
+    return clawjson.render({"messages": body, "version": 1}).encode("utf-8")
