@@ -182,7 +182,7 @@ def _locked(path: Path) -> Iterator[None]:
 def load_manifest(directory: Path) -> BenchStore | None:
     try:
         data = json.loads((directory / MANIFEST).read_text())
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return None
     if data.get("version") != GENERATOR_VERSION:
         return None

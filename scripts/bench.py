@@ -1,0 +1,952 @@
+#!/usr/bin/env python3
+"""Measure clawfs against its native twin on the SPEC §7 bench store.
+
+    .venv/bin/python scripts/bench.py                     # 20,000 sessions, ~1 GB, 3 runs
+    .venv/bin/python scripts/bench.py --sessions 100000 --json bench.json
+    .venv/bin/python scripts/bench.py --smoke --runs 1    # a few hundred small sessions
+
+The store is generated once per set of parameters (clawfs/benchstore.py)
+and cached under --cache. Each run mounts it with discovery off and
+measures every SPEC §7 figure on the mount and on its native twin, in the
+same run, so both see the same machine load:
+
+* mount ready: `clawfs mount` until it returns (it returns once the mount
+  answers); twin: reading and parsing the head of every session file,
+  the least any index has to do.
+* first / later `readlink latest`: twins are claw's own resolver in Python
+  (list the workspace, parse every line of every file, claw's order and
+  empty-skip) and the head-only listing (first line of each file only).
+* `ls -l` of the big workspace vs its backing directory; reading the large
+  transcript (`cat`); reading all transcripts (`cat`, `grep -c`) with the
+  cost per file; fork through the control file vs copying the file; how
+  long a session saved claw-style into the backing store takes to show
+  through the mount (vs a native `stat`).
+
+"Cold" means after `sync; echo 3 > /proc/sys/vm/drop_caches`, done before
+the native and the mount measurement alike (the table says when the
+machine refused it). Medians over the runs are reported, with the ratio to
+the twin and a pass/fail mark against the SPEC target. Whatever happens
+(Ctrl-C included), the mount is unmounted and the files the bench created
+in the store are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from clawfs import benchstore  # noqa: E402
+from clawfs.benchstore import BenchParams, BenchStore  # noqa: E402
+from clawfs.session import Session, new_session_id  # noqa: E402
+from clawfs.snapshot import render_snapshot  # noqa: E402
+
+HEAD_BYTES = 16 * 1024
+GREP_PATTERN = '"type":"message"'
+READY = re.compile(r"ready: serving .* \(pid (\d+)\)")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MOUNT_TIMEOUT = 600.0
+
+# -- figures ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A SPEC §7 target: `kind` is le (clawfs value), ratio_le / ratio_ge
+    (clawfs over twin), per_file_le (extra ms per file) or info."""
+
+    kind: str
+    value: float = 0.0
+
+    def text(self, unit: str) -> str:
+        if self.kind == "le":
+            return f"<= {_num(self.value)} {unit}"
+        if self.kind == "ratio_le":
+            return f"<= {_num(self.value)}x twin"
+        if self.kind == "ratio_ge":
+            return f">= {_num(self.value)}x twin"
+        if self.kind == "per_file_le":
+            return f"+{_num(self.value)} ms/file"
+        return "report"
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    unit: str
+    rule: Rule
+    twin: str
+    alt_twin: str = ""
+
+
+FIGURES = [
+    Spec("mount_ready_warm", "mount answers, warm", "s", Rule("le", 1.0),
+         "head scan of every file"),
+    Spec("mount_ready_cold", "mount answers, cold", "s", Rule("le", 3.0),
+         "head scan of every file"),
+    Spec("latest_first_warm", "first readlink latest, warm", "s", Rule("le", 1.0),
+         "claw resolver (full parse)", "head-only listing"),
+    Spec("latest_first_cold", "first readlink latest, cold", "s", Rule("le", 1.0),
+         "claw resolver (full parse)", "head-only listing"),
+    Spec("ws_latest_first_warm", "first readlink <big ws>/latest, warm", "s", Rule("le", 1.0),
+         "claw resolver (full parse)", "head-only listing"),
+    Spec("ws_latest_first_cold", "first readlink <big ws>/latest, cold", "s", Rule("le", 1.0),
+         "claw resolver (full parse)", "head-only listing"),
+    Spec("latest_later", "later readlink latest (quiet)", "ms", Rule("le", 1.0),
+         "claw resolver (full parse)", "head-only listing"),
+    Spec("daemon_settle", "daemon busy after ready (to idle)", "s", Rule("info"),
+         "-"),
+    Spec("daemon_peak_mem", "daemon peak memory (VmHWM)", "MB", Rule("le", 150.0),
+         "-", "mount command's peak (pre-fork index)"),
+    Spec("ls_l_warm", "ls -l of the big workspace, warm", "s", Rule("ratio_le", 3.0),
+         "ls -l of its backing dir"),
+    Spec("read_large_warm", "read the large transcript, warm", "MB/s", Rule("ratio_ge", 0.75),
+         "cat of the backing file"),
+    Spec("read_large_cold", "read the large transcript, cold", "MB/s", Rule("ratio_ge", 0.5),
+         "cat of the backing file"),
+    Spec("cat_all_warm", "cat every transcript, warm", "s", Rule("per_file_le", 0.3),
+         "cat of the backing files"),
+    Spec("cat_all_cold", "cat every transcript, cold", "s", Rule("info"),
+         "cat of the backing files"),
+    Spec("grep_all_warm", "grep -c every transcript, warm", "s", Rule("per_file_le", 0.3),
+         "grep -c of the backing files"),
+    Spec("grep_all_cold", "grep -c every transcript, cold", "s", Rule("info"),
+         "grep -c of the backing files"),
+    Spec("fork_0", "fork of the first fork size", "s", Rule("le", 0.1), "copy of the file"),
+    Spec("fork_1", "fork of the second fork size", "s", Rule("le", 1.0), "copy of the file"),
+    Spec("new_session_visible", "new session visible via mount", "s", Rule("le", 0.1),
+         "native stat after the rename"),
+]
+SPECS = {spec.name: spec for spec in FIGURES}
+
+
+@dataclass
+class Samples:
+    mount: list[float] = field(default_factory=list)
+    twin: list[float] = field(default_factory=list)
+    alt: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Results:
+    """Samples per figure over all runs; medians, ratios and verdicts at the end."""
+
+    def __init__(self, files: int, titles: dict[str, str] | None = None) -> None:
+        self.files = files
+        self.titles = titles or {}
+        self.samples = {spec.name: Samples() for spec in FIGURES}
+        self.checks: dict[str, list[bool]] = {}
+        self.notes: list[str] = []
+
+    def add(self, name: str, mount: float | None = None, twin: float | None = None,
+            alt: float | None = None) -> None:
+        s = self.samples[name]
+        for values, value in ((s.mount, mount), (s.twin, twin), (s.alt, alt)):
+            if value is not None:
+                values.append(value)
+
+    def check(self, name: str, ok: bool) -> None:
+        self.checks.setdefault(name, []).append(ok)
+
+    @contextlib.contextmanager
+    def measuring(self, name: str) -> Iterator[None]:
+        """Record a failure of one figure and go on with the others."""
+        try:
+            yield
+        except (OSError, subprocess.SubprocessError, RuntimeError, ValueError) as e:
+            self.samples[name].errors.append(f"{type(e).__name__}: {e}")
+            print(f"  ! {name}: {type(e).__name__}: {e}", file=sys.stderr)
+
+    def figure(self, spec: Spec) -> dict[str, Any]:
+        s = self.samples[spec.name]
+        mount = _median(s.mount)
+        twin = _median(s.twin)
+        result: dict[str, Any] = {
+            "title": self.titles.get(spec.name, spec.title), "unit": spec.unit,
+            "clawfs": mount, "twin": twin,
+            "twin_is": spec.twin, "alt_twin": _median(s.alt), "alt_twin_is": spec.alt_twin or None,
+            "ratio": _ratio(mount, twin), "target": spec.rule.text(spec.unit),
+            "samples": {"clawfs": s.mount, "twin": s.twin, "alt_twin": s.alt},
+            "errors": s.errors,
+        }
+        if spec.name == "daemon_peak_mem":  # a peak is a maximum, not a median
+            result["clawfs"] = max(s.mount, default=None)
+            result["alt_twin"] = max(s.alt, default=None)
+        if spec.rule.kind == "per_file_le" or spec.name.endswith("_all_cold"):
+            result["per_file_ms"] = _per_file_ms(mount, twin, self.files)
+        result["pass"] = False if s.errors else _verdict(spec.rule, result)
+        return result
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "figures": {spec.name: self.figure(spec) for spec in FIGURES},
+            "checks": {k: all(v) for k, v in self.checks.items()},
+            "notes": self.notes,
+        }
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _per_file_ms(mount: float | None, twin: float | None, files: int) -> float | None:
+    if mount is None or twin is None or not files:
+        return None
+    return (mount - twin) * 1000 / files
+
+
+def _verdict(rule: Rule, result: dict[str, Any]) -> bool | None:
+    value = {"le": result["clawfs"], "ratio_le": result["ratio"], "ratio_ge": result["ratio"],
+             "per_file_le": result.get("per_file_ms")}.get(rule.kind)
+    if rule.kind == "info":
+        return None
+    if value is None:
+        return False
+    return bool(value >= rule.value) if rule.kind == "ratio_ge" else bool(value <= rule.value)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 1:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
+
+
+# -- the machine --------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": os.cpu_count(), "cpu": model, "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(), "python": platform.python_version(),
+        "fuse": _version("fusermount3", "-V"), "loadavg_start": os.getloadavg(),
+    }
+
+
+def _version(*command: str) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError:
+        return "?"
+    return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) \
+        else "?"
+
+
+class Caches:
+    """Drops the page, dentry and inode caches, or says why it could not."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.refused: str | None = None if enabled else "disabled (--no-drop-caches)"
+
+    def drop(self) -> None:
+        if self.refused is not None:
+            return
+        os.sync()
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("3\n")
+        except OSError as e:
+            self.refused = f"the machine refused drop_caches: {e.strerror}"
+            print(f"  ! cold figures are NOT cold: {self.refused}", file=sys.stderr)
+
+    def describe(self) -> str:
+        return "dropped before each cold measurement" if self.refused is None else self.refused
+
+
+# -- native twins ---------------------------------------------------------------
+
+
+def is_session(name: str) -> bool:
+    """claw: the extension (after the last dot) is exactly jsonl or json."""
+    return name.rpartition(".")[2] in ("jsonl", "json") and "." in name
+
+
+def session_files(directory: str) -> list[str]:
+    with os.scandir(directory) as it:
+        return sorted(e.name for e in it if is_session(e.name) and e.is_file())
+
+
+def head_scan(directories: Sequence[str]) -> int:
+    """Open every session file, read its first 16 KiB and parse its first line."""
+    count = 0
+    for directory in directories:
+        with os.scandir(directory) as it:
+            for entry in it:
+                if is_session(entry.name):
+                    _head(entry.path)
+                    count += 1
+    return count
+
+
+def _head(path: str) -> tuple[dict[str, Any] | None, bool, int]:
+    """(first-line meta or None, a message record follows, mtime ms)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, HEAD_BYTES, 0)
+        mtime_ms = os.fstat(fd).st_mtime_ns // 1_000_000
+    finally:
+        os.close(fd)
+    end = data.find(b"\n")
+    try:
+        meta = json.loads(data[:end] if end >= 0 else data)
+    except ValueError:
+        return None, False, mtime_ms
+    if not isinstance(meta, dict) or meta.get("type") != "session_meta":
+        return None, False, mtime_ms
+    rest = data[end + 1:] if end >= 0 else b""
+    return meta, b'{"message":' in rest or b'"type":"message"' in rest, mtime_ms
+
+
+def _belongs(meta: dict[str, Any] | None, path: str, root: str) -> bool:
+    """claw's list validation: the recorded root is the workspace (canonically)."""
+    recorded = None if meta is None else meta.get("workspace_root")
+    if isinstance(recorded, str):
+        return os.path.realpath(recorded) == os.path.realpath(root)
+    return os.path.realpath(path).startswith(os.path.realpath(root) + os.sep)
+
+
+def _claw_sort_key(updated: int, mtime: int, session_id: str) -> tuple[int, int, bytes]:
+    # Descending on all three; negating bytes is done by inverting each byte.
+    return (-updated, -mtime, bytes(255 - b for b in session_id.encode()) + b"\xff")
+
+
+def resolve_full(directory: str, root: str) -> str | None:
+    """claw's `latest` for one workspace: load every file whole (here with the
+    stdlib JSON parser), drop those that fail validation, sort, skip empties."""
+    entries = []
+    for name in session_files(directory):
+        path = os.path.join(directory, name)
+        with open(path, "rb") as f:
+            mtime = os.fstat(f.fileno()).st_mtime_ns // 1_000_000
+            data = f.read()
+        loaded = _load_lines(data)
+        if loaded is None:  # fails to load: listed with fallbacks, never `latest`
+            continue
+        meta, count = loaded
+        if not _belongs(meta, path, root):
+            continue
+        sid = meta.get("session_id", name.rsplit(".", 1)[0]) if meta else name.rsplit(".", 1)[0]
+        updated = meta.get("updated_at_ms", 0) if meta else 0
+        entries.append((_claw_sort_key(updated, mtime, sid), count, name))
+    entries.sort()
+    return next((name for _key, count, name in entries if count > 0), None)
+
+
+def _load_lines(data: bytes) -> tuple[dict[str, Any] | None, int] | None:
+    """(last meta, message count); None when claw would fail the file."""
+    meta: dict[str, Any] | None = None
+    count = 0
+    try:
+        for line in data.decode("utf-8").split("\n"):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            kind = record["type"]
+            if kind == "message":
+                count += 1
+            elif kind == "session_meta":
+                meta = record
+    except (ValueError, KeyError, TypeError):
+        return None
+    return meta, count
+
+
+def resolve_heads(directory: str, root: str) -> str | None:
+    """`latest` from heads only: the first line of each file, no body."""
+    entries = []
+    for name in session_files(directory):
+        path = os.path.join(directory, name)
+        meta, has_messages, mtime = _head(path)
+        if meta is None or not _belongs(meta, path, root):
+            continue
+        key = _claw_sort_key(meta.get("updated_at_ms", 0), mtime, meta.get("session_id", name))
+        entries.append((key, has_messages, name))
+    entries.sort()
+    return next((name for _key, has, name in entries if has), None)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+def run_tool(command: Sequence[str], stdin: bytes | None = None, capture: bool = False) -> float:
+    """Time a command; its output goes to /dev/null unless `capture` (grep
+    stops at the first match when its output is /dev/null)."""
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    env = {**os.environ, "LC_ALL": "C"}
+    began = time.perf_counter()
+    done = subprocess.run(command, input=stdin, stdout=out, stderr=subprocess.PIPE, env=env,
+                          check=False)
+    elapsed = time.perf_counter() - began
+    if done.returncode > 1 and not (command[0] == "xargs" and done.returncode == 123):
+        raise RuntimeError(f"{command[0]} failed ({done.returncode}): "
+                           f"{done.stderr.decode(errors='replace').strip()[:300]}")
+    return elapsed
+
+
+# -- the mount ------------------------------------------------------------------
+
+
+class Mount:
+    """`clawfs mount` as a user runs it (daemon mode), sandboxed and discovery off."""
+
+    def __init__(self, store: Path, workdir: Path) -> None:
+        self.store = store
+        self.path = workdir / "mnt"
+        self.log = workdir / "clawfs.log"
+        self.sandbox = workdir / "sandbox"
+        self.pid: int | None = None
+        for d in (self.path, self.sandbox / "home", self.sandbox / "state", self.sandbox / "cwd"):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAW", "XDG_"))}
+        env.update(HOME=str(self.sandbox / "home"),
+                   CLAW_CONFIG_HOME=str(self.sandbox / "home" / ".claw"),
+                   XDG_STATE_HOME=str(self.sandbox / "state"))
+        return env
+
+    def start(self) -> tuple[float, float]:
+        """Mount; (seconds until `clawfs mount` returned, that command's peak RSS in MB).
+
+        The command indexes before it forks the daemon, so its own peak is
+        part of the daemon's story (a forked child's VmHWM starts afresh).
+        """
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        command = [sys.executable, "-m", "clawfs.cli", "mount", str(self.path), "--no-discover",
+                   "--store", str(self.store), "--log-file", str(self.log)]
+        began = time.perf_counter()
+        proc = subprocess.Popen(command, env=self.env(), cwd=self.sandbox / "cwd",
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        status, usage = _wait4(proc, began + MOUNT_TIMEOUT)
+        elapsed = time.perf_counter() - began
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        if proc.returncode != 0:
+            raise RuntimeError(f"clawfs mount failed ({proc.returncode}): {err.strip()}")
+        self.pid = self._daemon_pid(offset)
+        return elapsed, usage.ru_maxrss / 1024
+
+    def _daemon_pid(self, offset: int) -> int | None:
+        with open(self.log, "rb") as f:
+            f.seek(offset)
+            found = READY.findall(f.read().decode(errors="replace"))
+        return int(found[-1]) if found else None
+
+    def mounted(self) -> bool:
+        real = os.path.realpath(self.path)
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == real and " - fuse" in line for line in f)
+
+    def stop(self) -> None:
+        """Unmount whatever state it is in: umount, then the cleanup chain."""
+        for command in ([sys.executable, "-m", "clawfs.cli", "umount", str(self.path)],
+                        ["fusermount3", "-u", str(self.path)],
+                        ["umount", "-f", str(self.path)],
+                        ["fusermount3", "-u", "-z", str(self.path)]):
+            if not self.mounted():
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                subprocess.run(command, capture_output=True, timeout=15, check=False,
+                               env=self.env())
+        if self.pid is not None:
+            _wait_gone(self.pid)
+            self.pid = None
+
+    def cpu_seconds(self) -> float:
+        assert self.pid is not None
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_mb(self) -> tuple[float, float]:
+        """(VmHWM, VmRSS) of the daemon in MB."""
+        assert self.pid is not None
+        values = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    values[key] = int(rest.split()[0]) / 1024
+        return values["VmHWM"], values["VmRSS"]
+
+    def settle(self, timeout: float, window: float = 1.0) -> float | None:
+        """Seconds until the daemon stopped using CPU (none for `window` s); None
+        when it was still busy after `timeout`."""
+        began = time.perf_counter()
+        last, last_t = self.cpu_seconds(), began
+        while time.perf_counter() - began < timeout:
+            time.sleep(window / 4)
+            now, now_t = self.cpu_seconds(), time.perf_counter()
+            if now - last > 0.03:
+                last, last_t = now, now_t
+            elif now_t - last_t >= window:
+                return last_t - began
+        return None
+
+
+def _wait4(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, Any]:
+    """Reap `proc` with its resource usage; kill it past `deadline`."""
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return status, usage
+        if time.perf_counter() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.002)
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+# -- the bench ------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, store: BenchStore, workdir: Path, caches: Caches, args: argparse.Namespace,
+                 results: Results) -> None:
+        self.store = store
+        self.workdir = workdir
+        self.caches = caches
+        self.args = args
+        self.results = results
+        self.mount = Mount(store.store, workdir)
+        self.scratch = workdir / "scratch"
+        self.scratch.mkdir(exist_ok=True)
+        big = store.big
+        self.big_dir = Path(big.dir)
+        self.big_root = big.root
+        self.mount_big = self.mount.path / "sessions" / big.fp
+        self.dirs = [ws.dir for ws in store.workspaces]
+        self.native_files = [os.path.join(ws.dir, n) for ws in store.workspaces
+                             for n in session_files(ws.dir)]
+        self.mount_files = [str(self.mount.path / "sessions" / os.path.relpath(p, store.store))
+                            for p in self.native_files]
+        results.files = len(self.native_files)
+        self.expected: str | None = None
+
+    # One run: cold part (fresh mount after dropping caches), then warm part.
+    def run(self, number: int) -> None:
+        r = self.results
+        print(f"run {number}: native twins, cold", file=sys.stderr)
+        self.native_cold()
+        print(f"run {number}: mount, cold", file=sys.stderr)
+        self.mount_and_first_latest("cold")
+        self.settle()
+        self.reads("cold")
+        self.mount.stop()
+        print(f"run {number}: native twins and mount, warm", file=sys.stderr)
+        self.native_warm()
+        self.mount_and_first_latest("warm")
+        self.settle()
+        self.later_latest()
+        self.ls_l()
+        self.reads("warm")
+        self.forks()
+        self.new_session_visible()
+        with r.measuring("daemon_peak_mem"):
+            if self.mount.pid is not None:
+                hwm, _rss = self.mount.peak_mb()
+                r.add("daemon_peak_mem", mount=hwm)
+        self.mount.stop()
+        r.notes.append(f"run {number}: loadavg {os.getloadavg()}")
+
+    def native_cold(self) -> None:
+        r = self.results
+        self.caches.drop()
+        r.add("mount_ready_cold", twin=timed(lambda: head_scan(self.dirs)))
+        for fig in ("latest_first_cold", "ws_latest_first_cold"):
+            self.caches.drop()
+            t_full = timed(self._resolve_full)
+            self.caches.drop()
+            r.add(fig, twin=t_full, alt=timed(self._resolve_heads))
+
+    def native_warm(self) -> None:
+        r = self.results
+        head_scan(self.dirs)
+        r.add("mount_ready_warm", twin=timed(lambda: head_scan(self.dirs)))
+        self._resolve_full()
+        t_full = timed(self._resolve_full)
+        t_head = timed(self._resolve_heads)
+        for fig in ("latest_first_warm", "ws_latest_first_warm", "latest_later"):
+            scale = 1000 if fig == "latest_later" else 1
+            r.add(fig, twin=t_full * scale, alt=t_head * scale)
+
+    def _resolve_full(self) -> None:
+        self.expected = resolve_full(str(self.big_dir), self.big_root)
+
+    def _resolve_heads(self) -> None:
+        found = resolve_heads(str(self.big_dir), self.big_root)
+        self.results.check("head_listing_agrees_with_claw_resolver", found == self.expected)
+
+    def mount_and_first_latest(self, kind: str) -> None:
+        r = self.results
+        if kind == "cold":
+            self.caches.drop()
+        ready, command_peak = self.mount.start()
+        began = time.perf_counter()
+        with r.measuring(f"latest_first_{kind}"):
+            os.readlink(self.mount.path / "latest")
+            r.add(f"latest_first_{kind}", mount=time.perf_counter() - began)
+        with r.measuring(f"ws_latest_first_{kind}"):
+            t = time.perf_counter()
+            target = os.readlink(self.mount_big / "latest")
+            r.add(f"ws_latest_first_{kind}", mount=time.perf_counter() - t)
+            r.check("ws_latest_is_claws_pick", os.path.basename(target) == self.expected)
+        r.add(f"mount_ready_{kind}", mount=ready)
+        r.add("daemon_peak_mem", alt=command_peak)
+
+    def settle(self) -> None:
+        with self.results.measuring("daemon_settle"):
+            if self.mount.pid is None:
+                raise RuntimeError("daemon pid not found in the mount log")
+            busy = self.mount.settle(self.args.settle_timeout)
+            if busy is None:
+                self.results.notes.append(
+                    f"daemon still busy {self.args.settle_timeout:.0f} s after ready")
+                busy = self.args.settle_timeout
+            self.results.add("daemon_settle", mount=busy)
+
+    def later_latest(self) -> None:
+        with self.results.measuring("latest_later"):
+            link = self.mount.path / "latest"
+            times = [timed(lambda: os.readlink(link)) for _ in range(self.args.repeat * 50)]
+            self.results.add("latest_later", mount=statistics.median(times) * 1000)
+
+    def ls_l(self) -> None:
+        r = self.results
+        with r.measuring("ls_l_warm"):
+            for path, side in ((str(self.big_dir), "twin"), (str(self.mount_big), "mount")):
+                run_tool(["ls", "-l", path])
+                t = statistics.median(run_tool(["ls", "-l", path])
+                                      for _ in range(self.args.repeat))
+                r.add("ls_l_warm", **{side: t})
+
+    def reads(self, kind: str) -> None:
+        r = self.results
+        large = self.store.roles["large"]
+        mount_large = str(self.mount_big / large.name)
+        mb = large.size / 1e6
+        with r.measuring(f"read_large_{kind}"):
+            for path, side in ((large.path, "twin"), (mount_large, "mount")):
+                r.add(f"read_large_{kind}", **{side: mb / self._read(["cat", path], kind)})
+        native_list = b"\0".join(p.encode() for p in self.native_files)
+        mount_list = b"\0".join(p.encode() for p in self.mount_files)
+        for tool, command, capture in (("cat", ["xargs", "-0", "cat"], False),
+                                       ("grep", ["xargs", "-0", "grep", "-c", "--",
+                                                 GREP_PATTERN], True)):
+            fig = f"{tool}_all_{kind}"
+            with r.measuring(fig):
+                for files, side in ((native_list, "twin"), (mount_list, "mount")):
+                    r.add(fig, **{side: self._read(command, kind, files, capture)})
+
+    def _read(self, command: list[str], kind: str, stdin: bytes | None = None,
+              capture: bool = False) -> float:
+        if kind == "cold":
+            self.caches.drop()
+        else:
+            run_tool(command, stdin, capture)  # warm = a second run
+        return run_tool(command, stdin, capture)
+
+    def forks(self) -> None:
+        for k, _size in enumerate(self.store.params.fork_sizes[:2]):
+            fig = f"fork_{k}"
+            role = self.store.roles[fig]
+            with self.results.measuring(fig):
+                control = self.mount_big / "forks" / role.name.rsplit(".", 1)[0] / "fork"
+                for _ in range(self.args.repeat):
+                    self.results.add(fig, mount=self._fork(control),
+                                     twin=self._copy(role.path))
+
+    def _fork(self, control: Path) -> float:
+        began = time.perf_counter()
+        fd = os.open(control, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, b"bench\n")
+        finally:
+            os.close(fd)
+        elapsed = time.perf_counter() - began
+        with open(control) as f:
+            line = f.read()
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 3:
+            raise RuntimeError(f"fork answered {line!r}")
+        os.unlink(parts[2])
+        return elapsed
+
+    def _copy(self, path: str) -> float:
+        target = self.scratch / "copy.jsonl"
+        elapsed = timed(lambda: shutil.copyfile(path, target))
+        target.unlink()
+        return elapsed
+
+    def new_session_visible(self) -> None:
+        """Save a session into the backing store as claw does (temp file, rename)
+        and poll `stat` through the mount until it is there."""
+        r = self.results
+        with r.measuring("new_session_visible"):
+            for k in range(self.args.repeat):
+                now = int(time.time() * 1000)
+                sid = new_session_id(now + 1, 900_000 + k)
+                name = f"{sid}.jsonl"
+                final = self.big_dir / name
+                tmp = self.big_dir / f"{name}.tmp-{now}-{k}"
+                tmp.write_bytes(render_snapshot(Session(
+                    version=1, session_id=sid, created_at_ms=now, updated_at_ms=now,
+                    workspace_root=self.big_root, model=benchstore.MODELS[0])))
+                os.rename(tmp, final)
+                began = time.perf_counter()
+                os.stat(final)
+                native = time.perf_counter() - began
+                seen = self._poll(self.mount_big / name, began)
+                r.add("new_session_visible", mount=seen, twin=native)
+                final.unlink()
+                time.sleep(0.05)
+
+    @staticmethod
+    def _poll(path: Path, began: float, timeout: float = 10.0) -> float:
+        while True:
+            try:
+                os.stat(path)
+                return time.perf_counter() - began
+            except FileNotFoundError:
+                if time.perf_counter() - began > timeout:
+                    raise RuntimeError(f"not visible after {timeout:.0f} s") from None
+                time.sleep(0.0005)
+
+
+# -- cleanup, output ---------------------------------------------------------------
+
+
+def remove_created(store: BenchStore, since_ns: int) -> list[str]:
+    """Delete files the bench left in the store (forks, new sessions, temps)
+    after a crash or Ctrl-C: anything in a store directory newer than the start."""
+    removed = []
+    for ws in store.workspaces:
+        with os.scandir(ws.dir) as it:
+            for entry in it:
+                if entry.stat(follow_symlinks=False).st_mtime_ns >= since_ns \
+                        and entry.name.startswith("session-"):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
+
+
+def table(report: dict[str, Any]) -> str:
+    rows = [("figure", "clawfs", "twin", "ratio", "alt twin", "target", "pass")]
+    for fig in report["figures"].values():
+        unit = fig["unit"]
+        ratio = "-" if fig["ratio"] is None else f"{fig['ratio']:.2f}x"
+        if "per_file_ms" in fig and fig["per_file_ms"] is not None:
+            ratio += f" ({fig['per_file_ms']:+.3f} ms/f)"
+        mark = {True: "PASS", False: "FAIL", None: "info"}[fig["pass"]]
+        if fig["errors"]:
+            mark = "ERROR"
+        rows.append((fig["title"], _with_unit(fig["clawfs"], unit), _with_unit(fig["twin"], unit),
+                     ratio, _with_unit(fig["alt_twin"], unit), fig["target"], mark))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _with_unit(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{_num(value)} {unit}"
+
+
+def legend() -> str:
+    lines = ["twins:"]
+    for spec in FIGURES:
+        if spec.twin != "-" or spec.alt_twin:
+            alt = f"; alt: {spec.alt_twin}" if spec.alt_twin else ""
+            lines.append(f"  {spec.title}: {spec.twin}{alt}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    defaults = BenchParams()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--sessions", type=int, default=defaults.sessions)
+    p.add_argument("--workspaces", type=int, default=defaults.workspaces,
+                   help="small workspaces sharing the sessions outside the big one")
+    p.add_argument("--big-share", type=float, default=defaults.big_share,
+                   help="share of the sessions in the big workspace")
+    p.add_argument("--mean-size", type=int, default=defaults.mean_size,
+                   help="mean bytes of an ordinary session (log-normal)")
+    p.add_argument("--fork-sizes", type=_sizes, default=defaults.fork_sizes,
+                   help="the two sessions forked by the fork figures, e.g. 1M,10M")
+    p.add_argument("--large-size", type=_size, default=defaults.large_size,
+                   help="the large transcript the read figures read")
+    p.add_argument("--extra-large", type=_sizes, default=defaults.extra_large,
+                   help="more multi-MB sessions in small workspaces")
+    p.add_argument("--fork-share", type=float, default=defaults.fork_share)
+    p.add_argument("--chain-depth", type=int, default=defaults.chain_depth)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--smoke", action="store_true",
+                   help="the test suite's small store (overrides the size options)")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3,
+                   help="repetitions inside a run of the cheap figures")
+    p.add_argument("--settle-timeout", type=float, default=600.0,
+                   help="seconds to wait for the daemon to go idle after mounting")
+    p.add_argument("--cache", type=Path, default=benchstore.DEFAULT_CACHE)
+    p.add_argument("--no-drop-caches", action="store_true",
+                   help="do not drop caches (cold figures are then not cold)")
+    p.add_argument("--generate-only", action="store_true")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
+    return p.parse_args(argv)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024 / 1024:.3g} MiB"
+
+
+def _size(text: str) -> int:
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    text = text.strip().upper()
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    return tuple(_size(part) for part in text.split(",") if part)
+
+
+def params_of(args: argparse.Namespace) -> BenchParams:
+    if args.smoke:
+        return benchstore.SMOKE
+    return BenchParams(
+        sessions=args.sessions, big_share=args.big_share, workspaces=args.workspaces,
+        mean_size=args.mean_size, fork_sizes=args.fork_sizes, large_size=args.large_size,
+        extra_large=args.extra_large, fork_share=args.fork_share, chain_depth=args.chain_depth,
+        seed=args.seed,
+    )
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    params = params_of(args)
+    if len(params.fork_sizes) < 2:
+        raise SystemExit("bench: --fork-sizes needs two sizes")
+    began = time.time()
+    store = benchstore.ensure_store(params, args.cache)
+    print(f"store: {store.directory} ({store.files} files, {store.bytes / 1e6:.0f} MB, "
+          f"generated in {store.generated_in_s:.1f} s)", file=sys.stderr)
+    if args.generate_only:
+        return 0
+    signal.signal(signal.SIGTERM, _interrupt)
+    caches = Caches(not args.no_drop_caches)
+    results = Results(0, {f"fork_{k}": f"fork of a {_mib(store.roles[f'fork_{k}'].size)} session"
+                          for k in range(2)})
+    info = machine()
+    since_ns = time.time_ns()
+    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.cache))
+    bench = Bench(store, workdir, caches, args, results)
+    try:
+        for number in range(1, args.runs + 1):
+            bench.run(number)
+    finally:
+        bench.mount.stop()
+        removed = remove_created(store, since_ns)
+        if removed:
+            print(f"removed {len(removed)} file(s) the bench left in the store", file=sys.stderr)
+        if not bench.mount.mounted():
+            shutil.rmtree(workdir, ignore_errors=True)
+    info["loadavg_end"] = os.getloadavg()
+    report = {
+        "machine": info, "params": asdict(store.params) | {"key": store.params.key()},
+        "store": {"path": str(store.store), "files": store.files, "bytes": store.bytes,
+                  "big_workspace_files": store.big.sessions,
+                  "large_transcript_bytes": store.roles["large"].size,
+                  "fork_bytes": [store.roles[f"fork_{k}"].size for k in range(2)]},
+        "runs": args.runs, "cold": caches.describe(),
+        "seconds": round(time.time() - began, 1),
+        **results.report(),
+    }
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=list))
+    return 0
+
+
+def print_report(report: dict[str, Any]) -> None:
+    m = report["machine"]
+    print(f"\nclawfs bench: {report['store']['files']} files, "
+          f"{report['store']['bytes'] / 1e6:.0f} MB, {report['runs']} run(s), medians")
+    print(f"machine: {m['nproc']} cores ({m['cpu']}), {m['memory_gb']} GB, kernel {m['kernel']}, "
+          f"python {m['python']}; load {m['loadavg_start'][0]:.2f} -> {m['loadavg_end'][0]:.2f}")
+    print(f"cold: {report['cold']}\n")
+    print(table(report))
+    print()
+    print(legend())
+    for name, ok in report["checks"].items():
+        print(f"check {name}: {'yes' if ok else 'NO'}")
+    for note in report["notes"]:
+        print(f"note: {note}")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bench: interrupted (unmounted, store cleaned)", file=sys.stderr)
+        sys.exit(130)
