@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import storegen as sg
 
-from clawfs import fingerprint
-from clawfs.store import index as index_module
+from clawfs import fingerprint, session
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import Root, RootKind, make_root
 
@@ -68,7 +67,9 @@ def test_last_meta_line_wins_after_sweep(store: tuple[Path, str, Path]) -> None:
     assert index.sweep() >= 1
     assert index.generation > generation
     assert _latest_name(index, d.name) == "session-a.jsonl"
-    assert index.summary(index.file(d.name, "session-a.jsonl")).updated_at_ms == T0 + 300
+    liar_file = index.file(d.name, "session-a.jsonl")
+    assert liar_file is not None
+    assert index.summary(liar_file).updated_at_ms == T0 + 300
 
 
 def test_head_that_overstates_is_fixed_by_latest_itself(store: tuple[Path, str, Path]) -> None:
@@ -320,14 +321,14 @@ def test_grown_file_extends_its_count(store: tuple[Path, str, Path],
     index = _index(root)
     assert index.summary(index.file(d.name, "session-1-0.jsonl")).message_count == 2  # type: ignore[arg-type]
     fed: list[int] = []
-    real_reader = index_module.session.JsonlReader
+    real_reader = session.JsonlReader
 
     class Counting(real_reader):  # type: ignore[misc, valid-type]
         def feed(self, data: bytes) -> None:
             fed.append(len(data))
             super().feed(data)
 
-    monkeypatch.setattr(index_module.session, "JsonlReader", Counting)
+    monkeypatch.setattr(session, "JsonlReader", Counting)
     for n in range(3):
         size = path.stat().st_size
         sg.append_message(path, sg.text_message(f"more {n}"))
@@ -407,7 +408,7 @@ def test_unreadable_file_is_skipped(store: tuple[Path, str, Path],
             raise PermissionError(13, "Permission denied", path)
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(index_module.os, "open", deny)
+    monkeypatch.setattr(os, "open", deny)
     index = _index(root)
     ws_now = index.workspace(d.name)
     assert ws_now is not None

@@ -121,8 +121,7 @@ def write_fork(
 
 def _publish(data: bytes, final: str, st: os.stat_result, clock: IdClock) -> bool:
     """Write `data` to `final` through a temp file; False if `final` exists."""
-    temp = f"{final}.tmp-{clock.now_ms()}-{clock.counter()}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd, temp = _create_temp(final, clock)
     try:
         try:
             _give_ownership(fd, st)
@@ -134,6 +133,19 @@ def _publish(data: bytes, final: str, st: os.stat_result, clock: IdClock) -> boo
         return _link_noreplace(temp, final)
     finally:
         _unlink_quietly(temp)
+
+
+def _create_temp(final: str, clock: IdClock) -> tuple[int, str]:
+    """A new temp file `<final>.tmp-<ms>-<n>`; another process may hold the same
+    name (claw's names are only unique per process), so a taken one is skipped."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    for _attempt in range(MAX_ATTEMPTS):
+        temp = f"{final}.tmp-{clock.now_ms()}-{clock.counter()}"
+        try:
+            return os.open(temp, flags, 0o600), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temp file name", final)
 
 
 def _give_ownership(fd: int, st: os.stat_result) -> None:

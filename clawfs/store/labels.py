@@ -30,7 +30,7 @@ def last_component(path: str) -> str:
         drive, rest = ntpath.splitdrive(path)
         rest = rest.rstrip("\\/")
         if not rest:
-            return ntpath.basename(drive.rstrip("\\/")) or drive.rstrip("\\/")
+            return drive.replace("/", "\\").rstrip("\\").rsplit("\\", 1)[-1]
         return ntpath.basename(rest)
     return posixpath.basename(path.rstrip("/"))
 

@@ -1,0 +1,106 @@
+"""Lineage from parent ids: roots, children, orphans, duplicates, cycles, depth."""
+
+from __future__ import annotations
+
+import time
+
+from clawfs.store import lineage
+from clawfs.store.lineage import MAX_DEPTH, Member
+
+
+def m(name: str, sid: str, parent: str | None = None, precedence: int = 0) -> Member:
+    stem = name.rsplit(".", 1)[0]
+    return Member(name=name, session_id=sid, parent_session_id=parent, stem=stem,
+                  precedence=precedence)
+
+
+def test_children_and_orphans() -> None:
+    tree = lineage.build([
+        m("c.jsonl", "c", "a"),
+        m("a.jsonl", "a"),
+        m("b.jsonl", "b", "a"),
+        m("orphan.jsonl", "orphan", "missing"),
+    ])
+    assert list(tree.top) == ["a", "orphan"]
+    assert list(tree.nodes["a.jsonl"].children) == ["c", "b"]  # claw's order
+    assert tree.path("b.jsonl") == ("a", "b")
+    assert tree.parent_of("b.jsonl") == "a.jsonl"
+    assert tree.find(("a", "c")) is tree.nodes["c.jsonl"]
+    assert tree.find(("a", "zz")) is None
+
+
+def test_duplicate_ids_prefer_the_primary_file() -> None:
+    members = [
+        m("copy.jsonl", "s1"),  # first in order, but not named after the id
+        m("s1.rot-5.jsonl", "s1"),
+        m("s1.jsonl", "s1"),
+        m("child.jsonl", "child", "s1"),
+    ]
+    tree = lineage.build(members)
+    assert tree.parent_of("child.jsonl") == "s1.jsonl"
+    # Two primaries (two roots): the root of higher precedence.
+    tree = lineage.build([
+        m("s1~abcd.jsonl", "s1", precedence=1),
+        Member("s1.jsonl", "s1", None, "s1", 0),
+        m("child.jsonl", "child", "s1"),
+    ])
+    assert tree.parent_of("child.jsonl") == "s1.jsonl"
+    # No primary: the first carrying the id in claw's order.
+    tree = lineage.build([m("x.jsonl", "s1"), m("y.jsonl", "s1"), m("c.jsonl", "c", "s1")])
+    assert tree.parent_of("c.jsonl") == "x.jsonl"
+
+
+def test_cycles_are_broken_with_members_at_the_root() -> None:
+    tree = lineage.build([
+        m("a.jsonl", "a", "c"),
+        m("b.jsonl", "b", "a"),
+        m("c.jsonl", "c", "b"),
+        m("d.jsonl", "d", "b"),
+        m("self.jsonl", "self", "self"),
+    ])
+    assert set(tree.top) == {"a", "b", "c", "self"}
+    assert tree.parent_of("d.jsonl") == "b.jsonl"
+    assert sorted(len(c) for c in tree.cycles) == [1, 3]
+
+
+def test_dir_names_avoid_clashes_and_reserved_names() -> None:
+    tree = lineage.build([
+        m("a.jsonl", "a"),
+        m("a.json", "a2"),
+        m("fork.jsonl", "f"),
+        m("session.jsonl.jsonl", "s"),
+    ])
+    assert list(tree.top) == ["a", "a.json", "fork.jsonl", "session.jsonl.jsonl"]
+
+
+def test_depth_limit_makes_continuation_nodes() -> None:
+    chain = [m("s0.jsonl", "s0")] + [
+        m(f"s{n}.jsonl", f"s{n}", f"s{n - 1}") for n in range(1, 150)
+    ]
+    tree = lineage.build(chain)
+    deepest = tree.nodes[f"s{MAX_DEPTH - 1}.jsonl"]
+    assert deepest.depth == MAX_DEPTH and deepest.links
+    assert list(deepest.children) == [f"s{MAX_DEPTH}"]
+    cont = tree.nodes[f"s{MAX_DEPTH}.jsonl"]
+    assert cont.parent is None and cont.continued_from == deepest.name and cont.depth == 1
+    assert list(tree.top) == ["s0", f"s{MAX_DEPTH}", f"s{2 * MAX_DEPTH}"]
+    assert len(tree.path(f"s{MAX_DEPTH * 2 - 1}.jsonl")) == MAX_DEPTH
+    assert tree.parent_of(f"s{MAX_DEPTH}.jsonl") == deepest.name
+    # find never follows a continuation link.
+    path = tree.path(deepest.name)
+    assert tree.find((*path, f"s{MAX_DEPTH}")) is None
+
+
+def test_thousand_deep_chain_and_thousand_forks_are_linear() -> None:
+    chain = [m("s0.jsonl", "s0")] + [m(f"s{n}.jsonl", f"s{n}", f"s{n - 1}") for n in range(1, 1000)]
+    fan = [m("p.jsonl", "p")] + [m(f"f{n}.jsonl", f"f{n}", "p") for n in range(1000)]
+    started = time.perf_counter()
+    deep = lineage.build(chain)
+    wide = lineage.build(fan)
+    elapsed = time.perf_counter() - started
+    assert len(deep.nodes) == 1000 and len(deep.top) == 16  # ceil(1000 / 64)
+    assert len(wide.nodes["p.jsonl"].children) == 1000
+    assert elapsed < 5  # generous: catches only quadratic blow-ups
+    # A long cycle is broken without recursion too.
+    ring = [m(f"r{n}.jsonl", f"r{n}", f"r{(n + 1) % 5000}") for n in range(5000)]
+    assert len(lineage.build(ring).top) == 5000
