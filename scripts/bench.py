@@ -750,16 +750,18 @@ class Bench:
                     version=1, session_id=sid, created_at_ms=now, updated_at_ms=now,
                     workspace_root=self.big_root, model=benchstore.MODELS[0])))
                 os.rename(tmp, final)
-                began = time.perf_counter()
-                os.stat(final)
-                native = time.perf_counter() - began
-                seen = self._poll(self.mount_big / name, began)
-                r.add("new_session_visible", mount=seen, twin=native)
-                final.unlink()
+                try:
+                    began = time.perf_counter()
+                    os.stat(final)
+                    native = time.perf_counter() - began
+                    seen = self._poll(self.mount_big / name, began, self.args.visible_timeout)
+                    r.add("new_session_visible", mount=seen, twin=native)
+                finally:
+                    final.unlink()
                 time.sleep(0.05)
 
     @staticmethod
-    def _poll(path: Path, began: float, timeout: float = 10.0) -> float:
+    def _poll(path: Path, began: float, timeout: float) -> float:
         while True:
             try:
                 os.stat(path)
@@ -845,6 +847,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="repetitions inside a run of the cheap figures")
     p.add_argument("--settle-timeout", type=float, default=600.0,
                    help="seconds to wait for the daemon to go idle after mounting")
+    p.add_argument("--visible-timeout", type=float, default=10.0,
+                   help="seconds to wait for a new session to show through the mount")
     p.add_argument("--cache", type=Path, default=benchstore.DEFAULT_CACHE)
     p.add_argument("--no-drop-caches", action="store_true",
                    help="do not drop caches (cold figures are then not cold)")
