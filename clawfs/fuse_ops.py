@@ -22,7 +22,7 @@ import stat
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, TypeVarTuple
 
 import pyfuse3
 import trio
@@ -63,8 +63,12 @@ FIRST_OFFSET = 3
 # security.selinux and system.posix_acl_*, answer those without the view.
 OUR_XATTR_PREFIX = "user."
 
+# Worker threads for view calls that may parse whole files.
+PARSE_THREADS = 2
+
 P = ParamSpec("P")
 R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 Slot = tuple[NodeKind, tuple[str, ...]]
 
 
@@ -173,9 +177,17 @@ class Operations(pyfuse3.Operations):
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._started_ns = time.time_ns()
+        self._limiter = trio.CapacityLimiter(PARSE_THREADS)
 
     def init(self) -> None:
         self.initialized.set()
+
+    async def _off_thread(self, call: Callable[[*Ts], R], *args: *Ts) -> R:
+        """Run a view call that may parse whole files (xattrs, index.tsv, fork)
+        in a worker thread, so a 10 MB parse does not stall every other request
+        (handlers share the one trio thread). The index locks only to commit.
+        """
+        return await trio.to_thread.run_sync(call, *args, limiter=self._limiter)
 
     # --- nodes and inodes -------------------------------------------------
 
@@ -371,7 +383,7 @@ class Operations(pyfuse3.Operations):
         if node.kind is NodeKind.TRANSCRIPT:
             return self._open_transcript(fh, inode, node)
         if node.kind is NodeKind.GENERATED:
-            self._files[fh] = GeneratedHandle(self.view.generate(node))
+            self._files[fh] = GeneratedHandle(await self._off_thread(self.view.generate, node))
             return FileInfo(fh=fh, direct_io=True)
         raise FUSEError(errno.EISDIR if node.kind is NodeKind.DIR else errno.EINVAL)
 
@@ -410,7 +422,7 @@ class Operations(pyfuse3.Operations):
             raise FUSEError(errno.EINVAL)  # one fork per open (SPEC §4)
         handle.used = True
         try:
-            outcome = self.view.fork(handle.node, buf)
+            outcome = await self._off_thread(self.view.fork, handle.node, buf)
         except ViewError as e:
             self._remember(handle, f"error: {e.message}\n".encode())
             raise
@@ -446,14 +458,15 @@ class Operations(pyfuse3.Operations):
         text = os.fsdecode(name)
         if not text.startswith(OUR_XATTR_PREFIX):
             raise FUSEError(pyfuse3.ENOATTR)
-        value = self.view.xattrs(self._node(inode)).get(text)
+        value = (await self._off_thread(self.view.xattrs, self._node(inode))).get(text)
         if value is None:
             raise FUSEError(pyfuse3.ENOATTR)
         return value
 
     @handler
     async def listxattr(self, inode: int, ctx: RequestContext) -> Sequence[bytes]:
-        return [os.fsencode(name) for name in self.view.xattrs(self._node(inode))]
+        names = await self._off_thread(self.view.xattrs, self._node(inode))
+        return [os.fsencode(name) for name in names]
 
     # --- everything that would change the store: read-only -------------------
 

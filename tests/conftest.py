@@ -2,7 +2,7 @@
 
 Mount helpers live in tests/mounting.py (`mounted()`); this file only
 re-arms their hang watchdogs per test (a module can share one mount across
-many tests) and checks at the end that no clawfs mount was left behind.
+many tests) and checks at the end that no mount of ours was left behind.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from mounting import LIVE, clawfs_mounts
+from mounting import LIVE, left_mounted
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def _rearm_mount_watchdogs() -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    left = clawfs_mounts()
+    left = left_mounted()
     if left:
         print(f"\nclawfs mounts left behind: {left}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

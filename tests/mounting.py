@@ -55,6 +55,8 @@ READY_MARK = "ready: serving"
 
 LIVE: set[Mount] = set()
 """Mounts currently up, so conftest can re-arm their watchdogs per test."""
+USED: set[Path] = set()
+"""Every mountpoint this test run used (conftest checks none is left mounted)."""
 
 
 def clawfs_command(*args: str | os.PathLike[str]) -> list[str]:
@@ -357,6 +359,7 @@ def unmounting(mount: Mount) -> Iterator[Mount]:
     anything is still mounted or the watchdog had to fire.
     """
     ensure_fusectl()
+    USED.add(mount.path)
     mount.watchdog = Watchdog(mount.path)
     mount.watchdog.arm(START_TIMEOUT + mount.hang_timeout)
     LIVE.add(mount)
@@ -385,6 +388,10 @@ def mount_answers(mount: Mount) -> Iterator[None]:
         raise
 
 
-def clawfs_mounts() -> list[str]:
-    """Every fuse.clawfs mountpoint on the machine (should be none after tests)."""
-    return [e.mountpoint for e in mount_table() if e.fstype == FSTYPE]
+def left_mounted() -> list[str]:
+    """Mountpoints this test run used that are still mounted (should be none).
+
+    Only ours: other clawfs mounts on the machine (a developer's, a bench run
+    next door) are none of this run's business.
+    """
+    return [str(p) for p in sorted(USED) if is_mounted(p)]
