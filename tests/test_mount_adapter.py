@@ -1,0 +1,195 @@
+"""The FUSE adapter's own rules, called directly (no mount): every failure
+becomes an errno in 1..511, forget never raises, control-file handles.
+Everything a real mount shows is tested through one in test_mount_*.py."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pyfuse3
+import pytest
+import trio
+
+from clawfs.fuse_ops import Operations
+from clawfs.inodes import ROOT_INODE
+from clawfs.view import ForkOutcome, Node, NodeKind, ViewError
+
+FORK = Node(("fork",), NodeKind.CONTROL, "fork")
+
+
+class FakeView:
+    """A root holding `a.jsonl` and `fork`; `fail` makes lookup raise it."""
+
+    def __init__(self, backing: Path) -> None:
+        self.fail: BaseException | None = None
+        self.forks: list[bytes] = []
+        self.file = Node(("a.jsonl",), NodeKind.TRANSCRIPT, "a.jsonl", backing_path=str(backing))
+
+    def root(self) -> Node:
+        return Node((), NodeKind.DIR, "")
+
+    def resolve(self, key: tuple[str, ...]) -> Node | None:
+        return {(): self.root(), ("a.jsonl",): self.file, ("fork",): FORK}.get(key)
+
+    def lookup(self, parent: Node, name: str) -> Node | None:
+        if self.fail is not None:
+            raise self.fail
+        return self.resolve((*parent.key, name))
+
+    def list(self, parent: Node) -> list[Node]:
+        return [self.file, FORK]
+
+    def xattrs(self, node: Node) -> dict[str, bytes]:
+        if self.fail is not None:
+            raise self.fail
+        return {"user.claw.session_id": b"a"}
+
+    def generate(self, node: Node) -> bytes:
+        return b"header\n"
+
+    def fork(self, node: Node, command: bytes) -> ForkOutcome:
+        if b"\n" in command.rstrip(b"\n"):
+            raise ViewError(errno.EINVAL, "fork command has more than one line")
+        self.forks.append(command)
+        return ForkOutcome("new.jsonl", command.strip().decode() or None, "/store/new.jsonl")
+
+
+@pytest.fixture
+def view(tmp_path: Path) -> FakeView:
+    backing = tmp_path / "a.jsonl"
+    backing.write_bytes(b"hello\n")
+    return FakeView(backing)
+
+
+@pytest.fixture
+def ops(view: FakeView) -> Operations:
+    return Operations(view)  # type: ignore[arg-type]
+
+
+def run(call: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return trio.run(call)
+
+
+def errno_of(call: Callable[[], Coroutine[Any, Any, Any]]) -> int:
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        run(call)
+    return caught.value.errno
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (OSError(errno.EACCES, "denied"), errno.EACCES),
+        (OSError(0, "no errno"), errno.EIO),
+        (OSError(1000, "out of range"), errno.EIO),
+        (OSError("no errno at all"), errno.EIO),
+        (ViewError(errno.ENOENT, "gone"), errno.ENOENT),
+        (ViewError(-3, "negative"), errno.EIO),
+        (ValueError("a bug"), errno.EIO),
+        (KeyError("a bug"), errno.EIO),
+    ],
+)
+def test_every_failure_becomes_a_valid_errno(
+    ops: Operations, view: FakeView, failure: BaseException, expected: int
+) -> None:
+    view.fail = failure
+    assert errno_of(lambda: ops.lookup(ROOT_INODE, b"a.jsonl", None)) == expected  # type: ignore[arg-type]
+
+
+def test_unexpected_exceptions_are_logged(
+    ops: Operations, view: FakeView, caplog: pytest.LogCaptureFixture
+) -> None:
+    view.fail = ZeroDivisionError("boom")
+    with caplog.at_level(logging.ERROR):
+        errno_of(lambda: ops.lookup(ROOT_INODE, b"a.jsonl", None))  # type: ignore[arg-type]
+    assert "ZeroDivisionError" in caplog.text
+
+
+def test_forget_never_raises(ops: Operations) -> None:
+    run(lambda: ops.forget([(12345, 3), (ROOT_INODE, 1), (-1, 0)]))
+
+
+def test_unknown_inode_is_estale(ops: Operations) -> None:
+    assert errno_of(lambda: ops.getattr(999, None)) == errno.ESTALE  # type: ignore[arg-type]
+
+
+def test_foreign_xattr_namespaces_answer_without_the_view(
+    ops: Operations, view: FakeView
+) -> None:
+    view.fail = AssertionError("the view must not be asked")
+    for name in (b"security.selinux", b"system.posix_acl_access", b"trusted.x"):
+        assert errno_of(lambda: ops.getxattr(ROOT_INODE, name, None)) == errno.ENODATA  # type: ignore[arg-type]  # noqa: B023
+
+
+def test_lookup_then_read_a_transcript(ops: Operations) -> None:
+    async def scenario() -> bytes:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+        data = await ops.read(info.fh, 0, 100)
+        await ops.release(info.fh)
+        return data
+
+    assert run(scenario) == b"hello\n"
+
+
+def test_transcript_open_for_writing_is_erofs(ops: Operations) -> None:
+    async def scenario() -> None:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        await ops.open(attr.st_ino, os.O_WRONLY, None)  # type: ignore[arg-type]
+
+    assert errno_of(scenario) == errno.EROFS
+
+
+def test_control_handle_forks_once(ops: Operations, view: FakeView) -> None:
+    async def scenario() -> tuple[int, int, bytes, int]:
+        attr = await ops.lookup(ROOT_INODE, b"fork", None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_RDWR | os.O_TRUNC, None)  # type: ignore[arg-type]
+        empty = await ops.write(info.fh, 0, b"")
+        first = await ops.write(info.fh, 0, b"topic\n")
+        result = await ops.read(info.fh, 0, 4096)
+        try:
+            await ops.write(info.fh, 6, b"again\n")
+            second = 0
+        except pyfuse3.FUSEError as e:
+            second = e.errno
+        await ops.release(info.fh)
+        return empty, first, result, second
+
+    empty, first, result, second = run(scenario)
+    assert (empty, first, second) == (0, 6, errno.EINVAL)
+    assert result == b"new.jsonl\ttopic\t/store/new.jsonl\n"
+    assert view.forks == [b"topic\n"]
+
+
+def test_failed_fork_is_readable_as_an_error(ops: Operations) -> None:
+    async def scenario() -> tuple[int, bytes]:
+        attr = await ops.lookup(ROOT_INODE, b"fork", None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_WRONLY, None)  # type: ignore[arg-type]
+        try:
+            await ops.write(info.fh, 0, b"a\nb\n")
+            code = 0
+        except pyfuse3.FUSEError as e:
+            code = e.errno
+        await ops.release(info.fh)
+        again = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+        return code, await ops.read(again.fh, 0, 4096)
+
+    code, text = run(scenario)
+    assert code == errno.EINVAL
+    assert text == b"error: fork command has more than one line\n"
+
+
+def test_setattr_truncate_on_control_succeeds_elsewhere_erofs(ops: Operations) -> None:
+    fields = pyfuse3.SetattrFields()
+
+    async def scenario(name: bytes) -> None:
+        attr = await ops.lookup(ROOT_INODE, name, None)  # type: ignore[arg-type]
+        await ops.setattr(attr.st_ino, attr, fields, None, None)  # type: ignore[arg-type]
+
+    run(lambda: scenario(b"fork"))
+    assert errno_of(lambda: scenario(b"a.jsonl")) == errno.EROFS
