@@ -388,6 +388,11 @@ def mount_answers(mount: Mount) -> Iterator[None]:
         raise
 
 
+def clawfs_mounts() -> list[str]:
+    """Every fuse.clawfs mountpoint on the machine, whoever made it."""
+    return [e.mountpoint for e in mount_table() if e.fstype == FSTYPE]
+
+
 def left_mounted() -> list[str]:
     """Mountpoints this test run used that are still mounted (should be none).
 
