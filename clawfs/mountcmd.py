@@ -10,9 +10,12 @@ mount` returns once the daemon answers requests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyfuse3
@@ -34,6 +37,9 @@ from clawfs.store.roots import Root, roots_from_args
 from clawfs.view import View
 
 log = logging.getLogger("clawfs")
+
+PROGRESS_SECONDS = 2.0
+"""How often a slow first index says it is still at work."""
 
 READY_MESSAGE = "ready: serving %s (pid %d)"
 """Logged once the mount answers; tests wait for it (tests/mounting.py)."""
@@ -95,8 +101,28 @@ def _index(roots: list[Root]) -> StoreIndex:
     log.info("indexing %d store root(s): %s", len(roots), ", ".join(r.path for r in roots))
     began = time.monotonic()
     index = StoreIndex(roots)
-    index.scan()
+    with _still_working(began):
+        index.scan()
     log.info(
         "indexed %d workspace(s) in %.2f s", len(index.workspaces()), time.monotonic() - began
     )
     return index
+
+
+@contextlib.contextmanager
+def _still_working(began: float) -> Iterator[None]:
+    """Log a line every PROGRESS_SECONDS while a large store is being indexed.
+
+    A timer signal, not a thread: no thread may exist before the daemon forks.
+    """
+
+    def tick(signum: int, frame: object) -> None:
+        log.info("still indexing (%.0f s so far)", time.monotonic() - began)
+
+    previous = signal.signal(signal.SIGALRM, tick)
+    signal.setitimer(signal.ITIMER_REAL, PROGRESS_SECONDS, PROGRESS_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

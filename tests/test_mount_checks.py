@@ -6,12 +6,14 @@ test_mount_cli.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from clawfs.mount import (
     MountError,
+    check_fuse,
     check_mountpoint,
     check_overlap,
     mount_options,
@@ -92,3 +94,21 @@ def test_mount_options_name_the_type_and_never_ro() -> None:
 
 def test_allow_other_always_comes_with_default_permissions() -> None:
     assert {"allow_other", "default_permissions"} <= mount_options(allow_other=True)
+
+
+def test_fuse_missing_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: p != "/dev/fuse" and real_exists(p))
+    text = refusal(check_fuse)
+    assert "FUSE is not available" in text and "/dev/fuse" in text and "modprobe fuse" in text
+
+
+def test_fuse_missing_fusermount3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    text = refusal(check_fuse)
+    assert "fusermount3" in text and "apt-get install fuse3" in text
+
+
+def test_fuse_present_here() -> None:
+    """This machine has FUSE: a missing /dev/fuse here is a failure, never a skip."""
+    check_fuse()
