@@ -20,6 +20,12 @@ still up `hang_timeout` seconds after it was armed (at mount time, and again
 at the start of every test by tests/conftest.py), it aborts the FUSE
 connection through /sys/fs/fuse/connections/<minor>/abort. Pending calls
 then fail with ENOTCONN, and the fixture fails the test saying so.
+
+Also here: `unmounting(new_mount(tmp))` guards a test that runs `clawfs
+mount` itself (the same cleanup and watchdog); `Sandbox` runs any clawfs
+command shut out from the machine; `make_stale_mount()` leaves a dead FUSE
+mount; `honour_modes=True` runs the daemon as root without the
+capabilities that ignore file modes (permission tests).
 """
 
 from __future__ import annotations
