@@ -312,6 +312,10 @@ def meta_from_record(obj: JsonObject) -> Meta:
     )
 
 
+_PLACEHOLDER: Message = {}
+"""Stands for a checked JSONL message a count-only reader did not keep."""
+
+
 @dataclass(slots=True)
 class _Records:
     """What the JSONL lines said so far. The last meta wins entirely."""
@@ -320,9 +324,18 @@ class _Records:
     messages: list[Message] = field(default_factory=list)
     compaction: Compaction | None = None
     prompt_history: list[PromptEntry] = field(default_factory=list)
+    keep_messages: bool = True
+    """False: messages are checked but stored as one shared empty placeholder
+    (counts stay exact, memory stays flat: the index only needs counts)."""
 
     def copy(self) -> _Records:
-        return _Records(self.meta, list(self.messages), self.compaction, list(self.prompt_history))
+        return _Records(
+            self.meta,
+            list(self.messages),
+            self.compaction,
+            list(self.prompt_history),
+            self.keep_messages,
+        )
 
     def take(self, obj: JsonObject, line_number: int) -> None:
         kind = obj.get("type")
@@ -333,7 +346,8 @@ class _Records:
         elif kind == "message":
             if "message" not in obj:
                 raise LoadError(f"JSONL record at line {line_number} missing message")
-            self.messages.append(normalize_message(obj["message"]))
+            message = normalize_message(obj["message"])
+            self.messages.append(message if self.keep_messages else _PLACEHOLDER)
         elif kind == "compaction":
             self.compaction = _compaction(obj)
         elif kind == "prompt_history":
@@ -395,10 +409,10 @@ class JsonlReader:
     an object with `messages`. Only then are the bytes kept.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_messages: bool = True) -> None:
         self.offset = 0
         self.error: LoadError | None = None
-        self._records = _Records()
+        self._records = _Records(keep_messages=keep_messages)
         self._tail = b""
         self._line_number = 0
         self._nonblank = 0
