@@ -26,6 +26,7 @@ file is still the version that was read.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import os
@@ -260,47 +261,65 @@ class StoreIndex:
 
     # --- scanning ---------------------------------------------------------------
 
-    def scan(self) -> None:
-        """Index every root from scratch, reusing what is known of unchanged files."""
+    def scan(self) -> set[str]:
+        """Bring the index up to date with the disk; the fingerprints changed.
+
+        The first call indexes everything. Later ones (a watcher's
+        "rescan") re-read only files whose version changed, directory by
+        directory, so the lock is never held for long and nothing that did
+        not change is invalidated.
+        """
         with self._lock:
             roots = list(self._roots)
-            known = {path: rec for path, rec in self._records.items()}
-        probes: list[_Probe] = []
-        dirs: list[tuple[Root, str, str]] = []
+        changed = self._recheck_membership()
         for root in roots:
-            listing = scanning.read_root(root)
-            for fp, directory in listing.fp_dirs:
-                dirs.append((root, fp, directory))
-                probes += self._probe_all(scanning.read_fp_dir(root, fp, directory), known)
-            probes += self._probe_all(listing.flat, known)
-        with self._lock:
-            self._membership.clear()
-            self._records.clear()
-            self._backing.clear()
-            self._by_dir.clear()
-            self._spaces.clear()
-            for root, fp, directory in dirs:
-                self._space(fp).dirs[directory] = root
-            self._place_all(probes)
-            self._changed(set(self._spaces))
+            changed |= self._rescan_root(root)
+        return changed
 
     def _rescan_root(self, root: Root) -> set[str]:
         listing = scanning.read_root(root)
         changed: set[str] = set()
+        listed = set()
         for fp, directory in listing.fp_dirs:
+            listed.add(directory)
             changed |= self._sync_dir(root, fp, directory)
         changed |= self._sync_dir(root, None, root.realpath, listing.flat)
+        with self._lock:
+            gone = [
+                (fp, directory)
+                for fp, space in self._spaces.items()
+                for directory, owner in space.dirs.items()
+                if owner.realpath == root.realpath and directory not in listed
+            ]
+        for fp, directory in gone:
+            changed |= self._sync_dir(root, fp, directory)
         return changed
 
-    def _probe_all(
-        self, found: Iterable[scanning.Found], known: Mapping[str, SessionFile]
-    ) -> list[_Probe]:
-        probes = []
-        for item in found:
-            probe = self._probe(item, known.get(os.path.join(item.directory, item.file_name)))
-            if probe is not None:
-                probes.append(probe)
-        return probes
+    def _recheck_membership(self) -> set[str]:
+        """Re-decide membership where a recorded root's canonical form changed
+        (a directory created, removed or re-linked since it was decided)."""
+        with self._lock:
+            recorded = self._membership.recorded()
+        fresh = Membership.compute(recorded)
+        with self._lock:
+            moved = self._membership.update(fresh)
+            if not moved:
+                return set()
+            changed: set[str] = set()
+            for rec in list(self._records.values()):
+                if rec.facts.workspace_root in moved:
+                    changed |= self._place(self._reprobe(rec, rec.key, rec.head))
+            self._changed(changed)
+        return changed
+
+    def _reprobe(self, rec: SessionFile, key: FileKey, head: Head) -> _Probe:
+        """A probe that re-places a known file from what is known of it (lock held)."""
+        found = scanning.Found(
+            rec.root, None if rec.legacy else rec.fp, rec.file_name, rec.path, rec.directory
+        )
+        cached = self._summaries.get(rec.path)
+        loaded = cached[1] if cached is not None and cached[0] == key else None
+        return _Probe(found, key, head, loaded)
 
     def _probe(self, found: scanning.Found, old: SessionFile | None = None) -> _Probe | None:
         """Read a file's head (and all of it when the head has no meta line).
@@ -393,7 +412,14 @@ class StoreIndex:
             facts=facts,
         )
         old = self._records.get(entry_path)
-        if old is not None and replace(old, name=new.name) == new:
+        if old is not None and _material(old) == _material(new):
+            # Same place in every listing, order and tree (e.g. only verified now):
+            # update quietly, so a sweep does not invalidate the views.
+            quiet = replace(new, name=old.name)
+            self._records[entry_path] = quiet
+            space = self._spaces[old.fp]
+            if space.files.get(old.name) is old:
+                space.files[old.name] = quiet
             return set()
         changed = self._drop(entry_path)
         self._records[entry_path] = new
@@ -601,7 +627,7 @@ class StoreIndex:
             if kept is not None and _extends(fd, kept, key):
                 reader, start = kept.reader, kept.fed
             else:
-                reader = session.JsonlReader()
+                reader = session.JsonlReader(keep_messages=False)
             fed = start
             while fed < key.size:
                 chunk = os.pread(fd, min(READ_CHUNK, key.size - fed), fed)
@@ -656,15 +682,7 @@ class StoreIndex:
         rec = None if entry_path is None else self._records.get(entry_path)
         if rec is None:
             return set()
-        probe = _Probe(
-            scanning.Found(
-                rec.root, None if rec.legacy else rec.fp, rec.file_name, rec.path, rec.directory
-            ),
-            loaded.key,
-            loaded.head or rec.head,
-            loaded.summary,
-        )
-        return self._place(probe)
+        return self._place(self._reprobe(rec, loaded.key, loaded.head or rec.head))
 
     def _verify(self, rec: SessionFile) -> set[str]:
         """Fully load one file and commit it; a file that cannot be read is dropped."""
@@ -774,7 +792,13 @@ class StoreIndex:
             return {fp: label for fp, label in self._all_labels().items() if label is not None}
 
     def latest(self, fp: str) -> SessionFile | None:
-        """The session `latest` names in this workspace (latest.py), or None."""
+        """The session `latest` names in this workspace (latest.py), or None.
+
+        Candidates are fully loaded outside the lock, one at a time, from
+        the top; the scan resumes where it stopped unless something else
+        changed the workspace meanwhile, so skipping many files is linear.
+        """
+        start = 0
         while True:
             with self._lock:
                 space = self._spaces.get(fp)
@@ -783,7 +807,7 @@ class StoreIndex:
                 if space.latest is not _UNSET:
                     return space.latest  # type: ignore[return-value]
                 judge = functools.partial(self._judge, space)
-                result, position = latest_rule.scan(space.order, judge)
+                result, position = latest_rule.scan(space.order, judge, start)
                 if result is latest_rule.Verdict.SKIP:
                     space.latest = None
                     return None
@@ -791,7 +815,24 @@ class StoreIndex:
                 if result is latest_rule.Verdict.TARGET:
                     space.latest = rec
                     return rec
+                version = space.version
             self._verify(rec)
+            with self._lock:
+                start = self._resume_at(fp, version, rec, position)
+
+    def _resume_at(self, fp: str, version: int, rec: SessionFile, position: int) -> int:
+        """Where to go on scanning after `rec` (at `position`) was loaded (lock held).
+
+        Everything above `position` was skipped and is unchanged if the
+        only change since was our own commit; `rec` itself may have moved up.
+        """
+        space = self._spaces.get(fp)
+        if space is None or space.version - version > 1:
+            return 0
+        now = self._records.get(rec.entry_path)
+        if now is None or now.fp != fp:
+            return position
+        return min(position, bisect.bisect_left(space.order, now.sort_key))
 
     def _judge(self, space: _Space, name: str) -> latest_rule.Verdict:
         rec = space.files[name]
@@ -855,7 +896,9 @@ class StoreIndex:
         for _round in range(3):  # a file that keeps changing must not keep us here
             if snap is None:
                 return []
-            pending = [rec for rec in snap.ordered if not rec.facts.verified]
+            pending = [
+                rec for rec in snap.ordered if self._cached_summary(rec.path, rec.key) is None
+            ]
             if not pending:
                 break
             for rec in pending:
@@ -898,6 +941,16 @@ class StoreIndex:
         if made is None:
             raise FileNotFoundError(2, "the fork was written but is not in a store", new_path)
         return made
+
+
+def _material(sf: SessionFile) -> tuple[object, ...]:
+    """What decides where a file shows (order, membership, lineage, workspace)."""
+    facts = sf.facts
+    return (
+        sf.path, sf.key.dev, sf.key.ino, sf.key.mtime_ns, sf.is_rot, sf.belongs, sf.fp,
+        sf.root, sf.file_name, sf.directory, sf.legacy,
+        facts.session_id, facts.updated_at_ms, facts.parent_session_id, facts.workspace_root,
+    )
 
 
 def _dir_rank(item: tuple[str, Root]) -> tuple[int, str]:

@@ -29,6 +29,21 @@ class Membership:
     def clear(self) -> None:
         self._candidates.clear()
 
+    def recorded(self) -> list[str]:
+        """The recorded roots decided so far."""
+        return list(self._candidates)
+
+    @staticmethod
+    def compute(recorded: list[str]) -> dict[str, frozenset[str]]:
+        """Decide these roots afresh (touches the disk; call without locks held)."""
+        return {root: frozenset(fingerprint.fingerprint_candidates(root)) for root in recorded}
+
+    def update(self, fresh: dict[str, frozenset[str]]) -> set[str]:
+        """Take fresh decisions; the recorded roots whose answer changed."""
+        moved = {root for root, forms in fresh.items() if self._candidates.get(root) != forms}
+        self._candidates.update(fresh)
+        return moved
+
     def candidates(self, workspace_root: str) -> frozenset[str]:
         cached = self._candidates.get(workspace_root)
         if cached is None:
