@@ -61,6 +61,9 @@ FIRST_OFFSET = 3
 
 # Extended attribute namespaces we never have: `ls -l` asks every entry for
 # security.selinux and system.posix_acl_*, answer those without the view.
+# EOPNOTSUPP, not ENODATA: ls remembers "unsupported" per device and stops
+# asking, so `ls -l` of 10,000 entries makes 2 requests instead of 20,000
+# (0.02 s instead of 0.4 s in pyfuse3; measured by scripts/bench.py).
 OUR_XATTR_PREFIX = "user."
 
 # Worker threads for view calls that may parse whole files.
@@ -457,7 +460,7 @@ class Operations(pyfuse3.Operations):
     async def getxattr(self, inode: int, name: bytes, ctx: RequestContext) -> bytes:
         text = os.fsdecode(name)
         if not text.startswith(OUR_XATTR_PREFIX):
-            raise FUSEError(pyfuse3.ENOATTR)
+            raise FUSEError(errno.EOPNOTSUPP)
         value = (await self._off_thread(self.view.xattrs, self._node(inode))).get(text)
         if value is None:
             raise FUSEError(pyfuse3.ENOATTR)
