@@ -445,7 +445,7 @@ class Mount:
         return env
 
     def start(self) -> tuple[float, float]:
-        """Mount; (seconds until `clawfs mount` returned, that command's peak RSS in MB).
+        """Mount; (seconds until `clawfs mount` returned, that command's VmHWM in MB).
 
         The command indexes before it forks the daemon, so its own peak is
         part of the daemon's story (a forked child's VmHWM starts afresh).
@@ -457,7 +457,7 @@ class Mount:
         proc = subprocess.Popen(command, env=self.env(), cwd=self.sandbox / "cwd",
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)
-        status, usage = _wait4(proc, began + MOUNT_TIMEOUT)
+        status, command_peak = _wait_peak(proc, began + MOUNT_TIMEOUT)
         elapsed = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -466,7 +466,7 @@ class Mount:
         if proc.returncode != 0:
             raise RuntimeError(f"clawfs mount failed ({proc.returncode}): {err.strip()}")
         self.pid = self._daemon_pid(offset)
-        return elapsed, usage.ru_maxrss / 1024
+        return elapsed, command_peak
 
     def _daemon_pid(self, offset: int) -> int | None:
         with open(self.log, "rb") as f:
@@ -500,16 +500,13 @@ class Mount:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
-    def peak_mb(self) -> tuple[float, float]:
-        """(VmHWM, VmRSS) of the daemon in MB."""
+    def peak_mb(self) -> float:
+        """VmHWM of the daemon in MB."""
         assert self.pid is not None
-        values = {}
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key in ("VmHWM", "VmRSS"):
-                    values[key] = int(rest.split()[0]) / 1024
-        return values["VmHWM"], values["VmRSS"]
+        values = _status_mb(self.pid)
+        if "VmHWM" not in values:
+            raise RuntimeError(f"cannot read /proc/{self.pid}/status")
+        return values["VmHWM"]
 
     def settle(self, timeout: float, window: float = 1.0) -> float | None:
         """Seconds until the daemon stopped using CPU (none for `window` s); None
@@ -526,15 +523,39 @@ class Mount:
         return None
 
 
-def _wait4(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, Any]:
-    """Reap `proc` with its resource usage; kill it past `deadline`."""
+def _wait_peak(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, float]:
+    """Reap `proc`; (its wait status, its last seen VmHWM in MB). Kill it past `deadline`.
+
+    Its VmHWM is read from /proc while it lives: `ru_maxrss` would not do,
+    as a vfork()ed child's count starts from the parent's (this bench's) peak.
+    """
+    peak = 0.0
+    polled = 0.0
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status = os.waitpid(proc.pid, os.WNOHANG)
         if pid:
-            return status, usage
-        if time.perf_counter() > deadline:
+            return status, peak
+        now = time.perf_counter()
+        if now > deadline:
             os.killpg(proc.pid, signal.SIGKILL)
+        if now - polled > 0.01:
+            peak = _status_mb(proc.pid).get("VmHWM", peak)
+            polled = now
         time.sleep(0.002)
+
+
+def _status_mb(pid: int) -> dict[str, float]:
+    """The Vm* lines of /proc/<pid>/status in MB (empty if the process is gone)."""
+    values = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key.startswith("Vm"):
+                    values[key] = int(rest.split()[0]) / 1024
+    except (OSError, ValueError, IndexError):
+        return {}
+    return values
 
 
 def _wait_gone(pid: int) -> None:
@@ -601,8 +622,7 @@ class Bench:
         self.new_session_visible()
         with r.measuring("daemon_peak_mem"):
             if self.mount.pid is not None:
-                hwm, _rss = self.mount.peak_mb()
-                r.add("daemon_peak_mem", mount=hwm)
+                r.add("daemon_peak_mem", mount=self.mount.peak_mb())
         self.mount.stop()
         r.notes.append(f"run {number}: loadavg {os.getloadavg()}")
 
