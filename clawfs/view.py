@@ -164,7 +164,7 @@ class View:
         if len(key) == 1:
             return _dir(key)
         fp = key[1]
-        if self.index.workspace(fp) is None:
+        if not self.index.has_workspace(fp):
             return None
         if len(key) == 2:
             return _dir(key)

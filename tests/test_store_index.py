@@ -262,6 +262,7 @@ def test_legacy_files_join_workspaces(tmp_path: Path) -> None:
     assert set(elsewhere.files) == {"session-bound.jsonl"}
     assert set(by_root.files) == {"session-nowhere.jsonl"}
     assert own.label == "project" and elsewhere.label == "other"
+    assert own.path == project and elsewhere.path == other and by_root.path is None
     # Forks of a flat file go to <root>/<fp>/.
     made = index.fork(own.files["session-free.jsonl"], None)
     assert os.path.dirname(made.path) == os.path.join(os.path.realpath(root), own.fp)

@@ -125,6 +125,8 @@ class Workspace:
 
     fp: str
     label: str | None
+    path: str | None
+    """The workspace directory it is labelled after (a recorded root), if known."""
     files: Mapping[str, SessionFile]
     ordered: tuple[SessionFile, ...]
     """claw's order by what is known (heads until verified)."""
@@ -180,7 +182,8 @@ class _Space:
     latest: object = _UNSET
     lineage: lineage_tree.Lineage | None = None
     snapshot: Workspace | None = None
-    raw_label: object = _UNSET
+    home: object = _UNSET
+    """The workspace's own directory as far as known (str | None), or unset."""
 
 
 def file_key(st: os.stat_result) -> FileKey:
@@ -503,7 +506,7 @@ class StoreIndex:
                 space.latest = _UNSET
                 space.lineage = None
                 space.snapshot = None
-                space.raw_label = _UNSET
+                space.home = _UNSET
         self._labels = None
         self._global_latest = _UNSET
         self.generation += 1
@@ -736,11 +739,13 @@ class StoreIndex:
 
     def _snapshot(self, space: _Space) -> Workspace:
         label = self._all_labels().get(space.fp)
+        home = self._home(space)
         snap = space.snapshot
         if snap is None or snap.label != label:
             snap = space.snapshot = Workspace(
                 fp=space.fp,
                 label=label,
+                path=home,
                 files=dict(space.files),
                 ordered=tuple(space.files[key[-1]] for key in space.order),
                 directories=tuple(
@@ -753,29 +758,35 @@ class StoreIndex:
         if self._labels is None:
             raw: dict[str, str] = {}
             for fp, space in self._spaces.items():
-                if space.raw_label is _UNSET:
-                    space.raw_label = self._raw_label(space)
-                if isinstance(space.raw_label, str):
-                    raw[fp] = space.raw_label
+                home = self._home(space)
+                if home is not None:
+                    raw[fp] = labels.label_of(home)
             resolved = labels.resolve_collisions(raw)
             self._labels = {fp: resolved.get(fp) for fp in self._spaces}
         return self._labels
 
-    def _raw_label(self, space: _Space) -> str | None:
-        """SPEC §2: a recorded root that belongs, else the newest recorded root,
-        else the project above `.claw/sessions`, else none."""
+    def _home(self, space: _Space) -> str | None:
+        """The path a workspace is named after (SPEC §2), cached per change.
+
+        A recorded root that belongs, else the newest recorded root, else
+        the project above `.claw/sessions`, else none.
+        """
+        if space.home is _UNSET:
+            space.home = self._find_home(space)
+        return space.home  # type: ignore[return-value]
+
+    def _find_home(self, space: _Space) -> str | None:
         newest: str | None = None
         for key in space.order:
-            facts = space.files[key[-1]].facts
-            recorded = facts.workspace_root
+            recorded = space.files[key[-1]].facts.workspace_root
             if recorded is None:
                 continue
             if self._membership.belongs(space.fp, recorded):
-                return labels.label_of(recorded)
+                return recorded
             if newest is None:
                 newest = recorded
         if newest is not None:
-            return labels.label_of(newest)
+            return newest
         roots = sorted(
             [*space.dirs.values(), *(f.root for f in space.files.values())],
             key=lambda r: r.precedence,
@@ -783,7 +794,7 @@ class StoreIndex:
         for root in roots:
             owner = root.owner_dir()
             if owner is not None:
-                return labels.label_of(owner)
+                return owner
         return None
 
     def labels(self) -> dict[str, str]:
@@ -913,6 +924,10 @@ class StoreIndex:
             except FileNotFoundError:
                 continue
         return result
+
+    def has_workspace(self, fp: str) -> bool:
+        with self._lock:
+            return fp in self._spaces
 
     def file(self, fp: str, name: str) -> SessionFile | None:
         with self._lock:
