@@ -259,3 +259,19 @@ def test_deep_chain_continuation(tmp_path: Path) -> None:
     assert control is not None
     made = view.fork(control, b"deep")
     assert made.branch_name == "deep"
+
+
+def test_parent_cycle_and_orphan_in_a_store(tmp_path: Path) -> None:
+    """Parent ids that loop, or name nothing here, put sessions at the top of forks/."""
+    ws = os.path.realpath(tmp_path)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    for sid, parent in [("s-a", "s-c"), ("s-b", "s-a"), ("s-c", "s-b"), ("s-d", "s-b"),
+                        ("s-orphan", "s-gone")]:
+        sg.write_session(d, sg.make_session(sid, parent=parent, workspace_root=ws))
+    view = _view(root)
+    forks = view.resolve(("sessions", d.name, "forks"))
+    assert forks is not None
+    assert sorted(_names(view.list(forks))) == ["s-a", "s-b", "s-c", "s-orphan"]
+    child = view.resolve(("sessions", d.name, "forks", "s-b", "s-d"))
+    assert child is not None and child.kind is NodeKind.DIR
