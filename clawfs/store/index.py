@@ -433,8 +433,12 @@ class StoreIndex:
             space.dirs.setdefault(found.directory, found.root)
         group = space.groups.setdefault(found.file_name, [])
         group.append(entry_path)
-        group.sort(key=self._group_rank)
-        self._name_group(space, found.file_name)
+        if len(group) == 1 and found.file_name not in space.files:
+            space.files[found.file_name] = new  # the common case: no clash
+            order.insort(space.order, new.sort_key)
+        else:
+            group.sort(key=self._group_rank)
+            self._name_group(space, found.file_name)
         return changed | {fp}
 
     def _group_rank(self, entry_path: str) -> tuple[int, bool, str]:
