@@ -455,3 +455,18 @@ def test_skipping_many_candidates_is_linear(store: tuple[Path, str, Path],
     monkeypatch.setattr(StoreIndex, "_judge", counting)
     assert _latest_name(index, d.name) == "session-mine.jsonl"
     assert calls < 3 * 3001
+
+
+def test_apply_watcher_changes(store: tuple[Path, str, Path]) -> None:
+    from clawfs.store.watcher import RESCAN, Change
+
+    root, ws, d = store
+    index = _index(root)
+    path = sg.write_session(d, sg.make_session("session-1-0", workspace_root=ws))
+    assert index.apply([Change("file", str(path))]) == {d.name}
+    sg.write_session(d, sg.make_session("session-2-0", workspace_root=ws, updated_at_ms=T0))
+    assert index.apply([Change("dir", str(d))]) == {d.name}
+    os.unlink(path)
+    assert index.apply([RESCAN]) == {d.name}
+    assert _latest_name(index, d.name) == "session-2-0.jsonl"
+    assert index.apply([RESCAN]) == set()

@@ -35,6 +35,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from clawfs import head as heads
 from clawfs import session, summary
@@ -54,6 +55,16 @@ HEAD_WINDOW = 1 << 20
 
 KEPT_READER_BYTES = 32 << 20
 """File bytes whose loaded state is kept to extend counts of growing files."""
+
+
+class PathChange(Protocol):
+    """What the watcher reports (store/watcher.py `Change`)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,6 +534,19 @@ class StoreIndex:
             if where is not None:
                 return root, where[0], where[1]
         return None
+
+    def apply(self, changes: Iterable[PathChange]) -> set[str]:
+        """Apply a watcher batch: "file" -> refresh_path, "dir" -> refresh_dir,
+        "rescan" -> scan. Returns the fingerprints whose workspaces changed."""
+        changed: set[str] = set()
+        for change in changes:
+            if change.kind == "rescan":
+                changed |= self.scan()
+            elif change.kind == "dir":
+                changed |= self.refresh_dir(change.path)
+            else:
+                changed |= self.refresh_path(change.path)
+        return changed
 
     def refresh_path(self, path: str) -> set[str]:
         """Re-read one file (or directory) that changed; the fingerprints changed."""
