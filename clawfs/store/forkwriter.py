@@ -74,22 +74,22 @@ def load_parent(path: str, file_name: str) -> tuple[session.Session, os.stat_res
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as e:
         raise _gone(f"session to fork is gone or unreadable: {e.strerror}", path) from None
+    # Fed in chunks: the reader decodes and splits one chunk at a time, so a
+    # 10 MB parent peaks at ~50 MB instead of ~140 MB (scripts/bench.py).
+    reader = session.JsonlReader()
     try:
         st = os.fstat(fd)
-        chunks = []
         while True:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 break
-            chunks.append(chunk)
+            reader.feed(chunk)
     except OSError as e:
         raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
     finally:
         os.close(fd)
     try:
-        parent = session.load(
-            b"".join(chunks), file_name=file_name, mtime_ms=st.st_mtime_ns // 1_000_000
-        )
+        parent = reader.finish(file_name, st.st_mtime_ns // 1_000_000)
     except session.LoadError as e:
         raise _gone(f"session to fork does not load: {e}", path) from None
     return parent, st
@@ -112,24 +112,22 @@ def write_fork(
     for _attempt in range(MAX_ATTEMPTS):
         now = clock.now_ms()
         new_id = session.new_session_id(now, clock.counter())
-        data = snapshot.render_snapshot(parent.forked(new_id, now, branch_name))
         final = os.path.join(directory, new_id + ".jsonl")
-        if _publish(data, final, st, clock):
+        if _publish(parent.forked(new_id, now, branch_name), final, st, clock):
             return final
     raise FileExistsError(errno.EEXIST, "no free session id for the fork", directory)
 
 
-def _publish(data: bytes, final: str, st: os.stat_result, clock: IdClock) -> bool:
-    """Write `data` to `final` through a temp file; False if `final` exists."""
+def _publish(fork: session.Session, final: str, st: os.stat_result, clock: IdClock) -> bool:
+    """Write `fork` as claw saves it to `final` through a temp file; False if
+    `final` exists. Rendered line by line, so the text is never held whole."""
     fd, temp = _create_temp(final, clock)
     try:
-        try:
+        with open(fd, "wb", buffering=1 << 20) as out:
             _give_ownership(fd, st)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+            for line in snapshot.snapshot_lines(fork):
+                out.write(line.encode("utf-8"))
+                out.write(b"\n")
         return _link_noreplace(temp, final)
     finally:
         _unlink_quietly(temp)
