@@ -704,7 +704,8 @@ class Bench:
         mb = large.size / 1e6
         with r.measuring(f"read_large_{kind}"):
             for path, side in ((large.path, "twin"), (mount_large, "mount")):
-                r.add(f"read_large_{kind}", **{side: mb / self._read(["cat", path], kind)})
+                seconds = self._read(["cat", path], kind, times=5 * self.args.repeat)
+                r.add(f"read_large_{kind}", **{side: mb / seconds})
         native_list = b"\0".join(p.encode() for p in self.native_files)
         mount_list = b"\0".join(p.encode() for p in self.mount_files)
         for tool, command, capture in (("cat", ["xargs", "-0", "cat"], False),
@@ -713,15 +714,18 @@ class Bench:
             fig = f"{tool}_all_{kind}"
             with r.measuring(fig):
                 for files, side in ((native_list, "twin"), (mount_list, "mount")):
-                    r.add(fig, **{side: self._read(command, kind, files, capture)})
+                    r.add(fig, **{side: self._read(command, kind, files, capture,
+                                                   times=self.args.repeat)})
 
     def _read(self, command: list[str], kind: str, stdin: bytes | None = None,
-              capture: bool = False) -> float:
+              capture: bool = False, times: int = 1) -> float:
+        """Cold: one read after dropping caches. Warm: the median of `times`
+        reads after a first one."""
         if kind == "cold":
             self.caches.drop()
-        else:
-            run_tool(command, stdin, capture)  # warm = a second run
-        return run_tool(command, stdin, capture)
+            return run_tool(command, stdin, capture)
+        run_tool(command, stdin, capture)
+        return statistics.median(run_tool(command, stdin, capture) for _ in range(times))
 
     def forks(self) -> None:
         for k, _size in enumerate(self.store.params.fork_sizes[:2]):
