@@ -182,18 +182,28 @@ def test_parent_gone_or_broken_is_enoent_and_leaves_nothing(tmp_path: Path) -> N
     assert _entries(d) == {"broken.jsonl"}
 
 
-def test_full_disk_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    d = tmp_path / "d"
-    parent = sg.write_session(d, sg.make_session("session-1-0"))
-
-    def full(fd: int, data: object) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "write", full)
-    with pytest.raises(OSError) as failed:
-        forkwriter.write_fork(str(parent), str(d), None)
-    assert failed.value.errno == errno.ENOSPC
-    assert _entries(d) == {"session-1-0.jsonl"}
+def test_full_disk_leaves_no_temp_file(tmp_path: Path) -> None:
+    """A real full filesystem (a 256 KiB tmpfs): ENOSPC, and only what was there stays."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
+    try:
+        d = small / "d"
+        parent = sg.write_session(d, sg.make_session("session-1-0", messages=100))
+        filler = d / "filler.bin"
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+        before = _entries(d)
+        with pytest.raises(OSError) as failed:
+            forkwriter.write_fork(str(parent), str(d), None)
+        assert failed.value.errno == errno.ENOSPC
+        assert _entries(d) == before
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_unwritable_directory_is_eacces() -> None:
