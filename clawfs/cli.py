@@ -3,6 +3,7 @@
     clawfs mount MOUNTPOINT [store options] [-f] [--debug] [--log-file F] [--allow-other]
     clawfs umount MOUNTPOINT [--lazy]
     clawfs tree [store options]
+    clawfs workspaces [store options] [--json]
 
 Store options are shared by every subcommand that reads a store, so they
 are declared once (`add_store_options`).
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from clawfs import __version__
+from clawfs import __version__, logsetup
 from clawfs.mount import MountError
 
 
@@ -84,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     tree = commands.add_parser("tree", help="print each workspace's fork lineage, no mount")
     add_store_options(tree)
+
+    workspaces = commands.add_parser(
+        "workspaces", help="list the workspaces a mount would show, no mount",
+        description="List each workspace: label, path, fingerprint, sessions, latest session.",
+    )
+    add_store_options(workspaces)
+    workspaces.add_argument("--json", action="store_true", help="print JSON for scripts")
     return parser
 
 
@@ -99,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             unmount(args.mountpoint, lazy=args.lazy)
             return 0
+        # Discovery's progress and results, and any store problem, on stderr.
+        logsetup.to_stderr(debug=False)
+        if args.command == "workspaces":
+            from clawfs.workspacescmd import run_workspaces
+
+            return run_workspaces(args)
         from clawfs.treecmd import run_tree
 
         return run_tree(args)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyfuse3
 
-from clawfs import logsetup
+from clawfs import discovery, logsetup
 from clawfs.daemon import ReadyPipe, detach
 from clawfs.fuse_ops import Operations
 from clawfs.mount import (
@@ -59,7 +59,10 @@ def run_mount(args: argparse.Namespace) -> int:
     if not args.foreground or args.log_file:
         _log_to(log_file, args.debug)
 
-    view = View(_index(roots))
+    # Resolved before mounting: discovery must never stat the mountpoint again.
+    found = discovery.MountDiscovery(args, os.path.realpath(mountpoint), roots)
+    index = _index(found.roots)
+    view = View(index)
     ops = Operations(view)
     try:
         pyfuse3.init(ops, str(mountpoint), mount_options(args.allow_other))
@@ -79,11 +82,13 @@ def run_mount(args: argparse.Namespace) -> int:
         ready.ready()
 
     try:
-        serve(ops.initialized, on_ready)
+        serve(ops.initialized, on_ready, startup=found.start(index.add_root))
     except BaseException as e:
         log.exception("the mount stopped")
         ready.fail(f"the mount stopped: {e}")
         return 1
+    finally:
+        found.stop()
     return 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from clawfs import discovery
 from clawfs.store.index import StoreIndex, Workspace
 from clawfs.store.lineage import Lineage, Node
 from clawfs.store.roots import roots_from_args
@@ -86,7 +87,8 @@ def _describe(node: Node, ws: Workspace, summaries: dict[str, Summary], latest: 
 
 def run_tree(args: argparse.Namespace) -> int:
     """Entry for the `tree` subcommand: store options in `stores`, `workspaces`, `data_dirs`."""
-    index = StoreIndex(roots_from_args(args))
+    roots = discovery.discover_now(roots_from_args(args), discovery.settings_from_args(args))
+    index = StoreIndex(roots)
     index.scan()
     sys.stdout.write(render_tree(index))
     return 0

@@ -146,7 +146,7 @@ def walk(
     """
     scan = _Scan(
         max_depth=max_depth,
-        exclude=frozenset(os.path.realpath(p) for p in exclude),
+        exclude=frozenset(_resolve_above(p) for p in exclude),
         known=frozenset(os.path.realpath(p) for p in known),
         deadline=deadline,
         on_found=on_found,
@@ -257,6 +257,17 @@ class _Scan:
         self.result.roots.append(sessions)
         if self.on_found is not None:
             self.on_found(sessions)
+
+
+def _resolve_above(path: str) -> str:
+    """`path` with the directories above it resolved, but not `path` itself.
+
+    An excluded path is the mountpoint of a running mount (maybe our own):
+    resolving it would stat it, which asks that mount's daemon. A
+    mountpoint is a real path already (the kernel resolved it).
+    """
+    parent, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(parent), name) if name else parent
 
 
 def _inside(path: str, dirs: Iterable[str]) -> bool:
