@@ -11,7 +11,8 @@ files) never disturb the exact outputs other tests check:
 * forkme: a parent with a model, a recorded root and a redacted secret
   (what forks write, results, errors, concurrency);
 * empty: only a meta-only session, so no `latest`;
-* a legacy flat file lying in the root, joining the `legacy` workspace.
+* a legacy flat file lying in the root, joining the `legacy` workspace, and
+  a whole-file JSON one with no recorded root (the root's own workspace).
 
 test_mount_control.py covers the shell basics (echo, printf, ': >',
 O_RDWR handles, EACCES); this module adds what it does not.
@@ -19,6 +20,7 @@ O_RDWR handles, EACCES); this module adds what it does not.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -102,6 +104,7 @@ def build(tmp: Path) -> Store:
     save("empty", "hollow", T0, messages=0)
     flat = sg.make_session("flat", created_at_ms=T0, workspace_root=workspaces["legacy"])
     files["flat"] = sg.write_session(root, flat, mtime_ms=T0)
+    files["whole"] = sg.write_bytes(root, "session-1699999999999.json", sg.legacy_json(), T0)
     return Store(root, workspaces, files)
 
 
@@ -269,6 +272,19 @@ def test_fork_of_a_legacy_flat_file_goes_to_its_fingerprint_directory(env: Env) 
     assert (fp_dir / name).read_bytes() == claws_fork_bytes(flat, fp_dir / name, "from-flat")
     assert name in os.listdir(ws)
     assert session.file_stem(name) in os.listdir(ws / "forks" / "flat")
+
+
+def test_fork_of_a_whole_file_json_session_goes_to_the_roots_workspace(env: Env) -> None:
+    """No recorded root and no project above the root: the root's own fingerprint."""
+    whole = env.store.files["whole"]
+    fp = fingerprint(os.path.realpath(env.store.root))
+    ws = env.m.path / "sessions" / fp
+    stem = session.file_stem(whole.name)
+    name = fork_at(ws / "forks" / stem / "fork", b"from-json\n")
+    new = env.store.root / fp / name
+    assert new.read_bytes() == claws_fork_bytes(whole, new, "from-json")
+    assert load(new).fork == session.Fork(stem, "from-json")  # the stem stands for its id
+    assert session.file_stem(name) in os.listdir(ws / "forks" / stem)
 
 
 # --- read your writes ------------------------------------------------------------
@@ -570,3 +586,59 @@ def test_session_gone_under_an_open_handle_is_enoent(env: Env) -> None:
     finally:
         os.close(fd)
     assert entries(directory) == before
+
+
+@contextlib.contextmanager
+def system_mount(target: Path, *args: str) -> Iterator[Path]:
+    """`mount ARGS TARGET` for one test (tests run as root), always undone."""
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", *args, target], check=True)
+    try:
+        yield target
+    finally:
+        if subprocess.run(["umount", target], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", target], check=False)
+
+
+def small_store(root: Path, workspace: Path, messages: int) -> Path:
+    workspace.mkdir(parents=True, exist_ok=True)
+    ws = os.path.realpath(workspace)
+    body = [sg.text_message("x" * 1000 + str(n)) for n in range(messages)]
+    return sg.write_session(sg.fp_dir(root, ws), sg.make_session("big", messages=body,
+                                                                 workspace_root=ws))
+
+
+def test_full_disk_is_enospc_and_leaves_nothing(tmp_path: Path) -> None:
+    with system_mount(tmp_path / "disk", "-t", "tmpfs", "-o", "size=256k", "tmpfs") as disk:
+        parent = small_store(disk / "store", tmp_path / "proj", 60)
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            with pytest.raises(OSError) as full:
+                while True:
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+        assert full.value.errno == errno.ENOSPC, "precondition: the disk is full"
+        before = entries(parent.parent)
+        with mounted([disk / "store"], tmp=tmp_path) as m:
+            control = m.path / "sessions" / parent.parent.name / "fork"
+            with pytest.raises(OSError) as caught:
+                write_once(control, b"x\n")
+            assert caught.value.errno == errno.ENOSPC
+            assert control.read_text().startswith("error: ")
+        assert entries(parent.parent) == before
+
+
+def test_read_only_store_is_erofs_and_leaves_nothing(tmp_path: Path) -> None:
+    parent = small_store(tmp_path / "store", tmp_path / "proj", 2)
+    with system_mount(tmp_path / "ro", "--bind", "-o", "ro", str(tmp_path / "store")) as ro:
+        with pytest.raises(OSError) as probe:
+            (ro / "probe").touch()
+        assert probe.value.errno == errno.EROFS, "precondition: the store is read-only"
+        before = entries(parent.parent)
+        with mounted([ro], tmp=tmp_path) as m:
+            control = m.path / "sessions" / parent.parent.name / "fork"
+            with pytest.raises(OSError) as caught:
+                write_once(control, b"x\n")
+            assert caught.value.errno == errno.EROFS
+        assert entries(parent.parent) == before
