@@ -97,8 +97,9 @@ def settings_from_args(
     if mountpoint is not None:
         exclude.append(mountpoint)
         # Resolving a start inside the mount would already ask the mount.
-        for start in [s for s in starts if overlaps(s, [mountpoint])]:
-            log.warning("discovery: not walking %s: it overlaps the mountpoint", start)
+        # A start that holds the mount is fine: the walk leaves it out.
+        for start in [s for s in starts if _inside(s, mountpoint)]:
+            log.warning("discovery: not walking %s: it is inside the mountpoint", start)
             starts.remove(start)
     return Settings(
         starts=starts,
@@ -154,12 +155,12 @@ def with_remembered(
 
 def overlaps(path: str, fences: Iterable[str]) -> bool:
     """`path` is one of `fences`, inside one, or holds one (real paths)."""
-    for fence in fences:
-        if path == fence or path.startswith(fence.rstrip("/") + "/"):
-            return True
-        if fence.startswith(path.rstrip("/") + "/"):
-            return True
-    return False
+    return any(_inside(path, fence) or _inside(fence, path) for fence in fences)
+
+
+def _inside(path: str, directory: str) -> bool:
+    """`path` is `directory` or below it."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def discover_now(roots: list[Root], settings: Settings | None) -> list[Root]:
