@@ -67,7 +67,8 @@ class Env:
 
 
 def chain_id(n: int) -> str:
-    return f"c{n:02d}"
+    """claw-shaped ids, so path lengths are the real ones."""
+    return f"session-{T0 + n}-{n}"
 
 
 def build(tmp: Path) -> Store:
@@ -210,6 +211,11 @@ def test_chain_continues_at_the_top_after_64_levels(env: Env) -> None:
     assert link.resolve() == forks / chain_id(MAX_DEPTH)
     assert (link / "session.jsonl").read_bytes() == \
         env.store.files[chain_id(MAX_DEPTH)].read_bytes()
+    # The kernel follows the continuation link inside a longer path too.
+    through = deepest.joinpath(*(chain_id(n) for n in range(MAX_DEPTH, CHAIN)))
+    assert (through / "session.jsonl").read_bytes() == \
+        env.store.files[chain_id(CHAIN - 1)].read_bytes()
+    assert len(os.fsencode(deepest / "session.jsonl")) < PATH_MAX
     rest = forks.joinpath(*(chain_id(n) for n in range(MAX_DEPTH, CHAIN)))
     assert os.listdir(rest) == ["fork", "session.jsonl"]
     assert os.readlink(rest / "session.jsonl") == \
