@@ -36,24 +36,37 @@ from pyfuse3 import (
     StatvfsData,
 )
 
+from clawfs import kernelcache
 from clawfs.inodes import InodeTable
 from clawfs.view import Node, NodeKind, View, ViewError
 
 log = logging.getLogger(__name__)
 
-# Attributes (size, mtime) may be served from the kernel's cache for this
-# long. `tail -f` fstat()s every second and is answered from this cache, so
-# it must be short for a growing transcript to be followed; zero makes
-# `ls -l` of 10k entries 100x slower (pyfuse3 notes). The watcher's
-# invalidations make changes visible sooner than this anyway.
-ATTR_TIMEOUT = 1.0
-
-# Names -> inodes may be cached longer: a replaced or removed file is caught
-# by ESTALE on its next use (the kernel then looks the name up again), and
-# alias targets are never cached (readlink is asked on every resolution).
-# This only bounds how long a deleted name can linger if an invalidation is
-# missed.
-ENTRY_TIMEOUT = 10.0
+# How long the kernel may answer from its caches. The store changes under
+# us, and the watcher turns every change into invalidations of exactly what
+# the kernel holds (clawfs/live.py, clawfs/kernelcache.py), so timeouts only
+# bound how long a *missed* change can show (events lost before the 60 s
+# safety sweep, or the 1 s polling fallback). Hence long where nothing
+# changes and short where something can:
+#
+# - Transcript and alias attributes: 1 s. `tail -f` fstat()s every second
+#   and is answered from this cache; an append invalidates them at once,
+#   but if that invalidation is ever late, `tail -f` still follows within a
+#   second (and AUTO_INVAL_DATA then drops stale pages). Never 0: `ls -l` of
+#   10k entries becomes 100x slower (pyfuse3 notes).
+# - Directories, control files, index.tsv: their attributes never change
+#   (fixed modes, size 0, the mount's start time), so 60 s; their existence
+#   is checked again by every getattr after that (ESTALE when gone) and
+#   invalidated at once when a workspace changes.
+# - Names -> inodes: 60 s. A name whose file was replaced, removed or moved
+#   (forks/ nodes) is invalidated when the change is seen; a missed one is
+#   still caught on use, since its inode then answers ESTALE and the kernel
+#   looks the name up again. New names need nothing: an ENOENT is not cached
+#   and listings are read fresh on every opendir.
+SHORT_ATTR_TIMEOUT = 1.0
+LONG_ATTR_TIMEOUT = 60.0
+ENTRY_TIMEOUT = 60.0
+CHANGING = (NodeKind.TRANSCRIPT, NodeKind.SYMLINK)
 
 # readdir offsets: next_id must never be 0 (it means "start"), and 1 and 2
 # are best avoided (. and ..), so entry i of a listing has next_id i + 3.
@@ -68,6 +81,9 @@ OUR_XATTR_PREFIX = "user."
 
 # Worker threads for view calls that may parse whole files.
 PARSE_THREADS = 2
+# Cache checks after a store change run one at a time, apart from the
+# parsing threads, so a long index.tsv build never delays an invalidation.
+REFRESH_THREADS = 1
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -181,6 +197,9 @@ class Operations(pyfuse3.Operations):
         self._gid = os.getgid()
         self._started_ns = time.time_ns()
         self._limiter = trio.CapacityLimiter(PARSE_THREADS)
+        self._refresh_limiter = trio.CapacityLimiter(REFRESH_THREADS)
+        self._seen: kernelcache.Seen = {}
+        """What each held inode was last checked against (kernelcache.find_stale)."""
 
     def init(self) -> None:
         self.initialized.set()
@@ -191,6 +210,41 @@ class Operations(pyfuse3.Operations):
         (handlers share the one trio thread). The index locks only to commit.
         """
         return await trio.to_thread.run_sync(call, *args, limiter=self._limiter)
+
+    # --- the store changed: tell the kernel ---------------------------------
+
+    async def refresh_kernel(self, fps: set[str] | None = None) -> None:
+        """Invalidate what the kernel holds that changed in workspaces `fps`
+        (None: any). Called by the live store after every applied batch and
+        by a fork before its write returns (read your writes, SPEC §4).
+
+        Both invalidations used here are safe on the trio thread and inside
+        a handler (pyfuse3 notes): the entry one is queued to pyfuse3's
+        notify thread (the synchronous one deadlocks inside a lookup of the
+        same parent), the attribute one never waits on a request. Data is
+        never invalidated directly (that deadlocked with a read in flight):
+        a new size or mtime makes the kernel drop cached pages itself.
+        """
+        if not self.initialized.is_set():
+            return  # not mounted (adapter unit tests): nothing is cached
+        held = self._inodes.held()
+        seen = dict(self._seen)
+        stale = await trio.to_thread.run_sync(
+            kernelcache.find_stale, self.view, held, fps, seen, limiter=self._refresh_limiter
+        )
+        self._seen.update(stale.seen)
+        if len(self._seen) > 2 * len(self._inodes) + 1024:
+            live = {inode for inode, *_ in held}
+            self._seen = {k: v for k, v in self._seen.items() if k in live}
+        for parent, name in stale.entries:
+            pyfuse3.invalidate_entry_async(parent, os.fsencode(name), ignore_enoent=True)
+        for inode in stale.attrs:
+            try:
+                pyfuse3.invalidate_inode(inode, attr_only=True)
+            except FileNotFoundError:
+                pass  # the kernel has already let go of it
+            except OSError as e:
+                log.debug("invalidating inode %d: %s", inode, e)
 
     # --- nodes and inodes -------------------------------------------------
 
@@ -237,7 +291,7 @@ class Operations(pyfuse3.Operations):
         attr.st_ino = inode
         attr.generation = 0  # numbers are never reused within a mount
         attr.entry_timeout = ENTRY_TIMEOUT
-        attr.attr_timeout = ATTR_TIMEOUT
+        attr.attr_timeout = SHORT_ATTR_TIMEOUT if kind in CHANGING else LONG_ATTR_TIMEOUT
         attr.st_uid = self._uid
         attr.st_gid = self._gid
         attr.st_nlink = 1
@@ -430,6 +484,8 @@ class Operations(pyfuse3.Operations):
             self._remember(handle, f"error: {e.message}\n".encode())
             raise
         self._remember(handle, outcome.line())
+        key = handle.node.key
+        await self.refresh_kernel({key[1]} if len(key) > 1 else None)
         return len(buf)
 
     def _remember(self, handle: ControlHandle, result: bytes) -> None:

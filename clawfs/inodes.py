@@ -79,5 +79,18 @@ class InodeTable(Generic[Slot]):
         if inode not in self._lookups:
             self._entries.pop(inode, None)
 
+    def held(self) -> list[tuple[int, Slot, Identity, bool]]:
+        """Every inode the kernel holds now (the root included), as (inode,
+        slot, identity, current): only these can be in its caches, so only
+        these need invalidating when the store changes. `current` is false
+        for a retired number (its object was replaced or is gone)."""
+        held = []
+        for inode in [*self._lookups, *([] if ROOT_INODE in self._lookups else [ROOT_INODE])]:
+            entry = self._entries.get(inode)
+            if entry is not None:
+                current = self._current.get(entry[0], (None, 0))[1] == inode
+                held.append((inode, entry[0], entry[1], current))
+        return held
+
     def __len__(self) -> int:
         return len(self._entries)

@@ -49,9 +49,9 @@ was lost in a way inotify does not report (a root's parent renamed)."""
 Fingerprints = set[str] | None
 """Workspaces that may have changed; None means any of them."""
 
-OnChanged = Callable[[Fingerprints, frozenset[str]], Awaitable[None]]
-"""Called on the trio thread after the index changed: the workspaces that
-may have changed, and the backing paths the watcher named."""
+OnChanged = Callable[[Fingerprints], Awaitable[None]]
+"""Called on the trio thread after the index changed, with the workspaces
+that may have changed."""
 
 
 def force_polling_from_env() -> bool:
@@ -121,13 +121,13 @@ class LiveStore:
         try:
             trio.from_thread.run_sync(self.watcher.add_root, path, trio_token=token)
             fps = self.index.add_root(root)
-            trio.from_thread.run(self._tell, fps or None, frozenset(), trio_token=token)
+            trio.from_thread.run(self._tell, fps or None, trio_token=token)
         except trio.RunFinishedError:
             return  # unmounting
 
     async def _index_root(self, root: Root | str) -> None:
         fps = await trio.to_thread.run_sync(self.index.add_root, root, limiter=self._limiter)
-        await self._tell(fps or None, frozenset())
+        await self._tell(fps or None)
 
     # --- the loop -------------------------------------------------------------------
 
@@ -164,11 +164,11 @@ class LiveStore:
             except Exception:
                 log.exception("applying %d store change(s) failed", len(batch))
                 continue  # the next sweep repairs it
-            await self._tell(_touched(batch, fps), frozenset(c.path for c in batch))
+            await self._tell(_touched(batch, fps))
 
-    async def _tell(self, fps: Fingerprints, paths: frozenset[str]) -> None:
+    async def _tell(self, fps: Fingerprints) -> None:
         try:
-            await self._on_changed(fps, paths)
+            await self._on_changed(fps)
         except Exception:
             log.exception("updating the kernel's caches failed")
 

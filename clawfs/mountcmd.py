@@ -23,6 +23,7 @@ import pyfuse3
 from clawfs import discovery, logsetup
 from clawfs.daemon import ReadyPipe, detach
 from clawfs.fuse_ops import Operations
+from clawfs.live import LiveStore, force_polling_from_env
 from clawfs.mount import (
     MountError,
     check_allow_other,
@@ -81,8 +82,17 @@ def run_mount(args: argparse.Namespace) -> int:
         log.info(READY_MESSAGE, mountpoint, os.getpid())
         ready.ready()
 
+    # Live from here on: the watcher follows the store, discovered roots join it.
+    live = LiveStore(index, ops.refresh_kernel, force_polling=force_polling_from_env())
+    walk = found.start(live.add_root)
+
+    async def startup() -> None:
+        await live.started.wait()  # changes are seen before the mount counts as ready
+        if walk is not None:
+            await walk()
+
     try:
-        serve(ops.initialized, on_ready, startup=found.start(index.add_root))
+        serve(ops.initialized, on_ready, startup=startup, background=[live.run])
     except BaseException as e:
         log.exception("the mount stopped")
         ready.fail(f"the mount stopped: {e}")

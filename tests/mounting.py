@@ -75,6 +75,8 @@ class Sandbox:
     """Temporary HOME, config, state and working directories for one run."""
 
     root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Set on top of the sandbox (e.g. CLAWFS_FORCE_POLLING for the polling tests)."""
 
     @property
     def home(self) -> Path:
@@ -98,6 +100,7 @@ class Sandbox:
             XDG_STATE_HOME=str(self.state),
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def run(
@@ -315,6 +318,7 @@ def mounted(
     discover: bool = False,
     hang_timeout: float = HANG_TIMEOUT,
     honour_modes: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Mount]:
     """Mount `stores` (each a `--store DIR`) and yield the live `Mount`.
 
@@ -324,11 +328,13 @@ def mounted(
     `foreground=False` runs it as a daemon, whose command must return only
     once the mount answers. Discovery is off unless `discover` is true.
     `honour_modes` runs it with `HONOUR_MODES`, so file modes in the store
-    apply to the daemon as to an ordinary user.
+    apply to the daemon as to an ordinary user. `env` is added to the
+    sandbox's environment.
     """
     own_tmp = tmp is None
     base = Path(tempfile.mkdtemp(prefix="clawfs-test-")) if tmp is None else tmp
     mount = new_mount(base, hang_timeout)
+    mount.sandbox.extra_env.update(env or {})
     args: list[str | os.PathLike[str]] = ["mount", mount.path]
     for store in stores:
         args += ["--store", store]
