@@ -116,7 +116,7 @@ def test_new_session_shows_and_latest_repoints(live: tuple[Mount, Views], store:
             assert time.monotonic() - began < SOON, f"{name} not listed after {SOON} s"
             time.sleep(0.0005)
         delays.append((time.monotonic() - began) * 1000)
-        eventually(lambda name=name: v.latest() == name, "latest re-pointed")  # type: ignore[misc]
+        eventually(lambda name=name: v.latest() == name, "latest re-pointed")
         assert v.root_latest() == f"sessions/{store.fp}/{name}"
         assert (v.ws / "latest").read_bytes() == (store.dir / name).read_bytes()
     assert set(v.index_files()) == {"session-a.jsonl", *(f"session-n{n}.jsonl" for n in range(10))}
@@ -169,7 +169,7 @@ def test_append_shows_in_cat_and_tail_f(
     for n in range(3):
         append_message(backing, text_message(f"appended {n}"))
         want = backing.read_bytes()
-        eventually(lambda: tail.read() == want, f"tail -f following append {n}")  # type: ignore[misc]
+        eventually(lambda want=want: tail.read() == want, f"tail -f following append {n}")
         assert through.read_bytes() == want  # cat: the new size and bytes
         assert os.stat(through).st_size == len(want)
     assert b"appended 2" in tail.read()
