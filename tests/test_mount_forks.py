@@ -43,6 +43,8 @@ T0 = 1_700_000_000_000
 CHAIN = 70
 PATH_MAX = 4096
 SECRET = "ANTHROPIC_API_KEY=live-secret"
+ODD = "o\td\nd\\.jsonl"
+"""A file name that needs escaping in index.tsv."""
 
 
 @dataclass
@@ -94,6 +96,9 @@ def build(tmp: Path) -> Store:
     save("tsv", "t-plain", T0 + 30, parent="t-gone", branch="a\tb\nc\\d", model="m\\1",
          messages=3)
     save("tsv", "t-foreign", T0 + 20, workspace_root=workspaces["elsewhere"])
+    odd = sg.make_session("t-odd", created_at_ms=T0 + 25, workspace_root=workspaces["tsv"])
+    files["t-odd"] = sg.write_session(sg.fp_dir(root, workspaces["tsv"]), odd, name=ODD,
+                                      mtime_ms=T0 + 25)
     files["t-broken"] = sg.write_bytes(
         root / fingerprint(workspaces["tsv"]), "t-broken.jsonl",
         sg.render(sg.make_session("t-broken", workspace_root=workspaces["tsv"])) + b"{bad\n",
@@ -401,6 +406,10 @@ def test_index_tsv_rows_escaping_and_status(env: Env) -> None:
          "updated_at_ms": str(T0 + 30), "message_count": "3", "parent_session_id": "t-gone",
          "branch_name": "a\tb\nc\\d", "model": "m\\1", "workspace_root": root,
          "path": str(files["t-plain"]), "status": "ok"},
+        {"file": ODD, "session_id": "t-odd", "created_at_ms": str(T0 + 25),
+         "updated_at_ms": str(T0 + 25), "message_count": "1", "parent_session_id": "",
+         "branch_name": "", "model": "", "workspace_root": root,
+         "path": str(files["t-odd"]), "status": "ok"},
         {"file": "t-foreign.jsonl", "session_id": "t-foreign", "created_at_ms": str(T0 + 20),
          "updated_at_ms": str(T0 + 20), "message_count": "1", "parent_session_id": "",
          "branch_name": "", "model": "", "workspace_root": env.store.workspaces["elsewhere"],
@@ -408,11 +417,12 @@ def test_index_tsv_rows_escaping_and_status(env: Env) -> None:
         {"file": "t-broken.jsonl", "session_id": "t-broken", "created_at_ms": "0",
          "updated_at_ms": "0", "message_count": "0", "parent_session_id": "",
          "branch_name": "", "model": "", "workspace_root": "",
-         "path": str(files["t-broken"]), "status": rows[2]["status"]},
+         "path": str(files["t-broken"]), "status": rows[3]["status"]},
     ]
-    assert rows[2]["status"].startswith("error: ")
+    assert rows[3]["status"].startswith("error: ")
     raw = (env.ws("tsv") / "index.tsv").read_text().splitlines()[1]
     assert "a\\tb\\nc\\\\d" in raw and "m\\\\1" in raw
+    assert ODD in os.listdir(env.ws("tsv"))
 
 
 def test_index_tsv_follows_claws_order(env: Env) -> None:
