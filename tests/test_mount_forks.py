@@ -15,12 +15,12 @@ files) never disturb the exact outputs other tests check:
   a whole-file JSON one with no recorded root (the root's own workspace).
 
 test_mount_control.py covers the shell basics (echo, printf, ': >',
-O_RDWR handles, EACCES); this module adds what it does not.
+O_RDWR handles, EACCES) and test_hardening_forkfaults.py the faults (EROFS,
+ENOSPC, the parent deleted under an open handle); this module adds the rest.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -586,75 +586,3 @@ def test_unloadable_session_is_enoent(env: Env) -> None:
     assert caught.value.errno == errno.ENOENT
     assert entries(directory) == before
     assert control.read_text().startswith("error: ")
-
-
-def test_session_gone_under_an_open_handle_is_enoent(env: Env) -> None:
-    ws = env.ws("forkme")
-    name = fork_at(ws / "forks" / "plain" / "fork", b"doomed\n")
-    directory = env.store.files["plain"].parent
-    fd = os.open(ws / "forks" / "plain" / session.file_stem(name) / "fork", os.O_WRONLY)
-    try:
-        os.unlink(directory / name)
-        before = entries(directory)
-        with pytest.raises(OSError) as caught:
-            os.write(fd, b"x\n")
-        assert caught.value.errno == errno.ENOENT
-    finally:
-        os.close(fd)
-    assert entries(directory) == before
-
-
-@contextlib.contextmanager
-def system_mount(target: Path, *args: str) -> Iterator[Path]:
-    """`mount ARGS TARGET` for one test (tests run as root), always undone."""
-    target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", *args, target], check=True)
-    try:
-        yield target
-    finally:
-        if subprocess.run(["umount", target], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", target], check=False)
-
-
-def small_store(root: Path, workspace: Path, messages: int) -> Path:
-    workspace.mkdir(parents=True, exist_ok=True)
-    ws = os.path.realpath(workspace)
-    body = [sg.text_message("x" * 1000 + str(n)) for n in range(messages)]
-    return sg.write_session(sg.fp_dir(root, ws), sg.make_session("big", messages=body,
-                                                                 workspace_root=ws))
-
-
-def test_full_disk_is_enospc_and_leaves_nothing(tmp_path: Path) -> None:
-    with system_mount(tmp_path / "disk", "-t", "tmpfs", "-o", "size=256k", "tmpfs") as disk:
-        parent = small_store(disk / "store", tmp_path / "proj", 60)
-        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            with pytest.raises(OSError) as full:
-                while True:
-                    os.write(fd, b"\0" * 4096)
-        finally:
-            os.close(fd)
-        assert full.value.errno == errno.ENOSPC, "precondition: the disk is full"
-        before = entries(parent.parent)
-        with mounted([disk / "store"], tmp=tmp_path) as m:
-            control = m.path / "sessions" / parent.parent.name / "fork"
-            with pytest.raises(OSError) as caught:
-                write_once(control, b"x\n")
-            assert caught.value.errno == errno.ENOSPC
-            assert control.read_text().startswith("error: ")
-        assert entries(parent.parent) == before
-
-
-def test_read_only_store_is_erofs_and_leaves_nothing(tmp_path: Path) -> None:
-    parent = small_store(tmp_path / "store", tmp_path / "proj", 2)
-    with system_mount(tmp_path / "ro", "--bind", "-o", "ro", str(tmp_path / "store")) as ro:
-        with pytest.raises(OSError) as probe:
-            (ro / "probe").touch()
-        assert probe.value.errno == errno.EROFS, "precondition: the store is read-only"
-        before = entries(parent.parent)
-        with mounted([ro], tmp=tmp_path) as m:
-            control = m.path / "sessions" / parent.parent.name / "fork"
-            with pytest.raises(OSError) as caught:
-                write_once(control, b"x\n")
-            assert caught.value.errno == errno.EROFS
-        assert entries(parent.parent) == before
