@@ -126,23 +126,38 @@ class LiveStore:
             return  # unmounting
 
     async def _index_root(self, root: Root | str) -> None:
-        fps = await trio.to_thread.run_sync(self.index.add_root, root, limiter=self._limiter)
+        try:
+            fps = await trio.to_thread.run_sync(self.index.add_root, root, limiter=self._limiter)
+        except Exception:
+            log.exception("cannot index the store root %s", root)
+            return
         await self._tell(fps or None)
 
     # --- the loop -------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Watch, then rescan once, then apply batches until cancelled."""
+        """Watch, then rescan once, then apply batches until cancelled.
+
+        A failure here is logged and ends only the following, never the
+        mount (a stale mount beats a dead one); `started` is set either way,
+        so nothing waits for it forever.
+        """
         with self._lock:
             self._token = trio.lowlevel.current_trio_token()
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            await nursery.start(self.watcher.run)
-            log.info("watching the store (%s)", self.watcher.mode)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self.watcher.run)
+                log.info("watching the store (%s)", self.watcher.mode)
+                self.started.set()
+                task_status.started()
+                self._on_changes([RESCAN])  # what changed since the index was built
+                await self._apply_loop()
+        except Exception:
+            log.exception("the store watcher stopped: the mount no longer follows the store")
+        finally:
+            self._nursery = None
             self.started.set()
-            task_status.started()
-            self._on_changes([RESCAN])  # what changed since the index was built
-            await self._apply_loop()
 
     def _on_changes(self, batch: list[Change]) -> None:
         """The watcher's consumer: queue the batch (on the trio thread, no work)."""
