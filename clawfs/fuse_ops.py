@@ -57,7 +57,9 @@ log = logging.getLogger(__name__)
 # - Directories, control files, index.tsv: their attributes never change
 #   (fixed modes, size 0, the mount's start time), so 60 s; their existence
 #   is checked again by every getattr after that (ESTALE when gone) and
-#   invalidated at once when a workspace changes.
+#   invalidated at once when a workspace changes. Not the mount's root:
+#   after a `kill -9`, a stat of the mountpoint answers from this cache and
+#   hides the dead mount for as long (pyfuse3 notes), so it keeps 1 s.
 # - Names -> inodes: 60 s. A name whose file was replaced, removed or moved
 #   (forks/ nodes) is invalidated when the change is seen; a missed one is
 #   still caught on use, since its inode then answers ESTALE and the kernel
@@ -291,7 +293,8 @@ class Operations(pyfuse3.Operations):
         attr.st_ino = inode
         attr.generation = 0  # numbers are never reused within a mount
         attr.entry_timeout = ENTRY_TIMEOUT
-        attr.attr_timeout = SHORT_ATTR_TIMEOUT if kind in CHANGING else LONG_ATTR_TIMEOUT
+        changing = kind in CHANGING or inode == pyfuse3.ROOT_INODE
+        attr.attr_timeout = SHORT_ATTR_TIMEOUT if changing else LONG_ATTR_TIMEOUT
         attr.st_uid = self._uid
         attr.st_gid = self._gid
         attr.st_nlink = 1
