@@ -389,6 +389,19 @@ def _load_lines(data: bytes) -> tuple[dict[str, Any] | None, int] | None:
 
 def resolve_heads(directory: str, root: str) -> str | None:
     """`latest` from heads only: the first line of each file, no body."""
+    entries = sorted(_head_entries(directory, root))
+    return next((name for _key, has, name in entries if has), None)
+
+
+def newest_of_all(workspaces: Sequence[benchstore.Workspace]) -> str | None:
+    """The root alias by heads: `<fp>/<name>` of the first non-empty session of
+    all workspaces merged (the bench store's heads tell the truth)."""
+    entries = sorted((key, has, f"{ws.fp}/{name}") for ws in workspaces
+                     for key, has, name in _head_entries(ws.dir, ws.root))
+    return next((name for _key, has, name in entries if has), None)
+
+
+def _head_entries(directory: str, root: str) -> list[tuple[tuple[int, int, bytes], bool, str]]:
     entries = []
     for name in session_files(directory):
         path = os.path.join(directory, name)
@@ -397,8 +410,7 @@ def resolve_heads(directory: str, root: str) -> str | None:
             continue
         key = _claw_sort_key(meta.get("updated_at_ms", 0), mtime, meta.get("session_id", name))
         entries.append((key, has_messages, name))
-    entries.sort()
-    return next((name for _key, has, name in entries if has), None)
+    return entries
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -600,6 +612,7 @@ class Bench:
                             for p in self.native_files]
         results.files = len(self.native_files)
         self.expected: str | None = None
+        self.expected_root = newest_of_all(store.workspaces)
 
     # One run: cold part (fresh mount after dropping caches), then warm part.
     def run(self, number: int) -> None:
@@ -661,8 +674,9 @@ class Bench:
         ready, command_peak = self.mount.start()
         began = time.perf_counter()
         with r.measuring(f"latest_first_{kind}"):
-            os.readlink(self.mount.path / "latest")
+            target = os.readlink(self.mount.path / "latest")
             r.add(f"latest_first_{kind}", mount=time.perf_counter() - began)
+            r.check("root_latest_is_newest_of_all", target.endswith(f"/{self.expected_root}"))
         with r.measuring(f"ws_latest_first_{kind}"):
             t = time.perf_counter()
             target = os.readlink(self.mount_big / "latest")

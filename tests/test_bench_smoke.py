@@ -105,6 +105,7 @@ def test_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert figures["read_large_warm"]["clawfs"] > 0
     assert figures["cat_all_warm"]["per_file_ms"] is not None
     assert report["checks"] == {"head_listing_agrees_with_claw_resolver": True,
+                                "root_latest_is_newest_of_all": True,
                                 "ws_latest_is_claws_pick": True}
     assert "disabled" in report["cold"]
     assert report["machine"]["nproc"] >= 1
