@@ -24,6 +24,7 @@ No FUSE here: `on_changed` is whatever the mount wants done after a change.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -45,6 +46,13 @@ fallback (the mount falls back by itself when inotify is not available)."""
 SWEEP_SECONDS = 60.0
 """The safety sweep: a full (stat-only) rescan this often, in case an event
 was lost in a way inotify does not report (a root's parent renamed)."""
+
+PARSE_SWEEP_DELAY = 2.0
+"""Seconds after the mount is up before the first parse sweep starts, so the
+first requests (a `cat latest` right after `mount`) do not share the GIL."""
+
+PARSE_SWEEP_DUTY = 0.5
+"""Share of a core the parse sweep may take (it rests as long as it works)."""
 
 Fingerprints = set[str] | None
 """Workspaces that may have changed; None means any of them."""
@@ -76,6 +84,7 @@ class LiveStore:
     ) -> None:
         self.index = index
         self._on_changed = on_changed
+        self._sweep_interval_s = sweep_interval_s
         self._lock = threading.Lock()
         self._token: trio.lowlevel.TrioToken | None = None
         self._pending = Batcher()
@@ -152,6 +161,7 @@ class LiveStore:
                 self.started.set()
                 task_status.started()
                 self._on_changes([RESCAN])  # what changed since the index was built
+                nursery.start_soon(self._parse_sweep_loop)
                 await self._apply_loop()
         except Exception:
             log.exception("the store watcher stopped: the mount no longer follows the store")
@@ -180,6 +190,30 @@ class LiveStore:
                 log.exception("applying %d store change(s) failed", len(batch))
                 continue  # the next sweep repairs it
             await self._tell(_touched(batch, fps))
+
+    async def _parse_sweep_loop(self) -> None:
+        """Fully parse, in the background, every file the index knows only by
+        its head (SPEC §7): a head can understate (claw lets the *last* meta
+        line win), and only a full parse shows it. What the sweep re-places
+        re-points the aliases. Later sweeps only parse files that arrived
+        or changed since, so they are cheap.
+        """
+        stop = threading.Event()
+        try:
+            await trio.sleep(PARSE_SWEEP_DELAY)
+            while True:
+                fixed = await trio.to_thread.run_sync(
+                    functools.partial(self.index.sweep, stop, duty=PARSE_SWEEP_DUTY),
+                    abandon_on_cancel=True,
+                )
+                if fixed:
+                    log.info("background sweep: %d session(s) re-placed by their full parse", fixed)
+                    await self._tell(None)
+                await trio.sleep(self._sweep_interval_s)
+        except Exception:
+            log.exception("the background parse sweep failed; heads stay as they are")
+        finally:
+            stop.set()
 
     async def _tell(self, fps: Fingerprints) -> None:
         try:

@@ -301,3 +301,25 @@ def test_forced_polling_follows_the_store(store: Store, tmp_path: Path) -> None:
         eventually(lambda: "session-b.jsonl" not in v.names(), "a deletion")
         eventually(lambda: v.latest() == "session-a.jsonl", "latest back on the survivor")
         assert not os.path.exists(v.ws / "session-b.jsonl")
+
+
+def test_background_sweep_repoints_latest_to_a_head_that_understates(
+    store: Store, tmp_path: Path
+) -> None:
+    """claw lets the last meta line win: a file whose first meta line is older
+    than a later one is placed by its head at first, and the background
+    parse sweep (no change on disk) moves `latest` to it (SPEC §7)."""
+    store.save("session-b")
+    ws = store.workspace
+    liar = render(make_session("session-a", messages=1, workspace_root=ws,
+                               created_at_ms=BASE_MS, updated_at_ms=BASE_MS))
+    later_meta = render(make_session("session-a", messages=0, workspace_root=ws,
+                                     created_at_ms=BASE_MS, updated_at_ms=store.clock + 5000))
+    path = store.dir / "session-a.jsonl"
+    path.write_bytes(liar + later_meta)
+    os.utime(path, ns=(BASE_MS * 1_000_000, BASE_MS * 1_000_000))
+    with mounted([store.root], tmp=tmp_path / "m") as m:
+        v = Views(m, store.fp)
+        wait_until(lambda: v.latest() == "session-a.jsonl", 20.0,
+                   "latest re-pointed by the background sweep")
+        assert v.root_latest() == f"sessions/{store.fp}/session-a.jsonl"

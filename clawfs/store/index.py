@@ -32,6 +32,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -738,20 +739,27 @@ class StoreIndex:
             self._changed(self._commit(loaded))
         return loaded.summary
 
-    def sweep(self, stop: threading.Event | None = None) -> int:
+    def sweep(self, stop: threading.Event | None = None, *, duty: float = 1.0) -> int:
         """Fully load every file known only by its head; the number re-placed.
 
         Meant for a background thread: the lock is held only to commit each
-        result. `stop` ends it early.
+        result. `stop` ends it early. `duty` < 1 rests after each file for
+        the matching share of the time its parse took: parsing holds the
+        GIL, and a sweep of a 1 GB store at full speed would add up to a
+        switch interval to every request the mount serves meanwhile.
         """
         with self._lock:
             todo = [rec for rec in self._records.values() if not rec.facts.verified]
+        rest = threading.Event() if stop is None else stop
         fixed = 0
         for rec in todo:
-            if stop is not None and stop.is_set():
+            if rest.is_set():
                 break
+            started = time.monotonic()
             if self._cached_summary(rec.path, rec.key) is None and self._verify(rec):
                 fixed += 1
+            if duty < 1.0:
+                rest.wait((time.monotonic() - started) * (1.0 / duty - 1.0))
         return fixed
 
     # --- queries ------------------------------------------------------------------
