@@ -29,6 +29,7 @@ import ctypes.util
 import errno
 import itertools
 import os
+import stat
 import threading
 import time
 
@@ -71,7 +72,8 @@ CLOCK = IdClock()
 def load_parent(path: str, file_name: str) -> tuple[session.Session, os.stat_result]:
     """The parent session and its file's stat; ENOENT if gone or unloadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        # O_NONBLOCK: a FIFO in the file's place must not block the open.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as e:
         raise _gone(f"session to fork is gone or unreadable: {e.strerror}", path) from None
     # Fed in chunks: the reader decodes and splits one chunk at a time, so a
@@ -79,6 +81,8 @@ def load_parent(path: str, file_name: str) -> tuple[session.Session, os.stat_res
     reader = session.JsonlReader()
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _gone("not a regular file", path)  # reported as unreadable below
         while True:
             chunk = os.read(fd, 1 << 20)
             if not chunk:

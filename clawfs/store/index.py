@@ -57,6 +57,11 @@ HEAD_WINDOW = 1 << 20
 KEPT_READER_BYTES = 32 << 20
 """File bytes whose loaded state is kept to extend counts of growing files."""
 
+OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+"""How session files are opened. O_NONBLOCK: a FIFO swapped in for a file
+after it was listed would otherwise block the open until a writer came
+(and with it the index); regular files ignore the flag."""
+
 
 class PathChange(Protocol):
     """What the watcher reports (store/watcher.py `Change`)."""
@@ -343,7 +348,7 @@ class StoreIndex:
         unreadable one is left out, logged once.
         """
         try:
-            fd = os.open(found.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = os.open(found.path, OPEN_FLAGS)
         except OSError as e:
             self._report(found.path, f"skipped, cannot open: {e.strerror}")
             return None
@@ -647,11 +652,13 @@ class StoreIndex:
     def _load(self, path: str, file_name: str) -> _Loaded | None:
         """Fully load the current version of a file (extending a kept reader if it grew)."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = os.open(path, OPEN_FLAGS)
         except OSError:
             return None
         try:
             st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None  # replaced by something that is not a session file
             key = file_key(st)
             with self._lock:
                 kept = self._kept.pop(path, None)
@@ -693,7 +700,7 @@ class StoreIndex:
         if not growing or key.size > KEPT_READER_BYTES:
             return
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = os.open(path, OPEN_FLAGS)
             try:
                 check = os.pread(fd, min(fed, 256), max(fed - 256, 0))
             finally:
