@@ -448,8 +448,13 @@ class Operations(pyfuse3.Operations):
         raise FUSEError(errno.EISDIR if node.kind is NodeKind.DIR else errno.EINVAL)
 
     def _open_transcript(self, fh: int, inode: int, node: Node) -> FileInfo:
-        fd = os.open(_backing(node), os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO swapped in for the file must not block the open,
+        # which would stall every request (handlers share one thread).
+        fd = os.open(_backing(node), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise FUSEError(errno.ENOENT)  # no longer a session file
         entry = self._inodes.entry(inode)
         if entry is None or entry[1] != (st.st_dev, st.st_ino):
             os.close(fd)
