@@ -173,3 +173,71 @@ def test_files_churning_under_parsers_and_readers(store: tuple[Mount, Path]) -> 
         sg.write_bytes(directory, name, data[name])
     still_answers(m)
     assert "Traceback" not in m.log(), m.log()[-3000:]
+
+
+def in_thread(call: Callable[[], object], unblock: Path, seconds: float = 10) -> object:
+    """`call()`'s result or exception; fails if it blocks, after unblocking it
+    (a writer opening the FIFO at `unblock` lets a blocked reader's open return)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        fd = os.open(unblock, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        thread.join(10)
+        raise AssertionError(f"blocked on a FIFO for {seconds:.0f} s")
+    return outcome[0]
+
+
+def replace_with_fifo(path: Path) -> None:
+    fifo = path.with_name(path.name + ".tmp-fifo")
+    os.mkfifo(fifo)
+    os.rename(fifo, path)
+
+
+def test_store_code_never_blocks_on_a_fifo(tmp_path: Path) -> None:
+    """A session file swapped for a FIFO after it was indexed: opening a FIFO
+    for reading waits for a writer, so every open of a backing file must not."""
+    from clawfs.store import forkwriter
+    from clawfs.store.index import StoreIndex
+    from clawfs.store.roots import RootKind, make_root
+
+    directory = sg.fp_dir(tmp_path / "store", WORKSPACE)
+    path = sg.write_session(directory, sg.make_session("session-1-0", workspace_root=WORKSPACE),
+                            mtime_ms=T0)
+    index = StoreIndex([make_root(str(tmp_path / "store"), RootKind.STORE, 0)])
+    index.scan()
+    sf = index.file(FP, path.name)
+    assert sf is not None
+    replace_with_fifo(path)
+    assert isinstance(in_thread(lambda: index.summary(sf), path), FileNotFoundError)
+    forked = in_thread(lambda: index.fork(sf, None), path)
+    assert isinstance(forked, OSError) and forked.errno == errno.ENOENT, forked
+    written = in_thread(lambda: forkwriter.write_fork(str(path), str(directory), None), path)
+    assert isinstance(written, OSError) and written.errno == errno.ENOENT, written
+    in_thread(index.scan, path)
+    assert index.file(FP, path.name) is None
+    assert sorted(p.name for p in directory.iterdir()) == [path.name]
+
+
+def test_session_swapped_for_a_fifo_never_hangs_the_mount(store: tuple[Mount, Path]) -> None:
+    """Opened through the mount before the watcher has seen the swap, a FIFO
+    must give a clean error: a blocked open would stall every request."""
+    m, directory = store
+    ws = m.path / "sessions" / FP
+    for n in range(3):
+        name = f"session-{T0 + n}-0.jsonl"
+        os.stat(ws / name)  # the kernel knows the entry: open goes straight to the daemon
+        replace_with_fifo(directory / name)
+        got = in_thread(lambda: (ws / name).read_bytes(), directory / name)  # noqa: B023
+        assert isinstance(got, OSError) and got.errno in CLEAN_ERRORS, got
+    assert os.listdir(ws)
+    still_answers(m)
