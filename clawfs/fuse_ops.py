@@ -258,7 +258,7 @@ class Operations(pyfuse3.Operations):
         """
         if node.kind is not NodeKind.TRANSCRIPT:
             return self._inodes.number((node.kind, node.key)), None
-        st = os.stat(_backing(node))
+        st = _lstat_regular(node)
         identity = (st.st_dev, st.st_ino)
         return self._inodes.number((node.kind, node.key), identity), st
 
@@ -278,7 +278,7 @@ class Operations(pyfuse3.Operations):
         """stat of a transcript's backing file, if it is still this inode's file."""
         entry = self._inodes.entry(inode)
         try:
-            st = os.stat(_backing(node))
+            st: os.stat_result | None = _lstat_regular(node)
         except FileNotFoundError:
             st = None
         if st is None or entry is None or entry[1] != (st.st_dev, st.st_ino):
@@ -450,7 +450,15 @@ class Operations(pyfuse3.Operations):
     def _open_transcript(self, fh: int, inode: int, node: Node) -> FileInfo:
         # O_NONBLOCK: a FIFO swapped in for the file must not block the open,
         # which would stall every request (handlers share one thread).
-        fd = os.open(_backing(node), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        # O_NOFOLLOW: a symlink swapped in is never followed out of the store
+        # (SPEC §6), even before the watcher has told the index.
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
+        try:
+            fd = os.open(_backing(node), flags)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise FUSEError(errno.ENOENT) from None  # no longer a session file
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
@@ -594,6 +602,17 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> None:
         raise FUSEError(errno.EROFS)
+
+
+def _lstat_regular(node: Node) -> os.stat_result:
+    """lstat of a transcript's backing file; FileNotFoundError unless it is a
+    regular file. lstat, not stat: a symlink (or a FIFO) swapped in for a
+    session is no longer a session, and a symlink is never followed out of
+    the store (SPEC §6), even before the watcher has told the index."""
+    st = os.lstat(_backing(node))
+    if not stat.S_ISREG(st.st_mode):
+        raise FileNotFoundError(errno.ENOENT, "not a regular file", node.backing_path)
+    return st
 
 
 def _backing(node: Node) -> str:
