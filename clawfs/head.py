@@ -9,6 +9,7 @@ index checks candidates with a full load (session.py).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 from clawfs import clawjson, rusttext, session
@@ -25,7 +26,12 @@ definitive only for files no longer than what was read."""
 MAX_META_LINE = 1024 * 1024
 """A longer first line is not a meta line claw writes; give up on it."""
 
-_NOT_FOUND = Head(meta_found=False)
+_MESSAGE_RECORD = re.compile(
+    rb'(?:^|\n)[ \t\r]*\{[ \t\r]*"message"[ \t\r]*:|"type"[ \t\r]*:[ \t\r]*"message"'
+)
+"""The start of a `message` record: claw writes keys sorted (`{"message":`);
+`"type":"message"` anywhere covers other key orders. JSON whitespace is
+allowed around the punctuation (a record written by another tool)."""
 
 
 def read_head(fd: int) -> Head:
@@ -62,11 +68,9 @@ def _read_more(fd: int, data: bytes, limit: int, enough: Callable[[bytes], bool]
 def parse_head(data: bytes) -> Head:
     """The head of a file whose first bytes are `data` (may end mid-line)."""
     first, rest = _first_line(data)
-    if first is None:
-        return _NOT_FOUND
-    meta = _meta_of(first)
+    meta = None if first is None else _meta_of(first)
     if meta is None:
-        return _NOT_FOUND
+        return Head(meta_found=False, scanned=len(data))
     return Head(
         meta_found=True,
         session_id=meta.session_id,
@@ -81,6 +85,7 @@ def parse_head(data: bytes) -> Head:
         model=meta.model,
         workspace_root=meta.workspace_root,
         has_messages=_has_message_record(rest),
+        scanned=len(data),
     )
 
 
@@ -121,9 +126,9 @@ def _meta_of(line: str) -> session.Meta | None:
 
 
 def _has_message_record(rest: bytes) -> bool:
-    """Whether a `message` record starts in `rest`.
+    """Whether a `message` record starts in `rest` (a hint: see `_MESSAGE_RECORD`).
 
-    claw writes keys sorted, so its message records start with
-    `{"message":`; `"type":"message"` covers hand-edited order.
+    A miss is possible (say, an escaped key); the index re-points `latest`
+    when a full load finds messages a head did not show.
     """
-    return b'{"message":' in rest or b'"type":"message"' in rest
+    return _MESSAGE_RECORD.search(rest) is not None

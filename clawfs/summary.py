@@ -14,7 +14,7 @@ caches can be extended or dropped when the file changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clawfs import session
 from clawfs.session import Session
@@ -56,6 +56,9 @@ class Head:
     workspace_root: str | None = None
     has_messages: bool = False
     """A `message` record was seen within the bytes read."""
+    scanned: int = field(default=0, compare=False)
+    """How many bytes from the start were read: `has_messages` = False is
+    definitive for a file no longer than this. Not part of what the head says."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,3 +130,27 @@ def test_read_head_of_a_huge_body_stays_bounded(tmp_path: Path) -> None:
     path.write_bytes(line(META) + prompt * 2000 + MESSAGE)
     head = _head_of(path)
     assert head.meta_found and not head.has_messages  # beyond the scan: a hint only
+
+
+def test_message_record_with_json_whitespace_counts() -> None:
+    """Valid JSON claw counts as a message, written with spaces after the colons."""
+    spaced = b'{"type": "message", "message": {"role": "user", "blocks": []}}\n'
+    assert parse_head(line(META) + spaced).has_messages
+    sorted_spaced = b'{ "message" : {"blocks": [], "role": "user"}, "type" : "message"}\n'
+    assert parse_head(line(META) + sorted_spaced).has_messages
+
+
+def test_a_message_word_in_text_is_not_a_record() -> None:
+    prompt = line({"text": 'say "type": "message"', "timestamp_ms": 1, "type": "prompt_history"})
+    assert not parse_head(line(META) + prompt).has_messages
+
+
+def test_head_records_the_bytes_it_scanned(tmp_path: Path) -> None:
+    assert parse_head(line(META)).scanned == len(line(META))
+    prompt = line({"text": "p" * 1000, "timestamp_ms": 1, "type": "prompt_history"})
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(line(META) + prompt * 100)
+    size = path.stat().st_size
+    assert HEAD_BYTES < size
+    head = _head_of(path)
+    assert not head.has_messages and head.scanned == size

@@ -470,3 +470,57 @@ def test_apply_watcher_changes(store: tuple[Path, str, Path]) -> None:
     assert index.apply([RESCAN]) == {d.name}
     assert _latest_name(index, d.name) == "session-2-0.jsonl"
     assert index.apply([RESCAN]) == set()
+
+
+def test_sweep_finding_messages_the_head_missed_repoints_latest(
+    store: tuple[Path, str, Path],
+) -> None:
+    """A small file whose head shows no message record is judged empty; when the
+    sweep counts a message in it, `latest` (and the root alias) must re-point."""
+    root, ws, d = store
+    sg.write_session(d, sg.make_session("s-old", updated_at_ms=T0 + 100, workspace_root=ws))
+    meta = sg.render(sg.make_session("s-new", updated_at_ms=T0 + 200, messages=0,
+                                     workspace_root=ws))
+    # Valid JSON claw counts as a message, but no cheap head check can see it.
+    hidden = b'{"typ\\u0065": "message", "message": {"blocks": [], "role": "user"}}\n'
+    sg.write_bytes(d, "s-new.jsonl", meta + hidden)
+    index = _index(root)
+    assert _latest_name(index, d.name) == "s-old.jsonl"
+    assert (got := index.global_latest()) is not None and got.name == "s-old.jsonl"
+    assert index.sweep() >= 1
+    assert _latest_name(index, d.name) == "s-new.jsonl"
+    assert (got := index.global_latest()) is not None and got.name == "s-new.jsonl"
+
+
+def test_first_message_within_one_mtime_tick_repoints_latest(
+    store: tuple[Path, str, Path],
+) -> None:
+    """Coarse timestamps: an empty session gets its first message and keeps its mtime."""
+    root, ws, d = store
+    sg.write_session(d, sg.make_session("s-old", updated_at_ms=T0 + 100, workspace_root=ws),
+                     mtime_ms=T0)
+    new = sg.write_session(d, sg.make_session("s-new", updated_at_ms=T0 + 200, messages=0,
+                                              workspace_root=ws), mtime_ms=T0)
+    index = _index(root)
+    assert _latest_name(index, d.name) == "s-old.jsonl"
+    sg.append_message(new, sg.text_message("first"))
+    sg.set_mtime(new, T0)
+    assert index.refresh_path(str(new)) == {d.name}
+    assert _latest_name(index, d.name) == "s-new.jsonl"
+
+
+def test_head_that_saw_a_whole_mid_size_file_spares_its_parse(
+    store: tuple[Path, str, Path],
+) -> None:
+    """A message-less file larger than the first read but fully scanned is not parsed."""
+    root, ws, d = store
+    sg.write_session(d, sg.make_session("s-old", updated_at_ms=T0 + 100, workspace_root=ws))
+    meta = sg.render(sg.make_session("s-new", updated_at_ms=T0 + 200, messages=0,
+                                     workspace_root=ws))
+    prompt = b'{"text":"' + b"p" * 1000 + b'","timestamp_ms":1,"type":"prompt_history"}\n'
+    path = sg.write_bytes(d, "s-new.jsonl", meta + prompt * 100)
+    assert path.stat().st_size > 16 * 1024
+    index = _index(root)
+    assert _latest_name(index, d.name) == "s-old.jsonl"
+    sf = index.file(d.name, "s-new.jsonl")
+    assert sf is not None and index._cached_summary(sf.path, sf.key) is None

@@ -715,13 +715,24 @@ class StoreIndex:
                 total -= dropped.key.size
 
     def _commit(self, loaded: _Loaded) -> set[str]:
-        """Record a full load; re-place the file if its facts changed (lock held)."""
-        self._summaries[loaded.path] = (loaded.key, loaded.summary)
+        """Record a full load; re-place the file if its facts changed (lock held).
+
+        A load that only confirms what the head said changes nothing the
+        views show. One that turns a file the head judged empty into a
+        target (or back) does: `latest` may have been decided without it.
+        """
         entry_path = self._backing.get(loaded.path)
         rec = None if entry_path is None else self._records.get(entry_path)
-        if rec is None:
+        before = None if rec is None else self._verdict(rec)
+        self._summaries[loaded.path] = (loaded.key, loaded.summary)
+        if rec is None or entry_path is None:
             return set()
-        return self._place(self._reprobe(rec, loaded.key, loaded.head or rec.head))
+        changed = self._place(self._reprobe(rec, loaded.key, loaded.head or rec.head))
+        now = self._records.get(entry_path)
+        if not changed and now is not None and before is not latest_rule.Verdict.CHECK:
+            if self._verdict(now) is not before:
+                changed = {now.fp}
+        return changed
 
     def _verify(self, rec: SessionFile) -> set[str]:
         """Fully load one file and commit it; a file that cannot be read is dropped."""
@@ -889,10 +900,13 @@ class StoreIndex:
         return min(position, bisect.bisect_left(space.order, now.sort_key))
 
     def _judge(self, space: _Space, name: str) -> latest_rule.Verdict:
-        rec = space.files[name]
+        return self._verdict(space.files[name])
+
+    def _verdict(self, rec: SessionFile) -> latest_rule.Verdict:
+        """What is known of `rec` as an alias target now (lock held)."""
         cached = self._summaries.get(rec.path)
         loaded = cached[1] if cached is not None and cached[0] == rec.key else None
-        return latest_rule.verdict(loaded, rec.belongs, rec.head, rec.key.size, heads.HEAD_BYTES)
+        return latest_rule.verdict(loaded, rec.belongs, rec.head, rec.key.size)
 
     def global_latest(self) -> SessionFile | None:
         """The root alias: the first target over all workspaces merged."""
@@ -1005,7 +1019,8 @@ def _material(sf: SessionFile) -> tuple[object, ...]:
     """What decides where a file shows (order, membership, lineage, workspace)."""
     facts = sf.facts
     return (
-        sf.path, sf.key.dev, sf.key.ino, sf.key.mtime_ns, sf.is_rot, sf.belongs, sf.fp,
+        sf.path, sf.key.dev, sf.key.ino, sf.key.size, sf.key.mtime_ns, sf.is_rot, sf.belongs,
+        sf.fp,
         sf.root, sf.file_name, sf.directory, sf.legacy,
         facts.session_id, facts.updated_at_ms, facts.parent_session_id, facts.workspace_root,
     )

@@ -36,18 +36,18 @@ class Verdict(enum.Enum):
     """Only the head is known: a full load must decide."""
 
 
-def verdict(
-    summary: Summary | None, belongs: bool, head: Head, size: int, head_bytes: int
-) -> Verdict:
+def verdict(summary: Summary | None, belongs: bool, head: Head, size: int) -> Verdict:
     """What is known about one file as an alias target.
 
     `summary` is the full load for the file's current version, if done.
-    Without it a file is skipped only when its head saw the whole file and
-    no message record in it: the count is then 0 whatever the meta says.
+    Without it a file is skipped only when its head saw the whole file
+    (`head.scanned`) and no message record in it: the count is then 0
+    whatever the meta says. The message check is a cheap hint, so the index
+    re-points `latest` when a full load later disagrees with it.
     """
     if summary is not None:
         return Verdict.TARGET if summary.message_count > 0 and belongs else Verdict.SKIP
-    if head.meta_found and not head.has_messages and size <= head_bytes:
+    if head.meta_found and not head.has_messages and size <= head.scanned:
         return Verdict.SKIP
     return Verdict.CHECK
 
