@@ -39,36 +39,27 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clawfs import benchstore, clawjson, session, snapshot  # noqa: E402
-from clawfs.mount import mounts_at  # noqa: E402
+from clawfs.devtools.mountctl import (  # noqa: E402
+    NotReady,
+    Tally,
+    force_unmount,
+    is_mounted,
+    sandbox_cwd,
+    sandbox_env,
+    vm_hwm_mb,
+    wait_ready,
+)
 
-READY_MARK = "ready: serving"
 START_TIMEOUT = 60.0
 APPENDED_SESSIONS = 3
 FORKERS = 4
-
-
-@dataclass
-class Tally:
-    """Counts and failures, shared by the worker threads."""
-
-    runs: dict[str, int] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def ran(self, what: str) -> None:
-        with self.lock:
-            self.runs[what] = self.runs.get(what, 0) + 1
-
-    def failed(self, what: str) -> None:
-        with self.lock:
-            self.failures.append(what)
 
 
 @dataclass
@@ -102,7 +93,7 @@ def main() -> int:
     finally:
         if args.keep:
             print(f"soak: kept {base}")
-        elif not any(e.fstype.startswith("fuse") for e in mounts_at(base / "mnt")):
+        elif not is_mounted(base / "mnt"):
             shutil.rmtree(base, ignore_errors=True)
 
 
@@ -129,7 +120,7 @@ def soak(args: argparse.Namespace, base: Path, tally: Tally) -> int:
         print(f"load: {args.readers} readers, {len(forks)} forks over {len(controls(forks))} "
               f"nodes, appends to {len(appended)} sessions, {args.seconds:.0f} s")
         run_load(mountpoint, args, forks, appended, tally)
-        peak = peak_mb(daemon.pid)
+        peak = vm_hwm_mb(daemon.pid) or float("nan")
         alive = daemon.poll() is None
         log = log_path.read_text(errors="replace")
     finally:
@@ -145,7 +136,7 @@ def soak(args: argparse.Namespace, base: Path, tally: Tally) -> int:
         tally.failed(f"daemon peak memory {peak:.0f} MB over {args.max_mb:.0f} MB")
     check_forks(forks, tally)
     check_store(store.store, before, forks, appended, tally)
-    if any(e.fstype.startswith("fuse") for e in mounts_at(mountpoint)):
+    if is_mounted(mountpoint):
         tally.failed(f"{mountpoint} is still mounted")
     print(f"took {time.monotonic() - began:.0f} s in all")
     if tally.failures:
@@ -193,23 +184,17 @@ def message_line(n: int) -> bytes:
 def start_mount(
     store: Path, mountpoint: Path, base: Path, log_path: Path
 ) -> subprocess.Popen[bytes]:
-    home, state, cwd = base / "home", base / "state", base / "cwd"
-    for d in (home, state, cwd):
-        d.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAW", "XDG_"))}
-    env.update(HOME=str(home), CLAW_CONFIG_HOME=str(home / ".claw"),
-               XDG_STATE_HOME=str(state), PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "clawfs.cli", "mount", str(mountpoint), "--store",
                str(store), "--no-discover", "-f"]
     with open(log_path, "ab") as log:
-        daemon = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT
-    while READY_MARK not in log_path.read_text(errors="replace"):
-        if daemon.poll() is not None or time.monotonic() > deadline:
-            stop_mount(daemon, mountpoint)
-            raise SystemExit(f"soak: the mount did not start:\n{log_path.read_text()}")
-        time.sleep(0.05)
+        daemon = subprocess.Popen(command, env=sandbox_env(base), cwd=sandbox_cwd(base),
+                                  stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_ready(daemon, log_path, mountpoint, START_TIMEOUT)
+    except NotReady as e:
+        stop_mount(daemon, mountpoint)
+        raise SystemExit(f"soak: {e}") from None
     return daemon
 
 
@@ -221,25 +206,10 @@ def stop_mount(daemon: subprocess.Popen[bytes], mountpoint: Path) -> None:
             daemon.wait(timeout=15)
         except subprocess.TimeoutExpired:
             print("soak: the daemon ignored SIGTERM for 15 s")
-    for command in (["fusermount3", "-u"], ["umount", "-f"], ["fusermount3", "-u", "-z"]):
-        if not any(e.fstype.startswith("fuse") for e in mounts_at(mountpoint)):
-            break
-        subprocess.run([*command, str(mountpoint)], capture_output=True, timeout=30,
-                       check=False)
+    force_unmount(mountpoint)
     if daemon.poll() is None:
         os.killpg(daemon.pid, signal.SIGKILL)
         daemon.wait()
-
-
-def peak_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return float("nan")
 
 
 # --- the load -------------------------------------------------------------------------

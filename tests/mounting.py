@@ -21,6 +21,9 @@ at the start of every test by tests/conftest.py), it aborts the FUSE
 connection through /sys/fs/fuse/connections/<minor>/abort. Pending calls
 then fail with ENOTCONN, and the fixture fails the test saying so.
 
+The steps shared with scripts/soak.py and scripts/bench.py (sandbox
+environment, unmount chain, ready wait) live in `clawfs.devtools.mountctl`.
+
 Also here: `unmounting(new_mount(tmp))` guards a test that runs `clawfs
 mount` itself (the same cleanup and watchdog); `Sandbox` runs any clawfs
 command shut out from the machine; `make_stale_mount()` leaves a dead FUSE
@@ -45,9 +48,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clawfs.mount import FSTYPE, mount_table, mounts_at
+from clawfs.devtools.mountctl import (
+    CONNECTIONS,
+    NotReady,
+    abort_connection,
+    force_unmount,
+    read_log,
+    sandbox_env,
+    wait_gone,
+    wait_ready,
+)
+from clawfs.devtools.mountctl import READY_MARK as READY_MARK
+from clawfs.devtools.mountctl import alive as alive
+from clawfs.devtools.mountctl import is_mounted as is_mounted
+from clawfs.mount import FSTYPE, mount_table
 
-CONNECTIONS = Path("/sys/fs/fuse/connections")
 START_TIMEOUT = 30.0
 """Seconds a mount may take to answer before the fixture gives up."""
 HANG_TIMEOUT = 60.0
@@ -55,9 +70,6 @@ HANG_TIMEOUT = 60.0
 
 Below pytest's own timeout (120 s in pyproject), so the watchdog fires first.
 """
-
-READY_MARK = "ready: serving"
-"""What `clawfs mount` logs once the mount answers."""
 
 LIVE: set[Mount] = set()
 """Mounts currently up, so conftest can re-arm their watchdogs per test."""
@@ -91,17 +103,8 @@ class Sandbox:
         return self.root / "cwd"
 
     def env(self) -> dict[str, str]:
-        for d in (self.home, self.state, self.cwd):
-            d.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAW", "XDG_"))}
-        env.update(
-            HOME=str(self.home),
-            CLAW_CONFIG_HOME=str(self.home / ".claw"),
-            XDG_STATE_HOME=str(self.state),
-            PYTHONUNBUFFERED="1",
-        )
-        env.update(self.extra_env)
-        return env
+        """`sandbox_env` of `root` (home, state and cwd below it) plus `extra_env`."""
+        return sandbox_env(self.root) | self.extra_env
 
     def run(
         self, *args: str | os.PathLike[str], timeout: float = 60.0
@@ -153,10 +156,7 @@ class Mount:
 
     def log(self) -> str:
         """Everything the mount logged so far."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     @property
     def daemon_pid(self) -> int | None:
@@ -179,28 +179,12 @@ would pass for the wrong reason (pyfuse3 notes). Staying uid 0 keeps
 """
 
 
-def is_mounted(path: Path) -> bool:
-    return any(e.fstype.startswith("fuse") for e in mounts_at(path))
-
-
 def ensure_fusectl() -> None:
     """Mount the FUSE control filesystem if it is not (it holds `abort`)."""
     if any(e.fstype == "fusectl" for e in mount_table()):
         return
     subprocess.run(["mount", "-t", "fusectl", "none", str(CONNECTIONS)],
                    capture_output=True, check=False)
-
-
-def abort_connection(path: Path) -> bool:
-    """Abort the FUSE connection mounted at `path`: every waiting call fails."""
-    for entry in mounts_at(path):
-        if entry.fstype.startswith("fuse"):
-            try:
-                (CONNECTIONS / str(entry.minor) / "abort").write_text("1")
-                return True
-            except OSError:
-                continue
-    return False
 
 
 def make_stale_mount(path: Path, fstype: str = FSTYPE) -> None:
@@ -223,24 +207,6 @@ def make_stale_mount(path: Path, fstype: str = FSTYPE) -> None:
         os.close(fd)
 
 
-def force_unmount(path: Path) -> None:
-    """The cleanup chain that always worked (pyfuse3 notes), step by step.
-
-    A step that does not finish in 10 s (a deadlocked daemon) gets the
-    connection aborted, which ends it.
-    """
-    for command in (["fusermount3", "-u"], ["umount", "-f"], ["fusermount3", "-u", "-z"]):
-        if not is_mounted(path):
-            return
-        proc = subprocess.Popen([*command, str(path)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            abort_connection(path)
-            proc.wait()
-
-
 def wait_until(condition: object, timeout: float, what: str) -> None:
     assert callable(condition)
     deadline = time.monotonic() + timeout
@@ -257,14 +223,10 @@ def _start(mount: Mount, command: list[str], foreground: bool) -> None:
             mount.proc = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                           stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (mount.is_mounted() and READY_MARK in mount.log()):
-            if mount.proc.poll() is not None:
-                raise AssertionError(
-                    f"clawfs mount exited with {mount.proc.returncode}:\n{mount.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"clawfs mount did not get ready:\n{mount.log()}")
-            time.sleep(0.02)
+        try:
+            wait_ready(mount.proc, mount.log_path, mount.path, START_TIMEOUT)
+        except NotReady as e:
+            raise AssertionError(str(e)) from None
         return
     done = subprocess.run(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=START_TIMEOUT,
@@ -287,25 +249,7 @@ def _stop(mount: Mount) -> None:
             os.killpg(mount.proc.pid, signal.SIGKILL)
         mount.proc.wait()
     elif pid is not None:
-        _wait_gone(pid)
-
-
-def _wait_gone(pid: int) -> None:
-    """A daemon ends by itself once unmounted; kill it if it does not."""
-    deadline = time.monotonic() + 5
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if alive(pid):
-        os.kill(pid, signal.SIGKILL)
-
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
+        wait_gone(pid, timeout=5)
 
 
 @contextlib.contextmanager

@@ -13,13 +13,13 @@ import os
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import storegen as sg
 from mounting import Mount, mounted
 
 from clawfs import session
+from clawfs.devtools.mountctl import Tally, vm_hwm_mb
 
 T0 = 1_750_000_000_000
 WORKSPACES = [f"/srv/hardening-load-{n}" for n in range(3)]
@@ -28,25 +28,8 @@ READERS = 50
 SECONDS = 10.0
 FORKS = 100
 FORKERS = 4
-PEAK_LIMIT_KB = 150 * 1024
+PEAK_LIMIT_MB = 150.0
 """SPEC §7: the daemon's peak memory stays under 150 MB."""
-
-
-@dataclass
-class Tally:
-    """What the load did, and what went wrong (thread-safe enough: appends only)."""
-
-    runs: dict[str, int] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def ran(self, what: str) -> None:
-        with self.lock:
-            self.runs[what] = self.runs.get(what, 0) + 1
-
-    def failed(self, what: str) -> None:
-        with self.lock:
-            self.failures.append(what)
 
 
 def build(root: Path) -> dict[str, Path]:
@@ -67,14 +50,6 @@ def build(root: Path) -> dict[str, Path]:
 
 def digest(root: Path) -> dict[str, bytes]:
     return {str(p): hashlib.sha256(p.read_bytes()).digest() for p in root.rglob("*") if p.is_file()}
-
-
-def peak_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 def reader_commands(m: Mount) -> list[tuple[str, str, set[int]]]:
@@ -168,9 +143,10 @@ def test_readers_writer_and_forks_together(tmp_path: Path) -> None:
         assert not any(t.is_alive() for t in threads + forkers), "a call hung"
         assert tally.failures == [], tally.failures[:10]
         assert all(tally.runs.get(name, 0) > 0 for name, _, _ in commands), tally.runs
-        peak = peak_kb(m.proc.pid)
-        print(f"load: {tally.runs} in {elapsed:.1f} s, daemon VmHWM {peak / 1024:.0f} MB")
-        assert peak < PEAK_LIMIT_KB, f"daemon peak {peak} kB"
+        peak = vm_hwm_mb(m.proc.pid)
+        assert peak is not None, "the daemon is gone"
+        print(f"load: {tally.runs} in {elapsed:.1f} s, daemon VmHWM {peak:.0f} MB")
+        assert peak < PEAK_LIMIT_MB, f"daemon peak {peak:.0f} MB"
         assert "Traceback" not in m.log(), m.log()[-3000:]
     check_forks(root, before, made, jobs, parent_of)
     check_unchanged(root, before, active)

@@ -1,0 +1,1 @@
+"""Helpers for the tests, the bench and the soak: never used by the mount itself."""
