@@ -38,7 +38,7 @@ from pyfuse3 import (
 
 from clawfs import kernelcache
 from clawfs.inodes import InodeTable
-from clawfs.view import Node, NodeKind, View, ViewError
+from clawfs.view import SESSIONS, ForkOutcome, Node, NodeKind, View, ViewError
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,9 @@ class Operations(pyfuse3.Operations):
         self.initialized = trio.Event()
         """Set when the kernel's INIT arrives: the mount answers from then on."""
         root = view.root()
-        self._inodes: InodeTable[Slot] = InodeTable((root.kind, root.key))
+        self._inodes: InodeTable[Slot] = InodeTable(
+            (root.kind, root.key), scope=lambda slot: kernelcache.workspace_of(slot[1])
+        )
         self._dirs: dict[int, DirHandle] = {}
         self._files: dict[int, FileHandle] = {}
         self._open_fds: dict[int, list[int]] = {}
@@ -229,15 +231,19 @@ class Operations(pyfuse3.Operations):
         """
         if not self.initialized.is_set():
             return  # not mounted (adapter unit tests): nothing is cached
-        held = self._inodes.held()
-        seen = dict(self._seen)
+        held = self._inodes.held(fps)
+        seen = {inode: self._seen[inode] for inode, *_ in held if inode in self._seen}
         stale = await trio.to_thread.run_sync(
             kernelcache.find_stale, self.view, held, fps, seen, limiter=self._refresh_limiter
         )
-        self._seen.update(stale.seen)
-        if len(self._seen) > 2 * len(self._inodes) + 1024:
-            live = {inode for inode, *_ in held}
-            self._seen = {k: v for k, v in self._seen.items() if k in live}
+        self._invalidate(stale)
+
+    def _invalidate(self, stale: kernelcache.Stale) -> None:
+        """Tell the kernel what `stale` lists, and remember what was checked
+        (for inodes it still holds: a forgotten one needs no memory)."""
+        self._seen.update(
+            (inode, mark) for inode, mark in stale.seen.items() if self._inodes.is_held(inode)
+        )
         for parent, name in stale.entries:
             pyfuse3.invalidate_entry_async(parent, os.fsencode(name), ignore_enoent=True)
         for inode in stale.attrs:
@@ -350,6 +356,8 @@ class Operations(pyfuse3.Operations):
         for inode, count in inode_list:
             try:
                 self._inodes.forget(inode, count)
+                if not self._inodes.is_held(inode):
+                    self._seen.pop(inode, None)
             except Exception:
                 log.exception("forget(%d, %d)", inode, count)
 
@@ -494,15 +502,54 @@ class Operations(pyfuse3.Operations):
         if handle.used:
             raise FUSEError(errno.EINVAL)  # one fork per open (SPEC §4)
         handle.used = True
+        fp = kernelcache.workspace_of(handle.node.key)
+        aliases = self._held_aliases(fp)
+        seen = {inode: self._seen[inode] for inode, *_ in aliases if inode in self._seen}
+        directory = None if fp is None else self._inodes.current((NodeKind.DIR, (SESSIONS, fp)))
         try:
-            outcome = await self._off_thread(self.view.fork, handle.node, buf)
+            outcome, stale = await self._off_thread(
+                self._fork, handle.node, buf, aliases, seen, directory
+            )
         except ViewError as e:
             self._remember(handle, f"error: {e.message}\n".encode())
             raise
         self._remember(handle, outcome.line())
-        key = handle.node.key
-        await self.refresh_kernel({key[1]} if len(key) > 1 else None)
+        if self.initialized.is_set():
+            self._invalidate(stale)
         return len(buf)
+
+    def _fork(
+        self,
+        node: Node,
+        command: bytes,
+        aliases: list[kernelcache.Held],
+        seen: kernelcache.Seen,
+        directory: int | None,
+    ) -> tuple[ForkOutcome, kernelcache.Stale]:
+        """Fork, then find what the kernel must drop for the fork to be seen
+        when write() returns (SPEC §4), in the same worker thread.
+
+        Not a full pass over the workspace (that is the live store's, when
+        the watcher sees the new file): new names show by themselves (an
+        ENOENT is not cached, listings are read fresh), so only the aliases,
+        which the fork may re-point, are checked, and the new name in the
+        workspace directory is dropped in case an older file of that name
+        is still cached.
+        """
+        outcome = self.view.fork(node, command)
+        stale = kernelcache.find_stale(self.view, aliases, None, seen)
+        if directory is not None:
+            stale.entries.append((directory, outcome.name))
+        return outcome, stale
+
+    def _held_aliases(self, fp: str | None) -> list[kernelcache.Held]:
+        """The alias inodes a fork in workspace `fp` may re-point that the kernel holds."""
+        held: list[kernelcache.Held] = []
+        for key in kernelcache.alias_keys(fp):
+            inode = self._inodes.current((NodeKind.SYMLINK, key))
+            if inode is not None and self._inodes.is_held(inode):
+                held.append((inode, (NodeKind.SYMLINK, key), None, True))
+        return held
 
     def _remember(self, handle: ControlHandle, result: bytes) -> None:
         handle.result = result

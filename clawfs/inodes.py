@@ -12,11 +12,15 @@ on a local disk, so `tail -F` sees a new file.
 Old numbers are *retired* (never handed out again) but still resolve to what
 they were, because an open file handle may still use them. A retired number
 is dropped once the kernel has forgotten it (its lookup count is zero).
+
+The numbers the kernel holds are also kept grouped by a caller-given scope
+(the mount groups them by workspace), so that a change in one workspace
+costs what that workspace holds, not what the whole mount holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 ROOT_INODE = 1  # FUSE's root inode (pyfuse3.ROOT_INODE)
@@ -28,11 +32,16 @@ Identity = tuple[int, int] | None
 class InodeTable(Generic[Slot]):
     """slot + identity <-> inode number, with the kernel's lookup counts."""
 
-    def __init__(self, root: Slot) -> None:
+    def __init__(self, root: Slot, scope: Callable[[Slot], Hashable] = lambda slot: None) -> None:
+        """`scope(slot)` names the group a slot belongs to for `held` (None: the
+        group that every `held` call includes)."""
         self._next = ROOT_INODE + 1
         self._current: dict[Slot, tuple[Identity, int]] = {root: (None, ROOT_INODE)}
         self._entries: dict[int, tuple[Slot, Identity]] = {ROOT_INODE: (root, None)}
         self._lookups: dict[int, int] = {}
+        self._scope = scope
+        self._held: dict[Hashable, set[int]] = {}
+        """Held inodes (lookup count > 0) by scope."""
 
     def number(self, slot: Slot, identity: Identity = None) -> int:
         """The inode for this slot and identity; a new one if either is new."""
@@ -57,9 +66,22 @@ class InodeTable(Generic[Slot]):
         if entry is not None and inode != ROOT_INODE:
             self._retire_number(entry[0], inode)
 
+    def current(self, slot: Slot) -> int | None:
+        """The number now given to `slot`, if any (none is made)."""
+        current = self._current.get(slot)
+        return None if current is None else current[1]
+
     def looked_up(self, inode: int) -> None:
         """The kernel now holds one more reference (lookup, readdirplus entry)."""
-        self._lookups[inode] = self._lookups.get(inode, 0) + 1
+        count = self._lookups.get(inode, 0)
+        self._lookups[inode] = count + 1
+        entry = self._entries.get(inode)
+        if count == 0 and entry is not None:
+            self._held.setdefault(self._scope(entry[0]), set()).add(inode)
+
+    def is_held(self, inode: int) -> bool:
+        """Whether the kernel holds a reference to `inode` now."""
+        return inode in self._lookups
 
     def forget(self, inode: int, count: int) -> None:
         """The kernel dropped `count` references. Unknown inodes are ignored."""
@@ -69,7 +91,14 @@ class InodeTable(Generic[Slot]):
             return
         self._lookups.pop(inode, None)
         entry = self._entries.get(inode)
-        if entry is not None and self._current.get(entry[0], (None, 0))[1] != inode:
+        if entry is None:
+            return
+        group = self._held.get(self._scope(entry[0]))
+        if group is not None:
+            group.discard(inode)
+            if not group:
+                del self._held[self._scope(entry[0])]
+        if self._current.get(entry[0], (None, 0))[1] != inode:
             del self._entries[inode]
 
     def _retire_number(self, slot: Slot, inode: int) -> None:
@@ -79,13 +108,21 @@ class InodeTable(Generic[Slot]):
         if inode not in self._lookups:
             self._entries.pop(inode, None)
 
-    def held(self) -> list[tuple[int, Slot, Identity, bool]]:
-        """Every inode the kernel holds now (the root included), as (inode,
+    def held(
+        self, scopes: Iterable[Hashable] | None = None
+    ) -> list[tuple[int, Slot, Identity, bool]]:
+        """The inodes the kernel holds now in `scopes` and in scope None (all
+        of them when `scopes` is None), the root always included, as (inode,
         slot, identity, current): only these can be in its caches, so only
         these need invalidating when the store changes. `current` is false
         for a retired number (its object was replaced or is gone)."""
+        if scopes is None:
+            inodes: Iterable[int] = self._lookups
+        else:
+            groups = [self._held.get(scope, ()) for scope in {None, *scopes}]
+            inodes = [inode for group in groups for inode in group]
         held = []
-        for inode in [*self._lookups, *([] if ROOT_INODE in self._lookups else [ROOT_INODE])]:
+        for inode in [*inodes, *([] if ROOT_INODE in self._lookups else [ROOT_INODE])]:
             entry = self._entries.get(inode)
             if entry is not None:
                 current = self._current.get(entry[0], (None, 0))[1] == inode

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from clawfs.view import SESSIONS, Key, Node, NodeKind, View
+from clawfs.view import ALIASES, SESSIONS, Key, Node, NodeKind, View
 
 Identity = tuple[int, int] | None
 Held = tuple[int, tuple[NodeKind, Key], Identity, bool]
@@ -60,15 +60,29 @@ class Stale:
     seen: Seen = field(default_factory=dict)
 
 
-def in_scope(key: Key, fps: set[str] | None) -> bool:
-    """Whether a node may have changed when the workspaces `fps` did (None: any).
+def workspace_of(key: Key) -> str | None:
+    """The workspace (fingerprint) a node below `sessions/<fp>/` belongs to;
+    None for the top levels (the root aliases, the labels in `workspaces/`,
+    the `sessions/<fp>` directories), which depend on every workspace. The
+    one place outside the view that knows its key layout."""
+    return key[1] if len(key) > 2 and key[0] == SESSIONS else None
 
-    The top levels always may: the root aliases, the labels in
-    `workspaces/` and the `sessions/<fp>` directories depend on every workspace.
-    """
-    if fps is None or len(key) <= 2:
+
+def in_scope(key: Key, fps: set[str] | None) -> bool:
+    """Whether a node may have changed when the workspaces `fps` did (None: any)."""
+    if fps is None:
         return True
-    return key[0] == SESSIONS and key[1] in fps
+    fp = workspace_of(key)
+    return fp is None or fp in fps
+
+
+def alias_keys(fp: str | None) -> list[Key]:
+    """The aliases a fork in workspace `fp` may re-point: the root's and the
+    workspace's own (a fork is the newest session of its workspace)."""
+    keys: list[Key] = [(name,) for name in ALIASES]
+    if fp is not None:
+        keys += [(SESSIONS, fp, name) for name in ALIASES]
+    return keys
 
 
 def find_stale(view: View, held: Iterable[Held], fps: set[str] | None, seen: Seen) -> Stale:

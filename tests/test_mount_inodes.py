@@ -75,3 +75,22 @@ def test_numbers_are_monotonic() -> None:
     numbers = [t.number(f"n{i}") for i in range(100)]
     assert numbers == sorted(numbers)
     assert len(set(numbers)) == 100
+
+
+def test_held_is_kept_by_scope_and_forget_drops_it() -> None:
+    t: InodeTable[tuple[str, ...]] = InodeTable((), scope=lambda slot: slot[0] if slot else None)
+    top, a1, a2, b1 = (t.number(s) for s in [("top",), ("a", "1"), ("a", "2"), ("b", "1")])
+    for inode in (top, a1, a2, b1):
+        t.looked_up(inode)
+    t.looked_up(a1)
+    # ("top",) is its own scope "top": only the root (scope None) is always in.
+    assert {h[0] for h in t.held(["a"])} == {ROOT_INODE, a1, a2}
+    assert {h[0] for h in t.held(["b", "top"])} == {ROOT_INODE, b1, top}
+    assert {h[0] for h in t.held()} == {ROOT_INODE, top, a1, a2, b1}
+    t.forget(a1, 1)
+    assert t.is_held(a1) and a1 in {h[0] for h in t.held(["a"])}
+    t.forget(a1, 1)
+    t.forget(a2, 1)
+    assert not t.is_held(a1)
+    assert {h[0] for h in t.held(["a"])} == {ROOT_INODE}
+    assert t.current(("a", "1")) == a1  # forgotten, not retired: same number again
