@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyfuse3
+import trio
 
 from clawfs import discovery, logsetup
 from clawfs.daemon import ReadyPipe, detach
@@ -90,6 +91,8 @@ def run_mount(args: argparse.Namespace) -> int:
         await live.started.wait()  # changes are seen before the mount counts as ready
         if walk is not None:
             await walk()
+        # The root alias's first check loads a file: done here, off the request thread.
+        await trio.to_thread.run_sync(index.global_latest)
 
     try:
         serve(ops.initialized, on_ready, startup=startup, background=[live.run])

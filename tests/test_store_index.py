@@ -524,3 +524,80 @@ def test_head_that_saw_a_whole_mid_size_file_spares_its_parse(
     assert _latest_name(index, d.name) == "s-old.jsonl"
     sf = index.file(d.name, "s-new.jsonl")
     assert sf is not None and index._cached_summary(sf.path, sf.key) is None
+
+
+def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    loads: list[str] = []
+    load = StoreIndex._load
+
+    def counting(self: StoreIndex, path: str, file_name: str) -> object:
+        loads.append(file_name)
+        return load(self, path, file_name)
+
+    monkeypatch.setattr(StoreIndex, "_load", counting)
+    return loads
+
+
+def test_root_alias_verifies_only_the_top_of_the_merged_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The root alias merges claw's order over all workspaces and checks from
+    the top: it does not decide every workspace's own `latest` first."""
+    root = tmp_path / "root"
+    for n in range(40):
+        ws = _project(tmp_path, f"proj{n}")
+        d = sg.fp_dir(root, ws)
+        for k in range(3):
+            sg.write_session(d, sg.make_session(f"s-{n}-{k}", updated_at_ms=T0 + 10 * n + k,
+                                                workspace_root=ws))
+    # The newest of all is empty: skipped by its head, then one file is checked.
+    top = _project(tmp_path, "proj39")
+    sg.write_session(sg.fp_dir(root, top), sg.make_session(
+        "s-empty", updated_at_ms=T0 + 10_000, messages=0, workspace_root=top))
+    index = _index(root)
+    loads = _count_loads(monkeypatch)
+    got = index.global_latest()
+    assert got is not None and got.name == "s-39-2.jsonl"
+    assert len(loads) <= 2, loads
+    assert index.global_latest() is got
+
+
+def test_root_alias_after_a_change_checks_a_few_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = tmp_path / "root"
+    paths = []
+    for n in range(20):
+        ws = _project(tmp_path, f"proj{n}")
+        d = sg.fp_dir(root, ws)
+        paths.append(sg.write_session(d, sg.make_session(f"s-{n}", updated_at_ms=T0 + n,
+                                                         workspace_root=ws)))
+    index = _index(root)
+    assert (got := index.global_latest()) is not None and got.name == "s-19.jsonl"
+    loads = _count_loads(monkeypatch)
+    # An older session is resumed: its meta is rewritten as claw saves it.
+    ws = _project(tmp_path, "proj3")
+    sg.write_session(sg.fp_dir(root, ws), sg.make_session(
+        "s-3", updated_at_ms=T0 + 500, messages=2, workspace_root=ws))
+    index.refresh_path(str(paths[3]))
+    assert (got := index.global_latest()) is not None and got.name == "s-3.jsonl"
+    assert _latest_name(index, got.fp) == "s-3.jsonl"
+    assert len(loads) <= 2, loads
+
+
+def test_root_alias_skips_what_does_not_qualify_in_any_workspace(tmp_path: Path) -> None:
+    """Foreign, corrupt and empty sessions at the top of several workspaces."""
+    root = tmp_path / "root"
+    ws_a, ws_b = _project(tmp_path, "a"), _project(tmp_path, "b")
+    da, db = sg.fp_dir(root, ws_a), sg.fp_dir(root, ws_b)
+    sg.write_session(da, sg.make_session("s-foreign", updated_at_ms=T0 + 50,
+                                         workspace_root="/not/here"))
+    good = sg.render(sg.make_session("s-corrupt", updated_at_ms=T0 + 40, workspace_root=ws_b))
+    sg.write_bytes(db, "s-corrupt.jsonl", good + b'{"type":"message","message":{"role":"x"}}\n')
+    sg.write_session(da, sg.make_session("s-empty", updated_at_ms=T0 + 30, messages=0,
+                                         workspace_root=ws_a))
+    sg.write_session(db, sg.make_session("s-b", updated_at_ms=T0 + 20, workspace_root=ws_b))
+    sg.write_session(da, sg.make_session("s-a", updated_at_ms=T0 + 10, workspace_root=ws_a))
+    index = _index(root)
+    assert (got := index.global_latest()) is not None and got.name == "s-b.jsonl"
+    assert _latest_name(index, da.name) == "s-a.jsonl"

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import bisect
 import functools
+import heapq
 import logging
 import os
 import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -909,18 +910,45 @@ class StoreIndex:
         return latest_rule.verdict(loaded, rec.belongs, rec.head, rec.key.size)
 
     def global_latest(self) -> SessionFile | None:
-        """The root alias: the first target over all workspaces merged."""
-        with self._lock:
-            if self._global_latest is not _UNSET:
-                return self._global_latest  # type: ignore[return-value]
-            fps = list(self._spaces)
-            generation = self.generation
-        answers = [rec for rec in (self.latest(fp) for fp in fps) if rec is not None]
-        best = latest_rule.merged((rec.sort_key, rec) for rec in answers)
-        with self._lock:
-            if self.generation == generation:
-                self._global_latest = best
-        return best
+        """The root alias: the first target in claw's order over all workspaces merged.
+
+        The workspaces' orders are merged lazily (heapq.merge) and checked
+        from the top as `latest` does, so usually one file is fully loaded,
+        not every workspace's top. After a load the merge resumes at the
+        loaded file unless something else changed meanwhile.
+        """
+        floor: order.SortKey | None = None
+        while True:
+            with self._lock:
+                if self._global_latest is not _UNSET:
+                    return self._global_latest  # type: ignore[return-value]
+                generation = self.generation
+                rec = self._first_candidate(floor)
+                if rec is None or self._verdict(rec) is latest_rule.Verdict.TARGET:
+                    self._global_latest = rec
+                    if rec is not None:
+                        self._spaces[rec.fp].latest = rec  # nothing above it qualifies
+                    return rec
+            self._verify(rec)
+            with self._lock:
+                now = self._records.get(rec.entry_path)
+                if self.generation - generation > 1:
+                    floor = None
+                else:
+                    floor = rec.sort_key if now is None else min(rec.sort_key, now.sort_key)
+
+    def _first_candidate(self, floor: order.SortKey | None) -> SessionFile | None:
+        """The first file at or after `floor` in the merged order that is not
+        skipped (lock held)."""
+        streams = []
+        for fp, space in self._spaces.items():
+            start = 0 if floor is None else bisect.bisect_left(space.order, floor)
+            streams.append(_tail(space.order, start, fp))
+        for key, fp in heapq.merge(*streams):
+            rec = self._spaces[fp].files[key[-1]]
+            if self._verdict(rec) is not latest_rule.Verdict.SKIP:
+                return rec
+        return None
 
     def lineage(self, fp: str) -> lineage_tree.Lineage:
         """The fork tree of a workspace (rot copies whose live file exists left out)."""
@@ -1024,6 +1052,12 @@ def _material(sf: SessionFile) -> tuple[object, ...]:
         sf.root, sf.file_name, sf.directory, sf.legacy,
         facts.session_id, facts.updated_at_ms, facts.parent_session_id, facts.workspace_root,
     )
+
+
+def _tail(keys: list[order.SortKey], start: int, fp: str) -> Iterator[tuple[order.SortKey, str]]:
+    """The keys of one workspace from `start` on, each with the workspace (for the merge)."""
+    for position in range(start, len(keys)):
+        yield keys[position], fp
 
 
 def _dir_rank(item: tuple[str, Root]) -> tuple[int, str]:

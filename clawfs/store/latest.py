@@ -5,8 +5,8 @@ list order with at least one message. Our changes to it, per the SPEC:
 within one workspace only (claw's fallback to other workspaces and the
 global root is not followed), and only sessions that *belong* to the
 workspace (claw drops foreign ones from its list). The root alias takes
-the first such session over all workspaces merged, which is the smallest
-of the per-workspace answers in claw's order.
+the first such session over all workspaces merged (the index walks the
+merged order with the same verdicts).
 
 claw parses every file to decide; we order by what each file's head says
 and fully check candidates from the top until one holds (SPEC §7). A full
@@ -18,13 +18,10 @@ again; `scan` is written to resume where the last scan stopped.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from clawfs.store.order import SortKey
 from clawfs.summary import Head, Summary
-
-T = TypeVar("T")
 
 
 class Verdict(enum.Enum):
@@ -65,12 +62,3 @@ def scan(
         if result is not Verdict.SKIP:
             return result, position
     return Verdict.SKIP, len(order)
-
-
-def merged(candidates: Iterable[tuple[SortKey, T]]) -> T | None:
-    """The root alias: the first per-workspace answer in claw's order."""
-    best: tuple[SortKey, T] | None = None
-    for key, value in candidates:
-        if best is None or key < best[0]:
-            best = (key, value)
-    return None if best is None else best[1]
