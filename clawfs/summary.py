@@ -89,22 +89,35 @@ class Summary:
 def summarize(data: bytes, *, file_name: str, mtime_ms: int) -> Summary:
     """claw's list entry for a file's bytes (claw-store-format §5).
 
-    A file that fails to load gets claw's fallback values: the id is the
-    file name minus `.jsonl`/`.json` ("unknown" otherwise, as claw), the
-    creation time comes from that id or is 0.
+    The index's path on whole bytes: a count-only `JsonlReader` fed
+    everything, then `summary_of` its session, or `failed` when claw cannot
+    load it.
     """
+    reader = session.JsonlReader(keep_messages=False)
+    reader.feed(data)
     try:
-        loaded = session.load(data, file_name=file_name, mtime_ms=mtime_ms)
+        loaded = reader.finish(file_name, mtime_ms)
     except session.LoadError as error:
-        fallback_id = fallback_session_id(file_name)
-        return Summary(
-            session_id=fallback_id,
-            created_at_ms=session.created_at_from_id(fallback_id) or 0,
-            updated_at_ms=0,
-            message_count=0,
-            error=str(error),
-        )
+        return failed(file_name, error)
     return summary_of(loaded)
+
+
+def failed(file_name: str, error: session.LoadError) -> Summary:
+    """claw's list entry for a file that fails to load.
+
+    claw's fallback values: the id is the file name minus `.jsonl`/`.json`
+    ("unknown" otherwise, as claw), the creation time comes from that id or
+    is 0, `updated_at_ms` and `message_count` are 0, and `error` is claw's
+    load error text.
+    """
+    fallback_id = fallback_session_id(file_name)
+    return Summary(
+        session_id=fallback_id,
+        created_at_ms=session.created_at_from_id(fallback_id) or 0,
+        updated_at_ms=0,
+        message_count=0,
+        error=str(error),
+    )
 
 
 def summary_of(loaded: Session) -> Summary:

@@ -223,18 +223,6 @@ def _facts_of(head: Head, result: Summary | None) -> Facts:
     )
 
 
-def failed_summary(file_name: str, error: session.LoadError) -> Summary:
-    """claw's list entry for a file that does not load (as `summary.summarize`)."""
-    fallback = summary.fallback_session_id(file_name)
-    return Summary(
-        session_id=fallback,
-        created_at_ms=session.created_at_from_id(fallback) or 0,
-        updated_at_ms=0,
-        message_count=0,
-        error=str(error),
-    )
-
-
 class StoreIndex:
     """All session files of the given roots; see the module docstring."""
 
@@ -685,7 +673,7 @@ class StoreIndex:
         try:
             result = summary.summary_of(reader.finish(file_name, order.mtime_ms(key.mtime_ns)))
         except session.LoadError as error:
-            result = failed_summary(file_name, error)
+            result = summary.failed(file_name, error)
             self._report(path, f"claw cannot load it: {error}")
         self._keep(path, key, reader, fed, grew=start > 0)
         head = heads.parse_head(first) if start == 0 else None
