@@ -20,6 +20,7 @@ import logging
 import os
 import stat
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar, TypeVarTuple
@@ -38,6 +39,7 @@ from pyfuse3 import (
 
 from clawfs import kernelcache
 from clawfs.inodes import InodeTable
+from clawfs.summary import FileKey
 from clawfs.view import SESSIONS, ForkOutcome, Node, NodeKind, View, ViewError
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,15 @@ FIRST_OFFSET = 3
 # (0.02 s instead of 0.4 s in pyfuse3; measured by scripts/bench.py).
 OUR_XATTR_PREFIX = "user."
 
-# Worker threads for view calls that may parse whole files.
+# Worker threads for view calls that may parse whole files: xattrs and forks.
 PARSE_THREADS = 2
+# index.tsv builds (a full parse of a whole workspace) get their own, so a
+# burst of them never makes xattrs or forks wait (seen in the soak: getfattr
+# took 30-60 s behind index.tsv rebuilds).
+GENERATE_THREADS = 1
+# xattrs answered lately, by the backing file's version: a repeated getfattr
+# is then answered on the trio thread, without a worker thread.
+XATTR_CACHE = 4096
 # Cache checks after a store change run one at a time, apart from the
 # parsing threads, so a long index.tsv build never delays an invalidation.
 REFRESH_THREADS = 1
@@ -91,6 +100,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 Slot = tuple[NodeKind, tuple[str, ...]]
+XattrKey = tuple[tuple[str, ...], str | None, FileKey | None]
 
 
 def _errno(value: int | None) -> int:
@@ -201,6 +211,8 @@ class Operations(pyfuse3.Operations):
         self._gid = os.getgid()
         self._started_ns = time.time_ns()
         self._limiter = trio.CapacityLimiter(PARSE_THREADS)
+        self._generate_limiter = trio.CapacityLimiter(GENERATE_THREADS)
+        self._xattrs: OrderedDict[XattrKey, dict[str, bytes]] = OrderedDict()
         self._refresh_limiter = trio.CapacityLimiter(REFRESH_THREADS)
         self._seen: kernelcache.Seen = {}
         """What each held inode was last checked against (kernelcache.find_stale)."""
@@ -208,12 +220,14 @@ class Operations(pyfuse3.Operations):
     def init(self) -> None:
         self.initialized.set()
 
-    async def _off_thread(self, call: Callable[[*Ts], R], *args: *Ts) -> R:
+    async def _off_thread(
+        self, call: Callable[[*Ts], R], *args: *Ts, limiter: trio.CapacityLimiter | None = None
+    ) -> R:
         """Run a view call that may parse whole files (xattrs, index.tsv, fork)
         in a worker thread, so a 10 MB parse does not stall every other request
         (handlers share the one trio thread). The index locks only to commit.
         """
-        return await trio.to_thread.run_sync(call, *args, limiter=self._limiter)
+        return await trio.to_thread.run_sync(call, *args, limiter=limiter or self._limiter)
 
     # --- the store changed: tell the kernel ---------------------------------
 
@@ -451,7 +465,10 @@ class Operations(pyfuse3.Operations):
         if node.kind is NodeKind.TRANSCRIPT:
             return self._open_transcript(fh, inode, node)
         if node.kind is NodeKind.GENERATED:
-            self._files[fh] = GeneratedHandle(await self._off_thread(self.view.generate, node))
+            data = await self._off_thread(
+                self.view.generate, node, limiter=self._generate_limiter
+            )
+            self._files[fh] = GeneratedHandle(data)
             return FileInfo(fh=fh, direct_io=True)
         raise FUSEError(errno.EISDIR if node.kind is NodeKind.DIR else errno.EINVAL)
 
@@ -580,15 +597,31 @@ class Operations(pyfuse3.Operations):
         text = os.fsdecode(name)
         if not text.startswith(OUR_XATTR_PREFIX):
             raise FUSEError(errno.EOPNOTSUPP)
-        value = (await self._off_thread(self.view.xattrs, self._node(inode))).get(text)
+        value = (await self._xattrs_of(self._node(inode))).get(text)
         if value is None:
             raise FUSEError(pyfuse3.ENOATTR)
         return value
 
     @handler
     async def listxattr(self, inode: int, ctx: RequestContext) -> Sequence[bytes]:
-        names = await self._off_thread(self.view.xattrs, self._node(inode))
+        names = await self._xattrs_of(self._node(inode))
         return [os.fsencode(name) for name in names]
+
+    async def _xattrs_of(self, node: Node) -> dict[str, bytes]:
+        """The view's xattrs of `node`, from a worker thread (they need a full
+        parse) unless they were asked lately for the same version of the
+        backing file: `getfattr -d` asks list + one get per name, and those
+        must not each queue for a worker thread."""
+        key = (node.key, node.backing_path, node.file_key)
+        cached = self._xattrs.get(key)
+        if cached is not None:
+            self._xattrs.move_to_end(key)
+            return cached
+        values = await self._off_thread(self.view.xattrs, node)
+        self._xattrs[key] = values
+        if len(self._xattrs) > XATTR_CACHE:
+            self._xattrs.popitem(last=False)
+        return values
 
     # --- everything that would change the store: read-only -------------------
 

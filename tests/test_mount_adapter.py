@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ import trio
 
 from clawfs.fuse_ops import Operations
 from clawfs.inodes import ROOT_INODE
+from clawfs.summary import FileKey
 from clawfs.view import ForkOutcome, Node, NodeKind, ViewError
 
 FORK = Node(("fork",), NodeKind.CONTROL, "fork")
+TSV = Node(("index.tsv",), NodeKind.GENERATED, "index.tsv")
 
 
 class FakeView:
@@ -28,13 +31,17 @@ class FakeView:
     def __init__(self, backing: Path) -> None:
         self.fail: BaseException | None = None
         self.forks: list[bytes] = []
+        self.xattr_calls = 0
+        self.generating = threading.Event()
+        self.generating.set()
         self.file = Node(("a.jsonl",), NodeKind.TRANSCRIPT, "a.jsonl", backing_path=str(backing))
 
     def root(self) -> Node:
         return Node((), NodeKind.DIR, "")
 
     def resolve(self, key: tuple[str, ...]) -> Node | None:
-        return {(): self.root(), ("a.jsonl",): self.file, ("fork",): FORK}.get(key)
+        nodes = {(): self.root(), ("a.jsonl",): self.file, ("fork",): FORK, ("index.tsv",): TSV}
+        return nodes.get(key)
 
     def lookup(self, parent: Node, name: str) -> Node | None:
         if self.fail is not None:
@@ -47,9 +54,11 @@ class FakeView:
     def xattrs(self, node: Node) -> dict[str, bytes]:
         if self.fail is not None:
             raise self.fail
+        self.xattr_calls += 1
         return {"user.claw.session_id": b"a"}
 
     def generate(self, node: Node) -> bytes:
+        self.generating.wait(10)
         return b"header\n"
 
     def fork(self, node: Node, command: bytes) -> ForkOutcome:
@@ -193,3 +202,37 @@ def test_setattr_truncate_on_control_succeeds_elsewhere_erofs(ops: Operations) -
 
     run(lambda: scenario(b"fork"))
     assert errno_of(lambda: scenario(b"a.jsonl")) == errno.EROFS
+
+
+def test_xattrs_of_the_same_file_version_are_asked_of_the_view_once(
+    ops: Operations, view: FakeView
+) -> None:
+    async def scenario() -> list[bytes]:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        names = await ops.listxattr(attr.st_ino, None)  # type: ignore[arg-type]
+        return [await ops.getxattr(attr.st_ino, n, None) for n in names]  # type: ignore[arg-type]
+
+    assert run(scenario) == [b"a"] and view.xattr_calls == 1
+    assert run(scenario) == [b"a"] and view.xattr_calls == 1
+    grown = FileKey(1, 2, 3, 4)  # the index saw a new version: asked again
+    view.file = Node(view.file.key, NodeKind.TRANSCRIPT, "a.jsonl",
+                     backing_path=view.file.backing_path, file_key=grown)
+    assert run(scenario) == [b"a"] and view.xattr_calls == 2
+
+
+def test_index_tsv_builds_never_hold_up_xattrs(ops: Operations, view: FakeView) -> None:
+    view.generating.clear()  # index.tsv builds block until released
+
+    async def scenario() -> bytes:
+        tsv = await ops.lookup(ROOT_INODE, b"index.tsv", None)  # type: ignore[arg-type]
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):  # more builds than there are parse threads
+                nursery.start_soon(ops.open, tsv.st_ino, os.O_RDONLY, None)
+            await trio.sleep(0.05)
+            with trio.fail_after(5):
+                value = await ops.getxattr(attr.st_ino, b"user.claw.session_id", None)  # type: ignore[arg-type]
+            view.generating.set()
+        return value
+
+    assert run(scenario) == b"a"
