@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import time
+import contextlib
+import inspect
+import sys
+from collections.abc import Iterator
+
+import pytest
 
 from clawfs.store import lineage
 from clawfs.store.lineage import MAX_DEPTH, Member
@@ -91,16 +96,43 @@ def test_depth_limit_makes_continuation_nodes() -> None:
     assert tree.find((*path, f"s{MAX_DEPTH}")) is None
 
 
-def test_thousand_deep_chain_and_thousand_forks_are_linear() -> None:
+@contextlib.contextmanager
+def shallow_stack(frames: int = 50) -> Iterator[None]:
+    """Allow only `frames` Python frames above the caller: code that recursed
+    once per link of a long chain fails with RecursionError."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + frames)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def test_thousand_deep_chain_and_thousand_forks_are_linear(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counted, not timed: no recursion, and each node is named once (twice when
+    it also gets a top-level continuation link)."""
+    named: list[str] = []
+    real_dir_name = lineage._dir_name
+
+    def counting_dir_name(entry: str, taken: set[str]) -> str:
+        named.append(entry)
+        return real_dir_name(entry, taken)
+
+    monkeypatch.setattr(lineage, "_dir_name", counting_dir_name)
     chain = [m("s0.jsonl", "s0")] + [m(f"s{n}.jsonl", f"s{n}", f"s{n - 1}") for n in range(1, 1000)]
     fan = [m("p.jsonl", "p")] + [m(f"f{n}.jsonl", f"f{n}", "p") for n in range(1000)]
-    started = time.perf_counter()
-    deep = lineage.build(chain)
-    wide = lineage.build(fan)
-    elapsed = time.perf_counter() - started
+    with shallow_stack():
+        deep = lineage.build(chain)
     assert len(deep.nodes) == 1000 and len(deep.top) == 16  # ceil(1000 / 64)
+    assert len(named) == 1000 + 15  # 15 links continue the chain at the top
+    named.clear()
+    with shallow_stack():
+        wide = lineage.build(fan)
     assert len(wide.nodes["p.jsonl"].children) == 1000
-    assert elapsed < 5  # generous: catches only quadratic blow-ups
+    assert len(named) == 1001
     # A long cycle is broken without recursion too.
     ring = [m(f"r{n}.jsonl", f"r{n}", f"r{(n + 1) % 5000}") for n in range(5000)]
-    assert len(lineage.build(ring).top) == 5000
+    with shallow_stack():
+        assert len(lineage.build(ring).top) == 5000
