@@ -7,8 +7,13 @@ errno, because pyfuse3 turns any other exception into a dead mount
 (clients get ECONNABORTED) and an errno outside 1..511 into a hung caller
 (pyfuse3 notes).
 
-All handlers run on the one trio thread, so they only do cheap local work:
-`os.stat`, `os.pread` on a kept descriptor, dictionary lookups in the view.
+All handlers run on the one trio thread, so whatever may parse whole files
+(xattrs not asked lately, index.tsv, forks, the checks after a store change)
+runs in worker threads. The rest is local work: `os.lstat`, `os.pread` on a
+kept descriptor, lookups in the view's in-memory index. One exception: the
+first resolution of an alias after a change loads its candidate sessions in
+full (`StoreIndex.latest`: usually one file, cached until the next change),
+on the trio thread.
 """
 
 from __future__ import annotations
@@ -92,6 +97,9 @@ GENERATE_THREADS = 1
 # xattrs answered lately, by the backing file's version: a repeated getfattr
 # is then answered on the trio thread, without a worker thread.
 XATTR_CACHE = 4096
+# Last results of control files kept for a new open to read (SPEC §4): the
+# most recently written ones; a result older than this many reads as empty.
+FORK_RESULTS = 4096
 # Cache checks after a store change run one at a time, apart from the
 # parsing threads, so a long index.tsv build never delays an invalidation.
 REFRESH_THREADS = 1
@@ -205,7 +213,7 @@ class Operations(pyfuse3.Operations):
         self._open_fds: dict[int, list[int]] = {}
         """Backing descriptors of open transcripts, by inode (for getattr)."""
         self._handle_ids = itertools.count(1)
-        self._fork_results: dict[tuple[str, ...], bytes] = {}
+        self._fork_results: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
         """Last result of each control file, for a new open to read (SPEC §4)."""
         self._uid = os.getuid()
         self._gid = os.getgid()
@@ -530,6 +538,10 @@ class Operations(pyfuse3.Operations):
         except ViewError as e:
             self._remember(handle, f"error: {e.message}\n".encode())
             raise
+        except Exception:
+            self._remember(handle, b"error: internal error\n")
+            log.exception("fork through %s failed", "/".join(handle.node.key))
+            raise FUSEError(errno.EIO) from None
         self._remember(handle, outcome.line())
         if self.initialized.is_set():
             self._invalidate(stale)
@@ -571,6 +583,9 @@ class Operations(pyfuse3.Operations):
     def _remember(self, handle: ControlHandle, result: bytes) -> None:
         handle.result = result
         self._fork_results[handle.node.key] = result
+        self._fork_results.move_to_end(handle.node.key)
+        if len(self._fork_results) > FORK_RESULTS:
+            self._fork_results.popitem(last=False)
 
     @handler
     async def flush(self, fh: int) -> None:

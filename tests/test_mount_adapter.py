@@ -16,6 +16,7 @@ import pyfuse3
 import pytest
 import trio
 
+from clawfs import fuse_ops
 from clawfs.fuse_ops import Operations
 from clawfs.inodes import ROOT_INODE
 from clawfs.summary import FileKey
@@ -26,11 +27,13 @@ TSV = Node(("index.tsv",), NodeKind.GENERATED, "index.tsv")
 
 
 class FakeView:
-    """A root holding `a.jsonl` and `fork`; `fail` makes lookup raise it."""
+    """A root holding `a.jsonl`, `fork` and `index.tsv`; `fail` makes lookup
+    and xattrs raise it, `fork_fail` a fork."""
 
     def __init__(self, backing: Path) -> None:
         self.fail: BaseException | None = None
         self.forks: list[bytes] = []
+        self.fork_fail: BaseException | None = None
         self.xattr_calls = 0
         self.generating = threading.Event()
         self.generating.set()
@@ -62,6 +65,8 @@ class FakeView:
         return b"header\n"
 
     def fork(self, node: Node, command: bytes) -> ForkOutcome:
+        if self.fork_fail is not None:
+            raise self.fork_fail
         if b"\n" in command.rstrip(b"\n"):
             raise ViewError(errno.EINVAL, "fork command has more than one line")
         self.forks.append(command)
@@ -236,3 +241,38 @@ def test_index_tsv_builds_never_hold_up_xattrs(ops: Operations, view: FakeView) 
         return value
 
     assert run(scenario) == b"a"
+
+
+def fork_once(ops: Operations, command: bytes) -> tuple[int, bytes]:
+    """Write `command` to `fork` (errno or 0), then what a new open reads."""
+    async def scenario() -> tuple[int, bytes]:
+        attr = await ops.lookup(ROOT_INODE, b"fork", None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_WRONLY, None)  # type: ignore[arg-type]
+        try:
+            await ops.write(info.fh, 0, command)
+            code = 0
+        except pyfuse3.FUSEError as e:
+            code = e.errno
+        await ops.release(info.fh)
+        again = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+        return code, await ops.read(again.fh, 0, 4096)
+
+    return run(scenario)  # type: ignore[no-any-return]
+
+
+def test_a_fork_failing_unexpectedly_is_eio_and_reads_back_as_an_error(
+    ops: Operations, view: FakeView
+) -> None:
+    view.fork_fail = ZeroDivisionError("a bug")
+    assert fork_once(ops, b"topic\n") == (errno.EIO, b"error: internal error\n")
+
+
+def test_fork_results_are_bounded(
+    ops: Operations, view: FakeView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fuse_ops, "FORK_RESULTS", 2)
+    for index in range(5):
+        ops._remember(fuse_ops.ControlHandle(0, Node(("x", str(index)), NodeKind.CONTROL, "fork")),
+                      b"r\n")
+    assert list(ops._fork_results) == [("x", "3"), ("x", "4")]
+    assert fork_once(ops, b"topic\n") == (0, b"new.jsonl\ttopic\t/store/new.jsonl\n")
