@@ -125,7 +125,22 @@ def test_unexpected_exceptions_are_logged(
 
 
 def test_forget_never_raises(ops: Operations) -> None:
-    run(lambda: ops.forget([(12345, 3), (ROOT_INODE, 1), (-1, 0)]))
+    async def scenario() -> int:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        await ops.forget([(12345, 3), (ROOT_INODE, 1), (-1, 0), (attr.st_ino, 1)])
+        assert ops._inodes.is_held(attr.st_ino)  # one of its two lookups is left
+        await ops.forget([(attr.st_ino, 5)])  # more than it holds
+        return attr.st_ino
+
+    inode = run(scenario)
+    table = ops._inodes
+    assert not table.is_held(inode) and not table.is_held(12345) and not table.is_held(-1)
+    assert table.entry(12345) is None and table.entry(-1) is None
+    assert table.entry(ROOT_INODE) == ((NodeKind.DIR, ()), None)
+    assert table.entry(inode) is not None  # current: kept, and the same number again
+    assert run(lambda: ops.lookup(ROOT_INODE, b"a.jsonl", None)).st_ino == inode  # type: ignore[arg-type]
+    assert [h[0] for h in table.held()] == [inode, ROOT_INODE]
 
 
 def test_unknown_inode_is_estale(ops: Operations) -> None:
