@@ -248,7 +248,7 @@ def test_index_tsv_builds_never_hold_up_xattrs(ops: Operations, view: FakeView) 
         attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
         async with trio.open_nursery() as nursery:
             for _ in range(3):  # more builds than there are parse threads
-                nursery.start_soon(ops.open, tsv.st_ino, os.O_RDONLY, None)
+                nursery.start_soon(ops.open, tsv.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
             await trio.sleep(0.05)
             with trio.fail_after(5):
                 value = await ops.getxattr(attr.st_ino, b"user.claw.session_id", None)  # type: ignore[arg-type]
