@@ -3,8 +3,10 @@
 A node is named by its path from the mount root (`Node.key`), so the
 adapter can resolve any inode again from its key and learn that a node is
 gone (None -> ESTALE). Everything is computed from the index on demand;
-listings are cached per index generation because the adapter snapshots
-a directory's listing on every opendir.
+listings are cached because the adapter snapshots a directory's listing on
+every opendir: a workspace's listings per version of that workspace (an
+append elsewhere rebuilds nothing here), the top directories per index
+generation.
 
 ```
 latest | last | recent -> sessions/<fp>/<file>
@@ -119,7 +121,7 @@ class View:
 
     def __init__(self, index: StoreIndex) -> None:
         self.index = index
-        self._lists: dict[Key, tuple[int, Nodes]] = {}
+        self._lists: dict[Key, tuple[object, Nodes]] = {}
 
     # --- resolving ------------------------------------------------------------
 
@@ -155,10 +157,8 @@ class View:
             return _dir(key)
         if len(key) != 2:
             return None
-        for fp, label in self.index.labels().items():
-            if label == key[1]:
-                return _link(key, f"../{SESSIONS}/{fp}")
-        return None
+        fp = self.index.label_owner(key[1])
+        return None if fp is None else _link(key, f"../{SESSIONS}/{fp}")
 
     def _sessions(self, key: Key) -> Node | None:
         if len(key) == 1:
@@ -205,17 +205,22 @@ class View:
     # --- listing ----------------------------------------------------------------
 
     def list(self, parent: Node) -> list[Node]:
-        """The entries of a directory node, in listing order (cached per generation)."""
+        """The entries of a directory node, in listing order (cached, see the module)."""
         if parent.kind is not NodeKind.DIR:
             return []
-        generation = self.index.generation
-        cached = self._lists.get(parent.key)
-        if cached is not None and cached[0] == generation:
+        key = parent.key
+        stamp: object
+        if len(key) >= 2 and key[0] == SESSIONS:
+            stamp = self.index.version(key[1])
+        else:
+            stamp = self.index.generation
+        cached = self._lists.get(key)
+        if cached is not None and cached[0] == stamp:
             return cached[1]
-        nodes = self._list(parent.key)
+        nodes = self._list(key)
         if len(self._lists) > 4096:
             self._lists.clear()
-        self._lists[parent.key] = (generation, nodes)
+        self._lists[key] = (stamp, nodes)
         return nodes
 
     def _list(self, key: Key) -> Nodes:
@@ -228,7 +233,7 @@ class View:
                 for fp, label in sorted(self.index.labels().items(), key=lambda item: item[1])
             ]
         if key == (SESSIONS,):
-            return [_dir((SESSIONS, ws.fp)) for ws in self.index.workspaces()]
+            return [_dir((SESSIONS, fp)) for fp in self.index.fingerprints()]
         if len(key) == 2 and key[0] == SESSIONS:
             return self._list_workspace(key)
         if len(key) >= 3 and key[0] == SESSIONS and key[2] == FORKS:

@@ -275,3 +275,83 @@ def test_parent_cycle_and_orphan_in_a_store(tmp_path: Path) -> None:
     assert sorted(_names(view.list(forks))) == ["s-a", "s-b", "s-c", "s-orphan"]
     child = view.resolve(("sessions", d.name, "forks", "s-b", "s-d"))
     assert child is not None and child.kind is NodeKind.DIR
+
+
+def _two_workspaces(tmp_path: Path) -> tuple[View, Path, Path]:
+    root = tmp_path / "root"
+    dirs = []
+    for name in ("alpha", "beta"):
+        ws = os.path.realpath(tmp_path / name)
+        os.mkdir(ws)
+        d = sg.fp_dir(root, ws)
+        sg.write_session(d, sg.make_session(f"session-1-{name}", updated_at_ms=T0,
+                                            workspace_root=ws))
+        sg.write_session(d, sg.make_session(f"session-2-{name}", updated_at_ms=T0 + 1,
+                                            workspace_root=ws, parent=f"session-1-{name}"))
+        dirs.append(d)
+    return _view(root), dirs[0], dirs[1]
+
+
+def test_a_change_in_one_workspace_keeps_the_others_cached(tmp_path: Path) -> None:
+    """An append in `beta` must not rebuild `alpha`'s listings (per-workspace versions)."""
+    view, alpha, beta = _two_workspaces(tmp_path)
+    ws_node = view.resolve(("sessions", alpha.name))
+    forks = view.resolve(("sessions", alpha.name, "forks"))
+    assert ws_node is not None and forks is not None
+    listed, forked = view.list(ws_node), view.list(forks)
+    lineage = view.index.lineage(alpha.name)
+    path = beta / "session-2-beta.jsonl"
+    sg.append_message(path, sg.text_message("more"))
+    assert view.index.refresh_path(str(path)) == {beta.name}
+    assert view.list(ws_node) is listed
+    assert view.list(forks) is forked
+    assert view.index.lineage(alpha.name) is lineage
+    beta_node = view.resolve(("sessions", beta.name))
+    assert beta_node is not None
+    assert "session-2-beta.jsonl" in _names(view.list(beta_node))
+
+
+def test_sessions_listing_does_not_snapshot_workspaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view, alpha, beta = _two_workspaces(tmp_path)
+    snapshots = 0
+    snapshot = StoreIndex._snapshot
+
+    def counting(self: StoreIndex, *args: object) -> object:
+        nonlocal snapshots
+        snapshots += 1
+        return snapshot(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoreIndex, "_snapshot", counting)
+    assert _names(view.list(Node(("sessions",), NodeKind.DIR, "sessions"))) == sorted(
+        [alpha.name, beta.name]
+    )
+    assert view.index.fingerprints() == sorted([alpha.name, beta.name])
+    assert snapshots == 0
+
+
+def test_labels_are_not_recomputed_for_an_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clawfs.store import labels
+
+    view, alpha, beta = _two_workspaces(tmp_path)
+    link = view.resolve(("workspaces", "alpha"))
+    assert link is not None and link.target == f"../sessions/{alpha.name}"
+    calls = 0
+    label_of = labels.label_of
+
+    def counting(path: str) -> str:
+        nonlocal calls
+        calls += 1
+        return label_of(path)
+
+    monkeypatch.setattr(labels, "label_of", counting)
+    path = beta / "session-2-beta.jsonl"
+    sg.append_message(path, sg.text_message("more"))
+    view.index.refresh_path(str(path))
+    assert view.resolve(("workspaces", "beta")) is not None
+    assert view.resolve(("workspaces", "alpha")) is not None
+    assert view.resolve(("workspaces", "gamma")) is None
+    assert calls == 0

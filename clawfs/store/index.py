@@ -196,6 +196,8 @@ class _Space:
     """File name on disk -> entry paths with that name, winner first."""
     dirs: dict[str, Root] = field(default_factory=dict)
     """Real path of each fingerprint directory -> its root."""
+    born: int = 0
+    """The index generation it was created at: (born, version) names a state."""
     version: int = 0
     latest: object = _UNSET
     lineage: lineage_tree.Lineage | None = None
@@ -240,6 +242,8 @@ class StoreIndex:
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._membership = Membership()
         self._labels: dict[str, str | None] | None = None
+        self._label_owners: dict[str, str] | None = None
+        """label -> fp, built with `_labels`."""
         self._global_latest: object = _UNSET
         self._reported: set[str] = set()
         self.generation = 0
@@ -383,7 +387,8 @@ class StoreIndex:
     def _space(self, fp: str) -> _Space:
         space = self._spaces.get(fp)
         if space is None:
-            space = self._spaces[fp] = _Space(fp)
+            space = self._spaces[fp] = _Space(fp, born=self.generation)
+            self._labels = None
         return space
 
     def _place_all(self, probes: Iterable[_Probe]) -> set[str]:
@@ -504,9 +509,15 @@ class StoreIndex:
     def _forget_if_empty(self, space: _Space) -> None:
         if not space.files and not any(os.path.isdir(d) for d in space.dirs):
             del self._spaces[space.fp]
+            self._labels = None
 
     def _changed(self, fps: set[str]) -> None:
-        """Invalidate what depends on these workspaces."""
+        """Invalidate what depends on these workspaces, and only that.
+
+        Labels are recomputed only when a workspace's home changed (an
+        append does not change it); the root alias always, as any new
+        session can be the newest of all.
+        """
         if not fps:
             return
         for fp in fps:
@@ -516,8 +527,10 @@ class StoreIndex:
                 space.latest = _UNSET
                 space.lineage = None
                 space.snapshot = None
+                home = space.home
                 space.home = _UNSET
-        self._labels = None
+                if home is _UNSET or self._home(space) != home:
+                    self._labels = None
         self._global_latest = _UNSET
         self.generation += 1
 
@@ -806,7 +819,27 @@ class StoreIndex:
                     raw[fp] = labels.label_of(home)
             resolved = labels.resolve_collisions(raw)
             self._labels = {fp: resolved.get(fp) for fp in self._spaces}
+            self._label_owners = {label: fp for fp, label in resolved.items()}
         return self._labels
+
+    def label_owner(self, label: str) -> str | None:
+        """The fingerprint of the workspace labelled `label` (`workspaces/<label>`)."""
+        with self._lock:
+            self._all_labels()
+            assert self._label_owners is not None
+            return self._label_owners.get(label)
+
+    def fingerprints(self) -> list[str]:
+        """The workspaces' fingerprints, sorted (no snapshots built)."""
+        with self._lock:
+            return sorted(self._spaces)
+
+    def version(self, fp: str) -> tuple[int, int] | None:
+        """A stamp of a workspace's state: it changes whenever anything in the
+        workspace does (its files, order, lineage, latest), and only then."""
+        with self._lock:
+            space = self._spaces.get(fp)
+            return None if space is None else (space.born, space.version)
 
     def _home(self, space: _Space) -> str | None:
         """The path a workspace is named after (SPEC §2), cached per change.
@@ -944,9 +977,14 @@ class StoreIndex:
             space = self._spaces.get(fp)
             if space is None:
                 return lineage_tree.Lineage()
-            if space.lineage is None:
-                space.lineage = lineage_tree.build(self._members(space))
-            return space.lineage
+            if space.lineage is not None:
+                return space.lineage
+            members, version = self._members(space), space.version
+        built = lineage_tree.build(members)  # outside the lock: 18 ms per 10k members
+        with self._lock:
+            if self._spaces.get(fp) is space and space.version == version:
+                space.lineage = built
+        return built
 
     def _members(self, space: _Space) -> list[lineage_tree.Member]:
         live = {
