@@ -23,13 +23,13 @@ from inotify_simple import Event as InotifyEvent
 from inotify_simple import INotify, flags
 
 from clawfs.store import watcher as watcher_mod
+from clawfs.store.scan import is_session_name
 from clawfs.store.watcher import (
     RESCAN,
     Batcher,
     Change,
     InotifyTree,
     Watcher,
-    is_session_name,
     poll_diff,
     poll_snapshot,
 )
@@ -602,6 +602,38 @@ def test_polling_notices_a_save_that_keeps_size_and_mtime(store: Path) -> None:
     claw_save(path, path.read_bytes())
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert poll_diff(before, poll_snapshot([str(store)])) == [Change("file", str(path))]
+
+
+def test_polling_follows_a_symlinked_fingerprint_dir_inside_the_root(store: Path) -> None:
+    """As the index's scan does: `<root>/<fp>` may be a link to a directory in
+    the root; a directory that is not a fingerprint is not the store's."""
+    shared = store / "shared"
+    shared.mkdir()
+    behind = shared / "s.jsonl"
+    behind.write_bytes(META)
+    (store / FP2).symlink_to("shared")
+    outside = store.parent / "outside"
+    outside.mkdir()
+    (outside / "o.jsonl").write_bytes(META)
+    (store / "0123456789abcdef").symlink_to(outside)  # leads out: not followed
+    linked = store / FP2 / "s.jsonl"
+    before = poll_snapshot([str(store)])
+    assert sorted(before) == sorted(map(str, [store, store / FP, store / FP / "session-1-0.jsonl",
+                                              store / FP2, linked]))
+    with open(behind, "ab") as f:
+        f.write(LINE)
+    assert poll_diff(before, poll_snapshot([str(store)])) == [Change("file", str(linked))]
+
+    async def body(w: Watcher, m: Mirror) -> None:
+        assert w.mode == "polling"
+        with open(behind, "ab") as f:
+            f.write(LINE)
+        with trio.fail_after(10):
+            while Change("file", str(linked)) not in m.changes:
+                await trio.sleep(0.01)
+        assert all("shared" not in c.path and "outside" not in c.path for c in m.changes)
+
+    watch([store], body, force_polling=True, poll_interval_s=0.05)
 
 
 def test_falls_back_to_polling_when_inotify_is_unavailable(

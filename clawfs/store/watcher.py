@@ -56,8 +56,10 @@ scanning a root added later.
 Fallback: when inotify cannot be had (`inotify_init1` fails: ENOSYS, EMFILE,
 ENFILE) or the watch limit is reached (ENOSPC from `inotify_add_watch`), one
 warning is logged and the watcher polls instead: every `poll_interval_s` it
-lists the roots and their directories in a worker thread and compares size,
-mtime and inode of every session file, emitting the same `Change` values.
+lists the roots and their fingerprint directories in a worker thread, with
+the index's own listing (`scan.read_root`, `scan.read_fp_dir`), and compares
+size, mtime and inode of every session file, emitting the same `Change`
+values.
 In both modes a safety sweep emits "rescan" every `sweep_interval_s`, so
 anything missed (a rename of a root's parent, which inotify does not report
 to the root's own watch) is caught; in inotify mode the sweep also re-checks
@@ -78,6 +80,10 @@ from typing import Any, Literal, NamedTuple
 import trio
 from inotify_simple import INotify, flags
 
+from clawfs.store import scan
+from clawfs.store.roots import RootKind, make_root
+from clawfs.store.scan import is_session_name
+
 log = logging.getLogger(__name__)
 
 ChangeKind = Literal["file", "dir", "rescan"]
@@ -92,14 +98,6 @@ class Change:
 
 
 RESCAN = Change("rescan", "")
-
-
-def is_session_name(name: str) -> bool:
-    """claw's rule (session_control.rs:664-671): the text after the last dot is
-    exactly `jsonl` or `json`. As with Rust's `Path::extension`, a name that
-    is only a leading dot plus an extension (`.jsonl`) has no extension."""
-    stem, _, ext = name.rpartition(".")
-    return bool(stem) and ext in ("jsonl", "json")
 
 
 class Batcher:
@@ -412,44 +410,44 @@ class Stamp(NamedTuple):
 
 
 def poll_snapshot(roots: Iterable[str]) -> dict[str, Stamp]:
-    """Each existing root, the directories in it and the session files in
-    both. Blocking (one stat per file): run it in a worker thread."""
+    """Each existing root, its fingerprint directories and the session files
+    in both, exactly as the index's scan sees them (`scan.read_root`,
+    `scan.read_fp_dir`: symlinks followed while they stay inside the root).
+    Blocking (one stat per file): run it in a worker thread.
+
+    Paths are named as they sit in the root (`<root>/<fp>/<name>`, also
+    when `<fp>` is a symlink), stats taken of what they resolve to, so an
+    append behind a link shows up like any other."""
     snapshot: dict[str, Stamp] = {}
-    for root in roots:
-        try:
-            st = os.stat(root)
-        except OSError:
+    for path in roots:
+        # Only the paths matter to the listing; kind and precedence do not.
+        root = make_root(path, RootKind.STORE, 0)
+        _stamp(snapshot, path, root.realpath, "dir")
+        if path not in snapshot:
             continue
-        if not stat.S_ISDIR(st.st_mode):
-            continue
-        snapshot[root] = Stamp("dir", st.st_dev, st.st_ino, 0, 0)
-        for entry in _scandir(root):
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                continue
-            if is_dir:
-                _stamp(snapshot, entry, "dir")
-                for sub in _scandir(entry.path):
-                    _stamp(snapshot, sub, "file")
-            else:
-                _stamp(snapshot, entry, "file")
+        listing = scan.read_root(root)
+        for fp, directory in listing.fp_dirs:
+            layout = os.path.join(path, fp)
+            _stamp(snapshot, layout, directory, "dir")
+            for found in scan.read_fp_dir(root, fp, directory):
+                _stamp(snapshot, os.path.join(layout, found.file_name), found.path, "file")
+        for found in listing.flat:
+            _stamp(snapshot, os.path.join(path, found.file_name), found.path, "file")
     return snapshot
 
 
 def _stamp(
-    snapshot: dict[str, Stamp], entry: os.DirEntry[str], kind: Literal["file", "dir"]
+    snapshot: dict[str, Stamp], path: str, real: str, kind: Literal["file", "dir"]
 ) -> None:
-    if kind == "file" and not is_session_name(entry.name):
-        return
     try:
-        st = entry.stat(follow_symlinks=False)
+        st = os.stat(real)
     except OSError:
         return  # vanished while listing: the next poll sees it gone
     if kind == "dir":
-        snapshot[entry.path] = Stamp("dir", st.st_dev, st.st_ino, 0, 0)
+        if stat.S_ISDIR(st.st_mode):
+            snapshot[path] = Stamp("dir", st.st_dev, st.st_ino, 0, 0)
     else:
-        snapshot[entry.path] = Stamp("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        snapshot[path] = Stamp("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def poll_diff(old: dict[str, Stamp], new: dict[str, Stamp]) -> list[Change]:
