@@ -39,6 +39,7 @@ FORK = "fork"
 INDEX_TSV = "index.tsv"
 SESSION_LINK = "session.jsonl"
 MAX_COMMAND = 256
+PATH_XATTR = "user.claw.path"
 
 INDEX_COLUMNS = (
     "file",
@@ -281,7 +282,11 @@ class View:
         return self.index.file(node.key[1], node.key[2])
 
     def xattrs(self, node: Node) -> dict[str, bytes]:
-        """`user.claw.*` of a transcript (SPEC §2); absent values are left out."""
+        """`user.claw.*` of a transcript (SPEC §2); absent values are left out.
+
+        May fully parse the file (the first time for its version): call it
+        off the request thread, or try `cached_xattrs` first.
+        """
         sf = self._session_file(node)
         if sf is None:
             return {}
@@ -289,22 +294,22 @@ class View:
             loaded = self.index.summary(sf)
         except FileNotFoundError:
             raise ViewError(errno.ESTALE, "session file is gone") from None
-        values: dict[str, str | int | None] = {
-            "session_id": loaded.session_id,
-            "parent_session_id": loaded.parent_session_id,
-            "branch_name": loaded.branch_name,
-            "message_count": loaded.message_count,
-            "created_at_ms": loaded.created_at_ms,
-            "updated_at_ms": loaded.updated_at_ms,
-            "workspace_root": loaded.workspace_root,
-            "model": loaded.model,
-            "path": sf.path,
-        }
-        return {
-            f"user.claw.{name}": str(value).encode("utf-8", "surrogateescape")
-            for name, value in values.items()
-            if value is not None
-        }
+        return _xattrs(sf, loaded)
+
+    def cached_xattrs(self, node: Node) -> dict[str, bytes] | None:
+        """`xattrs` if it needs no parse (a cached full load), else None."""
+        sf = self._session_file(node)
+        if sf is None:
+            return {}
+        loaded = self.index.cached_summary(sf)
+        return None if loaded is None else _xattrs(sf, loaded)
+
+    def xattr(self, node: Node, name: str) -> bytes | None:
+        """One attribute; `user.claw.path` needs no parse (the backing file)."""
+        if name == PATH_XATTR:
+            sf = self._session_file(node)
+            return None if sf is None else _encode(sf.path)
+        return self.xattrs(node).get(name)
 
     def generate(self, node: Node) -> bytes:
         """The content of a GENERATED node (index.tsv), built now."""
@@ -367,6 +372,27 @@ def parse_fork_command(data: bytes) -> str | None:
     if any(unicodedata.category(ch) == "Cc" for ch in branch):
         raise ViewError(errno.EINVAL, "fork command has a control character")
     return branch or None
+
+
+def _xattrs(sf: SessionFile, loaded: Summary) -> dict[str, bytes]:
+    values: dict[str, str | int | None] = {
+        "session_id": loaded.session_id,
+        "parent_session_id": loaded.parent_session_id,
+        "branch_name": loaded.branch_name,
+        "message_count": loaded.message_count,
+        "created_at_ms": loaded.created_at_ms,
+        "updated_at_ms": loaded.updated_at_ms,
+        "workspace_root": loaded.workspace_root,
+        "model": loaded.model,
+        "path": sf.path,
+    }
+    return {
+        f"user.claw.{name}": _encode(value) for name, value in values.items() if value is not None
+    }
+
+
+def _encode(value: str | int) -> bytes:
+    return str(value).encode("utf-8", "surrogateescape")
 
 
 def _row(sf: SessionFile, loaded: Summary) -> list[str | int | None]:

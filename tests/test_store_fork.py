@@ -254,3 +254,23 @@ def test_index_fork_is_visible_at_once(tmp_path: Path) -> None:
     os.unlink(parent.path)
     with pytest.raises(FileNotFoundError):
         index.fork(parent, None)
+
+
+def test_fork_of_a_legacy_file_into_a_linked_fingerprint_dir(tmp_path: Path) -> None:
+    """`<root>/<fp>` is a symlink to a directory inside the root: the fork lands
+    there, is indexed under its real directory, and `fork` returns it."""
+    root = tmp_path / "root"
+    ws = os.path.realpath(tmp_path / "proj")
+    os.makedirs(ws)
+    root.mkdir()
+    sg.write_session(root, sg.make_session("session-1-0", workspace_root=ws))
+    fp = os.path.basename(sg.fp_dir(tmp_path / "probe", ws))
+    (root / "kept").mkdir()
+    os.symlink(root / "kept", root / fp)
+    index = StoreIndex([make_root(str(root), RootKind.STORE, 0)])
+    index.scan()
+    legacy = index.file(fp, "session-1-0.jsonl")
+    assert legacy is not None and legacy.legacy
+    made = index.fork(legacy, "b")
+    assert os.path.dirname(made.path) == os.path.realpath(root / "kept")
+    assert index.file(fp, made.name) == made

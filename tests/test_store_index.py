@@ -601,3 +601,53 @@ def test_root_alias_skips_what_does_not_qualify_in_any_workspace(tmp_path: Path)
     index = _index(root)
     assert (got := index.global_latest()) is not None and got.name == "s-b.jsonl"
     assert _latest_name(index, da.name) == "s-a.jsonl"
+
+
+def test_disk_lookups_happen_outside_the_index_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """realpath of recorded roots (membership) and of new roots runs unlocked."""
+    from clawfs.store import index as index_module
+    from clawfs.store import membership
+
+    root = tmp_path / "root"
+    ws = _project(tmp_path)
+    d = sg.fp_dir(root, ws)
+    sg.write_session(d, sg.make_session("session-1-0", workspace_root=ws))
+    sg.write_bytes(root, "flat.jsonl", sg.render(sg.make_session(
+        "flat", workspace_root=_project(tmp_path, "other"))))
+    index = StoreIndex([make_root(str(root), RootKind.STORE, 0)])
+    locked: list[str] = []
+    candidates = membership.fingerprint.fingerprint_candidates
+
+    def watching(path: str) -> list[str]:
+        if index._lock._is_owned():  # type: ignore[attr-defined]
+            locked.append(path)
+        return candidates(path)
+
+    make = index_module.make_root
+
+    def watching_make(path: str, kind: RootKind, precedence: int) -> Root:
+        if index._lock._is_owned():  # type: ignore[attr-defined]
+            locked.append(path)
+        return make(path, kind, precedence)
+
+    monkeypatch.setattr(membership.fingerprint, "fingerprint_candidates", watching)
+    monkeypatch.setattr(index_module, "make_root", watching_make)
+    index.scan()
+    later = tmp_path / "later"
+    ws2 = _project(tmp_path, "p2")
+    sg.write_session(sg.fp_dir(later, ws2), sg.make_session("session-2-0", workspace_root=ws2))
+    assert index.add_root(str(later))
+    assert _latest_name(index, d.name) == "session-1-0.jsonl"
+    assert locked == []
+
+
+def test_problems_reported_are_bounded(store: tuple[Path, str, Path]) -> None:
+    from clawfs.store.index import REPORTED_LIMIT
+
+    root, _, _ = store
+    index = _index(root)
+    for n in range(REPORTED_LIMIT + 10):
+        index._report(f"/nowhere/{n}", "test")
+    assert len(index._reported) <= REPORTED_LIMIT

@@ -355,3 +355,31 @@ def test_labels_are_not_recomputed_for_an_append(
     assert view.resolve(("workspaces", "alpha")) is not None
     assert view.resolve(("workspaces", "gamma")) is None
     assert calls == 0
+
+
+def test_path_xattr_needs_no_parse(
+    project: tuple[View, str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view, fp, d = project
+    node = view.resolve(("sessions", fp, "session-2-0.jsonl"))
+    assert node is not None
+    loads: list[str] = []
+    load = StoreIndex._load
+
+    def counting(self: StoreIndex, path: str, file_name: str) -> object:
+        loads.append(file_name)
+        return load(self, path, file_name)
+
+    monkeypatch.setattr(StoreIndex, "_load", counting)
+    path = str(d / "session-2-0.jsonl")
+    assert view.xattr(node, "user.claw.path") == path.encode()
+    assert view.cached_xattrs(node) is None  # not parsed yet: the caller must hop
+    assert loads == []
+    assert view.xattr(node, "user.claw.message_count") == b"1"
+    assert loads == ["session-2-0.jsonl"]
+    cached = view.cached_xattrs(node)
+    assert cached is not None and cached == view.xattrs(node)
+    assert view.xattr(node, "user.claw.nope") is None
+    sf = view.index.file(fp, "session-2-0.jsonl")
+    assert sf is not None and view.index.cached_summary(sf) == view.index.summary(sf)
+    assert len(loads) == 1

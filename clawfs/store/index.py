@@ -58,6 +58,9 @@ HEAD_WINDOW = 1 << 20
 KEPT_READER_BYTES = 32 << 20
 """File bytes whose loaded state is kept to extend counts of growing files."""
 
+REPORTED_LIMIT = 10_000
+"""Files whose problem is remembered as logged (older ones may be logged again)."""
+
 OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 """How session files are opened. O_NONBLOCK: a FIFO swapped in for a file
 after it was listed would otherwise block the open until a writer came
@@ -245,7 +248,7 @@ class StoreIndex:
         self._label_owners: dict[str, str] | None = None
         """label -> fp, built with `_labels`."""
         self._global_latest: object = _UNSET
-        self._reported: set[str] = set()
+        self._reported: OrderedDict[str, None] = OrderedDict()
         self.generation = 0
         """Bumps on every change the view can see."""
 
@@ -262,10 +265,15 @@ class StoreIndex:
         Returns the fingerprints whose workspaces changed; nothing if a root
         with the same real path is known already.
         """
+        if isinstance(root, str):
+            root = make_root(root, RootKind.DISCOVERED, 0)  # realpath: not under the lock
+            discovered = True
+        else:
+            discovered = False
         with self._lock:
-            if isinstance(root, str):
+            if discovered:
                 last = max((r.precedence for r in self._roots), default=-1)
-                root = make_root(root, RootKind.DISCOVERED, last + 1)
+                root = replace(root, precedence=last + 1)
             if any(r.realpath == root.realpath for r in self._roots):
                 return set()
             self._roots.append(root)
@@ -367,15 +375,34 @@ class StoreIndex:
             head = loaded.head or head
             with self._lock:
                 self._summaries[found.path] = (key, result)
+        self._learn_root(head.workspace_root if result is None else result.workspace_root)
         return _Probe(found, key, head, result)
+
+    def _learn_root(self, workspace_root: str | None) -> None:
+        """Decide a recorded root's membership now, without the lock (realpath),
+        so that placing the file under the lock finds it decided."""
+        if workspace_root is None:
+            return
+        with self._lock:
+            if self._membership.knows(workspace_root):
+                return
+        fresh = Membership.compute([workspace_root])
+        with self._lock:
+            self._membership.learn(fresh)
 
     def _report(self, path: str, problem: str) -> None:
         """Log a problem with a file once (SPEC §6)."""
         with self._lock:
             if path in self._reported:
                 return
-            self._reported.add(path)
+            self._reported[path] = None
+            if len(self._reported) > REPORTED_LIMIT:
+                self._reported.popitem(last=False)
         log.warning("%s: %s", path, problem)
+
+    def cached_summary(self, sf: SessionFile) -> Summary | None:
+        """The full load of `sf`'s version if one is cached (never parses)."""
+        return self._cached_summary(sf.path, sf.key)
 
     def _cached_summary(self, path: str, key: FileKey) -> Summary | None:
         with self._lock:
@@ -558,16 +585,29 @@ class StoreIndex:
 
     def refresh_path(self, path: str) -> set[str]:
         """Re-read one file (or directory) that changed; the fingerprints changed."""
+        return self._refresh_file(path)[0]
+
+    def _refresh_file(self, path: str) -> tuple[set[str], str | None]:
+        """`refresh_path`, and the entry path the file is indexed under (if a file).
+
+        The layout is read from the path as given (`<root>/<fp>/<name>`,
+        which may be a linked fingerprint directory), else from its real
+        path; files are indexed under their fingerprint directory's real path.
+        """
         parent, name = os.path.split(os.path.abspath(path))
+        given = os.path.join(parent, name)
         real = os.path.join(os.path.realpath(parent), name)
         with self._lock:
-            where = self._root_of(real)
+            where = self._root_of(given) or self._root_of(real)
         if where is None:
-            return set()
+            return set(), None
         root, fp, name = where
         if not name or (fp is None and scanning.FINGERPRINT_DIR.fullmatch(name)):
-            return self.refresh_dir(real)
-        directory = os.path.dirname(real)
+            return self.refresh_dir(real), None
+        if fp is None:
+            directory = root.realpath
+        else:
+            directory = scanning.find_fp_dir(root, fp) or os.path.dirname(real)
         found = scanning.find_entry(root, fp, directory, name)
         entry_path = os.path.join(directory, name)
         with self._lock:
@@ -578,7 +618,7 @@ class StoreIndex:
                 self._note_dir(root, fp)
             changed = self._place(probe) if probe is not None else self._drop(entry_path)
             self._changed(changed)
-        return changed
+        return changed, entry_path
 
     def refresh_dir(self, path: str) -> set[str]:
         """Re-list a root or fingerprint directory; the fingerprints changed."""
@@ -739,6 +779,8 @@ class StoreIndex:
     def _verify(self, rec: SessionFile) -> set[str]:
         """Fully load one file and commit it; a file that cannot be read is dropped."""
         loaded = self._load(rec.path, rec.file_name)
+        if loaded is not None:
+            self._learn_root(loaded.summary.workspace_root)
         with self._lock:
             if loaded is None:
                 changed = self._drop(rec.entry_path) if self._records.get(rec.entry_path) else set()
@@ -755,6 +797,7 @@ class StoreIndex:
         loaded = self._load(sf.path, sf.file_name)
         if loaded is None:
             raise FileNotFoundError(sf.path)
+        self._learn_root(loaded.summary.workspace_root)
         with self._lock:
             self._changed(self._commit(loaded))
         return loaded.summary
@@ -1061,9 +1104,9 @@ class StoreIndex:
         new_path = forkwriter.write_fork(
             current.path, directory, branch, file_name=current.file_name
         )
-        self.refresh_path(new_path)
+        _, entry_path = self._refresh_file(new_path)
         with self._lock:
-            made = self._records.get(new_path)
+            made = None if entry_path is None else self._records.get(entry_path)
         if made is None:
             raise FileNotFoundError(2, "the fork was written but is not in a store", new_path)
         return made

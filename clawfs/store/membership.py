@@ -9,7 +9,9 @@ belong are listed, but are never an alias target.
 
 Resolving a recorded root touches the disk (realpath), and a store
 repeats the same few roots thousands of times, so results are cached per
-root string; the index clears the cache on a full rescan.
+root string. The index decides new roots before taking its lock
+(`compute`, then `learn`) and re-decides known ones on a rescan
+(`recorded`, `compute`, `update`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,6 @@ class Membership:
     def __init__(self) -> None:
         self._candidates: dict[str, frozenset[str]] = {}
 
-    def clear(self) -> None:
-        self._candidates.clear()
-
     def recorded(self) -> list[str]:
         """The recorded roots decided so far."""
         return list(self._candidates)
@@ -37,6 +36,14 @@ class Membership:
     def compute(recorded: list[str]) -> dict[str, frozenset[str]]:
         """Decide these roots afresh (touches the disk; call without locks held)."""
         return {root: frozenset(fingerprint.fingerprint_candidates(root)) for root in recorded}
+
+    def knows(self, workspace_root: str) -> bool:
+        return workspace_root in self._candidates
+
+    def learn(self, fresh: dict[str, frozenset[str]]) -> None:
+        """Take decisions for roots not decided yet (known ones are left as they are)."""
+        for root, forms in fresh.items():
+            self._candidates.setdefault(root, forms)
 
     def update(self, fresh: dict[str, frozenset[str]]) -> set[str]:
         """Take fresh decisions; the recorded roots whose answer changed."""

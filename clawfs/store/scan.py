@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from clawfs.store.roots import Root
@@ -127,14 +126,6 @@ def read_fp_dir(root: Root, fp: str, directory: str) -> list[Found]:
         if real is not None:
             found.append(Found(root, fp, entry.name, real, directory))
     return found
-
-
-def read_root_files(root: Root) -> Iterator[Found]:
-    """Every session file of `root`: fingerprint dirs first, then flat files."""
-    listing = read_root(root)
-    for fp, directory in listing.fp_dirs:
-        yield from read_fp_dir(root, fp, directory)
-    yield from listing.flat
 
 
 def find_entry(root: Root, fp: str | None, directory: str, name: str) -> Found | None:
