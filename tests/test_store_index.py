@@ -632,7 +632,15 @@ def test_disk_lookups_happen_outside_the_index_lock(
             locked.append(path)
         return make(path, kind, precedence)
 
+    preferred = membership.preferred_fingerprint
+
+    def watching_preferred(path: str) -> str:
+        if index._lock._is_owned():  # type: ignore[attr-defined]
+            locked.append(path)
+        return preferred(path)
+
     monkeypatch.setattr(membership.fingerprint, "fingerprint_candidates", watching)
+    monkeypatch.setattr(membership, "preferred_fingerprint", watching_preferred)
     monkeypatch.setattr(index_module, "make_root", watching_make)
     index.scan()
     later = tmp_path / "later"

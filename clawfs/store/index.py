@@ -387,8 +387,9 @@ class StoreIndex:
             if self._membership.knows(workspace_root):
                 return
         fresh = Membership.compute([workspace_root])
+        preferred = Membership.compute_preferred([workspace_root])
         with self._lock:
-            self._membership.learn(fresh)
+            self._membership.learn(fresh, preferred)
 
     def _report(self, path: str, problem: str) -> None:
         """Log a problem with a file once (SPEC §6)."""

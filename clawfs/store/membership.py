@@ -27,10 +27,16 @@ class Membership:
 
     def __init__(self) -> None:
         self._candidates: dict[str, frozenset[str]] = {}
+        self._preferred: dict[str, str] = {}
 
     def recorded(self) -> list[str]:
         """The recorded roots decided so far."""
         return list(self._candidates)
+
+    @staticmethod
+    def compute_preferred(recorded: list[str]) -> dict[str, str]:
+        """`preferred_fingerprint` of these roots (touches the disk; call unlocked)."""
+        return {root: preferred_fingerprint(root) for root in recorded}
 
     @staticmethod
     def compute(recorded: list[str]) -> dict[str, frozenset[str]]:
@@ -40,15 +46,21 @@ class Membership:
     def knows(self, workspace_root: str) -> bool:
         return workspace_root in self._candidates
 
-    def learn(self, fresh: dict[str, frozenset[str]]) -> None:
+    def learn(
+        self, fresh: dict[str, frozenset[str]], preferred: dict[str, str] | None = None
+    ) -> None:
         """Take decisions for roots not decided yet (known ones are left as they are)."""
         for root, forms in fresh.items():
             self._candidates.setdefault(root, forms)
+        for root, fp in (preferred or {}).items():
+            self._preferred.setdefault(root, fp)
 
     def update(self, fresh: dict[str, frozenset[str]]) -> set[str]:
         """Take fresh decisions; the recorded roots whose answer changed."""
         moved = {root for root, forms in fresh.items() if self._candidates.get(root) != forms}
         self._candidates.update(fresh)
+        for root in moved:
+            self._preferred.pop(root, None)
         return moved
 
     def candidates(self, workspace_root: str) -> frozenset[str]:
@@ -77,7 +89,10 @@ class Membership:
             present = sorted(forms & known_fps)
             if present:
                 return present[0]
-            return preferred_fingerprint(workspace_root)
+            fp = self._preferred.get(workspace_root)
+            if fp is None:
+                fp = self._preferred[workspace_root] = preferred_fingerprint(workspace_root)
+            return fp
         owner = root.owner_dir()
         if owner is not None:
             return fingerprint.fingerprint(owner)
