@@ -28,6 +28,7 @@ from pathlib import Path
 
 from clawfs import clawjson
 from clawfs.clawjson import JsonObject
+from clawfs.devtools.files import write_file
 from clawfs.fingerprint import fingerprint
 from clawfs.session import Compaction, PromptEntry, Session, new_session_id
 from clawfs.snapshot import render_snapshot
@@ -125,7 +126,7 @@ class _Writer:
 
     def save(self, short: str, session: Session) -> Path:
         path = self.dir / f"{session.session_id}.jsonl"
-        _write(path, render_snapshot(session), session.updated_at_ms)
+        write_file(path, render_snapshot(session), session.updated_at_ms)
         self.sample.files[short] = path
         return path
 
@@ -133,19 +134,13 @@ class _Writer:
         """A pre-2026-04-11 flat file: whole-file JSON, no id, no final newline."""
         path = self.store / f"session-{at_ms}.json"
         body = clawjson.render({"messages": messages, "version": 1})  # type: ignore[dict-item]
-        _write(path, body.encode("utf-8"), at_ms)
+        write_file(path, body.encode("utf-8"), at_ms)
         self.sample.files[short] = path
         return path
 
     def _count(self) -> int:
         self.counter[0] += 1
         return self.counter[0]
-
-
-def _write(path: Path, data: bytes, mtime_ms: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    os.utime(path, ns=(mtime_ms * 1_000_000, mtime_ms * 1_000_000))
 
 
 def generate(base: Path, now_ms: int | None = None) -> SampleStore:

@@ -8,12 +8,13 @@ a test asks for, since claw's order depends on them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from clawfs import clawjson, fingerprint, snapshot
 from clawfs.clawjson import JsonValue
+from clawfs.devtools.files import set_mtime as set_mtime
+from clawfs.devtools.files import write_file
 from clawfs.session import Fork, Message, Session
 
 
@@ -62,18 +63,8 @@ def fp_dir(root: Path, workspace: str) -> Path:
     return directory
 
 
-def set_mtime(path: Path, mtime_ms: int) -> None:
-    ns = mtime_ms * 1_000_000
-    os.utime(path, ns=(ns, ns))
-
-
 def write_bytes(directory: Path, name: str, data: bytes, mtime_ms: int | None = None) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_bytes(data)
-    if mtime_ms is not None:
-        set_mtime(path, mtime_ms)
-    return path
+    return write_file(directory / name, data, mtime_ms)
 
 
 def write_session(
@@ -100,9 +91,7 @@ def workspace_store(
 
 def append_message(path: Path, message: Message) -> None:
     """What claw's `push_message` does to a non-empty file: one more line."""
-    line = snapshot.render_snapshot(
-        Session(version=1, session_id="x", created_at_ms=0, updated_at_ms=0, messages=[message])
-    ).split(b"\n")[1]
+    line = clawjson.render(snapshot.message_record(message)).encode("utf-8")
     with open(path, "ab") as f:
         f.write(line + b"\n")
 
