@@ -3,7 +3,7 @@
 Costs grow with the number of sessions, not their bytes (SPEC §7): a scan
 reads each file's *head* (its first meta line, one small read) and orders
 by it. What a head cannot tell is found out by full loads, which are
-cached per file version (`FileKey`):
+cached per file version (`FileKey`, fullparse.py):
 
 * `latest` checks candidates from the top of the order until one holds
   (latest.py), re-sorting any file whose body disagrees with its head;
@@ -40,32 +40,20 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from clawfs import head as heads
-from clawfs import session, summary
+from clawfs import session
 from clawfs.store import forkwriter, labels, order
 from clawfs.store import latest as latest_rule
 from clawfs.store import lineage as lineage_tree
 from clawfs.store import scan as scanning
+from clawfs.store.fullparse import OPEN_FLAGS, FullParseCache, Loaded, file_key
 from clawfs.store.membership import Membership
 from clawfs.store.roots import Root, RootKind, make_root, suffixed_name
 from clawfs.summary import FileKey, Head, Summary
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 1 << 20
-HEAD_WINDOW = 1 << 20
-"""Bytes of a fully read file that its head is parsed from."""
-
-KEPT_READER_BYTES = 32 << 20
-"""File bytes whose loaded state is kept to extend counts of growing files."""
-
 REPORTED_LIMIT = 10_000
 """Files whose problem is remembered as logged (older ones may be logged again)."""
-
-OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-"""How session files are opened. O_NONBLOCK: a FIFO swapped in for a file
-after it was listed would otherwise block the open until a writer came
-(and with it the index); regular files ignore the flag."""
-
 
 class PathChange(Protocol):
     """What the watcher reports (store/watcher.py `Change`)."""
@@ -165,26 +153,6 @@ class _Probe:
     summary: Summary | None
 
 
-@dataclass(slots=True)
-class _Loaded:
-    path: str
-    key: FileKey
-    summary: Summary
-    head: Head | None
-    """The head of this version when the file was read from its start."""
-
-
-@dataclass(slots=True)
-class _Kept:
-    """A reader kept after a full load, to extend it when the file grows."""
-
-    key: FileKey
-    reader: session.JsonlReader
-    fed: int
-    check: bytes
-    """The bytes just before `fed`, re-read to make sure the old part is unchanged."""
-
-
 _UNSET = object()
 
 
@@ -207,10 +175,6 @@ class _Space:
     snapshot: Workspace | None = None
     home: object = _UNSET
     """The workspace's own directory as far as known (str | None), or unset."""
-
-
-def file_key(st: os.stat_result) -> FileKey:
-    return FileKey(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _facts_of(head: Head, result: Summary | None) -> Facts:
@@ -241,8 +205,7 @@ class StoreIndex:
         self._by_dir: dict[str, set[str]] = {}
         """Store directory -> entry paths listed in it."""
         self._spaces: dict[str, _Space] = {}
-        self._summaries: dict[str, tuple[FileKey, Summary]] = {}
-        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._parses = FullParseCache(self._lock, self._report)
         self._membership = Membership()
         self._labels: dict[str, str | None] | None = None
         self._label_owners: dict[str, str] | None = None
@@ -338,9 +301,7 @@ class StoreIndex:
         found = scanning.Found(
             rec.root, None if rec.legacy else rec.fp, rec.file_name, rec.path, rec.directory
         )
-        cached = self._summaries.get(rec.path)
-        loaded = cached[1] if cached is not None and cached[0] == key else None
-        return _Probe(found, key, head, loaded)
+        return _Probe(found, key, head, self._parses.cached(rec.path, key))
 
     def _probe(self, found: scanning.Found, old: SessionFile | None = None) -> _Probe | None:
         """Read a file's head (and all of it when the head has no meta line).
@@ -373,8 +334,7 @@ class StoreIndex:
                 return None
             key, result = loaded.key, loaded.summary
             head = loaded.head or head
-            with self._lock:
-                self._summaries[found.path] = (key, result)
+            self._parses.store(found.path, key, result)
         self._learn_root(head.workspace_root if result is None else result.workspace_root)
         return _Probe(found, key, head, result)
 
@@ -406,9 +366,7 @@ class StoreIndex:
         return self._cached_summary(sf.path, sf.key)
 
     def _cached_summary(self, path: str, key: FileKey) -> Summary | None:
-        with self._lock:
-            cached = self._summaries.get(path)
-        return cached[1] if cached is not None and cached[0] == key else None
+        return self._parses.cached(path, key)
 
     # --- placing files (lock held) -------------------------------------------
 
@@ -692,72 +650,10 @@ class StoreIndex:
 
     # --- full loads -------------------------------------------------------------
 
-    def _load(self, path: str, file_name: str) -> _Loaded | None:
-        """Fully load the current version of a file (extending a kept reader if it grew)."""
-        try:
-            fd = os.open(path, OPEN_FLAGS)
-        except OSError:
-            return None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None  # replaced by something that is not a session file
-            key = file_key(st)
-            with self._lock:
-                kept = self._kept.pop(path, None)
-            start, first = 0, b""
-            if kept is not None and _extends(fd, kept, key):
-                reader, start = kept.reader, kept.fed
-            else:
-                reader = session.JsonlReader(keep_messages=False)
-            fed = start
-            while fed < key.size:
-                chunk = os.pread(fd, min(READ_CHUNK, key.size - fed), fed)
-                if not chunk:
-                    break
-                if fed == 0:
-                    first = chunk[:HEAD_WINDOW]
-                reader.feed(chunk)
-                fed += len(chunk)
-        except OSError as e:
-            self._report(path, f"cannot read: {e.strerror}")
-            return None
-        finally:
-            os.close(fd)
-        try:
-            result = summary.summary_of(reader.finish(file_name, order.mtime_ms(key.mtime_ns)))
-        except session.LoadError as error:
-            result = summary.failed(file_name, error)
-            self._report(path, f"claw cannot load it: {error}")
-        self._keep(path, key, reader, fed, grew=start > 0)
-        head = heads.parse_head(first) if start == 0 else None
-        return _Loaded(path, key, result, head)
+    def _load(self, path: str, file_name: str) -> Loaded | None:
+        return self._parses.load(path, file_name)
 
-    def _keep(
-        self, path: str, key: FileKey, reader: session.JsonlReader, fed: int, *, grew: bool
-    ) -> None:
-        """Keep the reader of a file that is growing (it was loaded before)."""
-        with self._lock:
-            previous = self._summaries.get(path)
-        growing = grew or (previous is not None and previous[0].same_file(key))
-        if not growing or key.size > KEPT_READER_BYTES:
-            return
-        try:
-            fd = os.open(path, OPEN_FLAGS)
-            try:
-                check = os.pread(fd, min(fed, 256), max(fed - 256, 0))
-            finally:
-                os.close(fd)
-        except OSError:
-            return
-        with self._lock:
-            self._kept[path] = _Kept(key, reader, fed, check)
-            total = sum(k.key.size for k in self._kept.values())
-            while total > KEPT_READER_BYTES and self._kept:
-                _, dropped = self._kept.popitem(last=False)
-                total -= dropped.key.size
-
-    def _commit(self, loaded: _Loaded) -> set[str]:
+    def _commit(self, loaded: Loaded) -> set[str]:
         """Record a full load; re-place the file if its facts changed (lock held).
 
         A load that only confirms what the head said changes nothing the
@@ -767,7 +663,7 @@ class StoreIndex:
         entry_path = self._backing.get(loaded.path)
         rec = None if entry_path is None else self._records.get(entry_path)
         before = None if rec is None else self._verdict(rec)
-        self._summaries[loaded.path] = (loaded.key, loaded.summary)
+        self._parses.store(loaded.path, loaded.key, loaded.summary)
         if rec is None or entry_path is None:
             return set()
         changed = self._place(self._reprobe(rec, loaded.key, loaded.head or rec.head))
@@ -970,8 +866,7 @@ class StoreIndex:
 
     def _verdict(self, rec: SessionFile) -> latest_rule.Verdict:
         """What is known of `rec` as an alias target now (lock held)."""
-        cached = self._summaries.get(rec.path)
-        loaded = cached[1] if cached is not None and cached[0] == rec.key else None
+        loaded = self._parses.cached(rec.path, rec.key)
         return latest_rule.verdict(loaded, rec.belongs, rec.head, rec.key.size)
 
     def global_latest(self) -> SessionFile | None:
@@ -1140,13 +1035,3 @@ def _unchanged(old: SessionFile, found: scanning.Found) -> bool:
     except OSError:
         return False
     return old.path == found.path and old.key == file_key(st)
-
-
-def _extends(fd: int, kept: _Kept, key: FileKey) -> bool:
-    """Whether the file is `kept`'s file grown at the end, old bytes intact."""
-    if not kept.key.same_file(key) or key.size < kept.fed:
-        return False
-    if not kept.check:
-        return True
-    start = kept.fed - len(kept.check)
-    return os.pread(fd, len(kept.check), start) == kept.check

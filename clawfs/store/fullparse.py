@@ -1,0 +1,164 @@
+"""Full loads of session files, cached per file version (SPEC §7).
+
+A head says what a file claims; a full load is claw's truth about it
+(`Summary`), and costs the whole file. Loads are cached by the file's
+version (`FileKey`), and a file that only grew (same device and inode, old
+bytes kept, as when claw appends a message) is loaded from its old end with
+a kept `JsonlReader`, not from the start.
+
+The cache shares the index's lock: the index reads it while it decides
+where files go, and commits a load and its effects in one step.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clawfs import head as heads
+from clawfs import session, summary
+from clawfs.store import order
+from clawfs.summary import FileKey, Head, Summary
+
+READ_CHUNK = 1 << 20
+HEAD_WINDOW = 1 << 20
+"""Bytes of a fully read file that its head is parsed from."""
+
+KEPT_READER_BYTES = 32 << 20
+"""File bytes whose loaded state is kept to extend counts of growing files."""
+
+CHECK_BYTES = 256
+"""Bytes before a kept reader's end, compared to tell that the old part is unchanged."""
+
+OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+"""How session files are opened. O_NONBLOCK: a FIFO swapped in for a file
+after it was listed would otherwise block the open until a writer came
+(and with it the index); regular files ignore the flag."""
+
+
+def file_key(st: os.stat_result) -> FileKey:
+    return FileKey(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(slots=True)
+class Loaded:
+    path: str
+    key: FileKey
+    summary: Summary
+    head: Head | None
+    """The head of this version when the file was read from its start."""
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A reader kept after a full load, to extend it when the file grows."""
+
+    key: FileKey
+    reader: session.JsonlReader
+    fed: int
+    check: bytes
+    """The bytes just before `fed`, re-read to make sure the old part is unchanged."""
+
+
+class FullParseCache:
+    """Summaries of full loads by path and version, and readers of growing files."""
+
+    def __init__(self, lock: threading.RLock, report: Callable[[str, str], None]) -> None:
+        self._lock = lock
+        self._report = report
+        """Logs a problem with a file once (the index's)."""
+        self._summaries: dict[str, tuple[FileKey, Summary]] = {}
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+
+    def cached(self, path: str, key: FileKey) -> Summary | None:
+        """The summary of this version of the file, if it was loaded."""
+        with self._lock:
+            found = self._summaries.get(path)
+        return found[1] if found is not None and found[0] == key else None
+
+    def store(self, path: str, key: FileKey, result: Summary) -> None:
+        with self._lock:
+            self._summaries[path] = (key, result)
+
+    def load(self, path: str, file_name: str) -> Loaded | None:
+        """Fully load the current version of a file (extending a kept reader if it grew).
+
+        None when it cannot be opened or read, or is no longer a regular file.
+        """
+        try:
+            fd = os.open(path, OPEN_FLAGS)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None  # replaced by something that is not a session file
+            key = file_key(st)
+            with self._lock:
+                kept = self._kept.pop(path, None)
+            start, first = 0, b""
+            if kept is not None and _extends(fd, kept, key):
+                reader, start = kept.reader, kept.fed
+            else:
+                reader = session.JsonlReader(keep_messages=False)
+            fed = start
+            while fed < key.size:
+                chunk = os.pread(fd, min(READ_CHUNK, key.size - fed), fed)
+                if not chunk:
+                    break
+                if fed == 0:
+                    first = chunk[:HEAD_WINDOW]
+                reader.feed(chunk)
+                fed += len(chunk)
+            check = self._check_bytes(fd, path, key, fed, grew=start > 0)
+        except OSError as e:
+            self._report(path, f"cannot read: {e.strerror}")
+            return None
+        finally:
+            os.close(fd)
+        try:
+            result = summary.summary_of(reader.finish(file_name, order.mtime_ms(key.mtime_ns)))
+        except session.LoadError as error:
+            result = summary.failed(file_name, error)
+            self._report(path, f"claw cannot load it: {error}")
+        if check is not None:
+            self._keep(path, _Kept(key, reader, fed, check))
+        head = heads.parse_head(first) if start == 0 else None
+        return Loaded(path, key, result, head)
+
+    def _check_bytes(
+        self, fd: int, path: str, key: FileKey, fed: int, *, grew: bool
+    ) -> bytes | None:
+        """The check bytes to keep the reader with, if the file is growing (it
+        was loaded before) and small enough to keep; else None."""
+        with self._lock:
+            previous = self._summaries.get(path)
+        growing = grew or (previous is not None and previous[0].same_file(key))
+        if not growing or key.size > KEPT_READER_BYTES:
+            return None
+        try:
+            return os.pread(fd, min(fed, CHECK_BYTES), max(fed - CHECK_BYTES, 0))
+        except OSError:
+            return None  # the load stands; only extending it later is given up
+
+    def _keep(self, path: str, kept: _Kept) -> None:
+        with self._lock:
+            self._kept[path] = kept
+            total = sum(k.key.size for k in self._kept.values())
+            while total > KEPT_READER_BYTES and self._kept:
+                _, dropped = self._kept.popitem(last=False)
+                total -= dropped.key.size
+
+
+def _extends(fd: int, kept: _Kept, key: FileKey) -> bool:
+    """Whether the file is `kept`'s file grown at the end, old bytes intact."""
+    if not kept.key.same_file(key) or key.size < kept.fed:
+        return False
+    if not kept.check:
+        return True
+    start = kept.fed - len(kept.check)
+    return os.pread(fd, len(kept.check), start) == kept.check
