@@ -23,7 +23,7 @@ from inotify_simple import Event as InotifyEvent
 from inotify_simple import INotify, flags
 
 from clawfs.store import watcher as watcher_mod
-from clawfs.store.scan import is_session_name
+from clawfs.store.scan import FINGERPRINT_DIR, is_session_name
 from clawfs.store.watcher import (
     RESCAN,
     Batcher,
@@ -43,7 +43,7 @@ Files = dict[str, tuple[int, int, int]]
 
 
 def truth(roots: list[str]) -> Files:
-    """Session files on disk, where claw looks: in each root and one level down."""
+    """Session files on disk, where claw looks: in each root and its fingerprint dirs."""
     files: Files = {}
     for root in roots:
         if not os.path.isdir(root):
@@ -51,6 +51,8 @@ def truth(roots: list[str]) -> Files:
         for name in os.listdir(root):
             path = os.path.join(root, name)
             if os.path.isdir(path) and not os.path.islink(path):
+                if not FINGERPRINT_DIR.fullmatch(name):
+                    continue
                 for sub in os.listdir(path):
                     _record(files, os.path.join(path, sub))
             else:
@@ -291,6 +293,23 @@ def test_fingerprint_dir_renamed_within_root(store: Path) -> None:
         (new / "after.jsonl").write_bytes(META)
         await settle(m, lambda: Change("file", str(new / "after.jsonl")) in m.changes)
         assert not any(c.path.startswith(str(old) + "/") for c in m.changes)
+
+    watch([store], body)
+
+
+def test_a_directory_that_is_no_fingerprint_is_not_watched(store: Path) -> None:
+    """The index reads only 16-hex directories in a root (scan.py); the watcher
+    spends no watch or change on others."""
+
+    async def body(w: Watcher, m: Mirror) -> None:
+        assert w.mode == "inotify"
+        (store / "notes").mkdir()
+        (store / "notes" / "n.jsonl").write_bytes(META)
+        marker = store / FP / "marker.jsonl"
+        marker.write_bytes(META)  # changes come in order: this one last
+        await settle(m, lambda: Change("file", str(marker)) in m.changes)
+        assert all("notes" not in c.path for c in m.changes), m.changes
+        assert w._tree is not None and str(store / "notes") not in w._tree._watches
 
     watch([store], body)
 

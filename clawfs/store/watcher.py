@@ -17,9 +17,10 @@ watchdog runs its own threads.
 
 What is watched, and why:
 
-- every store root, and every directory directly in it (one per workspace
-  fingerprint; legacy flat files lie in the root itself). claw never looks
-  deeper, so neither do we.
+- every store root, and every fingerprint directory directly in it (one per
+  workspace; legacy flat files lie in the root itself). claw never looks
+  deeper, and other directories in a root are not the store's (scan.py),
+  so neither do we.
 - for a root that does not exist yet (SPEC §1: "watched and appears when
   created"), its nearest existing ancestor, at most `ancestor_levels` up;
   when the next path component appears the watch moves down, and once the
@@ -82,7 +83,7 @@ from inotify_simple import INotify, flags
 
 from clawfs.store import scan
 from clawfs.store.roots import RootKind, make_root
-from clawfs.store.scan import is_session_name
+from clawfs.store.scan import FINGERPRINT_DIR, is_session_name
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,8 @@ class InotifyTree:
             for root in [r for r in self._pending[dir_path] if _step(dir_path, r) == path]:
                 self._attach(root, announce=True)
         if dir_path in self._attached and mask & flags.ISDIR:
-            self._fingerprint_dir_event(path, mask)
+            if FINGERPRINT_DIR.fullmatch(name):
+                self._fingerprint_dir_event(path, mask)
         elif is_session_name(name) and (
             dir_path in self._attached or os.path.dirname(dir_path) in self._attached
         ):
@@ -292,9 +294,12 @@ class InotifyTree:
                 del self._pending[ancestor]
 
     def _sync_children(self, root: str, *, announce: bool) -> None:
-        """Watch every directory in `root` and drop watches of vanished ones."""
+        """Watch every fingerprint directory in `root` (the only ones the index
+        reads) and drop watches of vanished ones."""
         found: set[str] = set()
         for entry in _scandir(root):
+            if not FINGERPRINT_DIR.fullmatch(entry.name):
+                continue
             try:
                 if not entry.is_dir(follow_symlinks=False):
                     continue
