@@ -1,1 +1,5 @@
-"""Helpers for the tests, the bench and the soak: never used by the mount itself."""
+"""Helpers for whatever builds stores or runs real mounts from outside the
+mount: the tests, scripts/soak.py, scripts/bench.py, the sample store.
+
+The mount itself never imports them.
+"""
