@@ -44,8 +44,7 @@ from pyfuse3 import (
 
 from clawfs import kernelcache
 from clawfs.inodes import InodeTable
-from clawfs.summary import FileKey
-from clawfs.view import SESSIONS, ForkOutcome, Node, NodeKind, View, ViewError
+from clawfs.view import PATH_XATTR, SESSIONS, ForkOutcome, Node, NodeKind, View, ViewError
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +93,6 @@ PARSE_THREADS = 2
 # burst of them never makes xattrs or forks wait (seen in the soak: getfattr
 # took 30-60 s behind index.tsv rebuilds).
 GENERATE_THREADS = 1
-# xattrs answered lately, by the backing file's version: a repeated getfattr
-# is then answered on the trio thread, without a worker thread.
-XATTR_CACHE = 4096
 # Last results of control files kept for a new open to read (SPEC §4): the
 # most recently written ones; a result older than this many reads as empty.
 FORK_RESULTS = 4096
@@ -108,7 +104,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 Slot = tuple[NodeKind, tuple[str, ...]]
-XattrKey = tuple[tuple[str, ...], str | None, FileKey | None]
 
 
 def _errno(value: int | None) -> int:
@@ -220,7 +215,6 @@ class Operations(pyfuse3.Operations):
         self._started_ns = time.time_ns()
         self._limiter = trio.CapacityLimiter(PARSE_THREADS)
         self._generate_limiter = trio.CapacityLimiter(GENERATE_THREADS)
-        self._xattrs: OrderedDict[XattrKey, dict[str, bytes]] = OrderedDict()
         self._refresh_limiter = trio.CapacityLimiter(REFRESH_THREADS)
         self._seen: kernelcache.Seen = {}
         """What each held inode was last checked against (kernelcache.find_stale)."""
@@ -612,7 +606,11 @@ class Operations(pyfuse3.Operations):
         text = os.fsdecode(name)
         if not text.startswith(OUR_XATTR_PREFIX):
             raise FUSEError(errno.EOPNOTSUPP)
-        value = (await self._xattrs_of(self._node(inode))).get(text)
+        node = self._node(inode)
+        if text == PATH_XATTR:  # the backing file: no parse (claw --resume needs it)
+            value = self.view.xattr(node, text)
+        else:
+            value = (await self._xattrs_of(node)).get(text)
         if value is None:
             raise FUSEError(pyfuse3.ENOATTR)
         return value
@@ -623,20 +621,14 @@ class Operations(pyfuse3.Operations):
         return [os.fsencode(name) for name in names]
 
     async def _xattrs_of(self, node: Node) -> dict[str, bytes]:
-        """The view's xattrs of `node`, from a worker thread (they need a full
-        parse) unless they were asked lately for the same version of the
-        backing file: `getfattr -d` asks list + one get per name, and those
-        must not each queue for a worker thread."""
-        key = (node.key, node.backing_path, node.file_key)
-        cached = self._xattrs.get(key)
+        """The view's xattrs of `node`: on the trio thread when the index has
+        the file's full parse cached (`getfattr -d` asks list + one get per
+        name, and those must not each queue for a worker thread), else from
+        a worker thread, since the first ask for a version needs a parse."""
+        cached = self.view.cached_xattrs(node)
         if cached is not None:
-            self._xattrs.move_to_end(key)
             return cached
-        values = await self._off_thread(self.view.xattrs, node)
-        self._xattrs[key] = values
-        if len(self._xattrs) > XATTR_CACHE:
-            self._xattrs.popitem(last=False)
-        return values
+        return await self._off_thread(self.view.xattrs, node)
 
     # --- everything that would change the store: read-only -------------------
 

@@ -35,6 +35,7 @@ class FakeView:
         self.forks: list[bytes] = []
         self.fork_fail: BaseException | None = None
         self.xattr_calls = 0
+        self.parsed: set[FileKey | None] = set()
         self.generating = threading.Event()
         self.generating.set()
         self.file = Node(("a.jsonl",), NodeKind.TRANSCRIPT, "a.jsonl", backing_path=str(backing))
@@ -55,10 +56,18 @@ class FakeView:
         return [self.file, FORK]
 
     def xattrs(self, node: Node) -> dict[str, bytes]:
+        """Like the real view: the first ask for a file version parses it."""
         if self.fail is not None:
             raise self.fail
         self.xattr_calls += 1
+        self.parsed.add(node.file_key)
         return {"user.claw.session_id": b"a"}
+
+    def cached_xattrs(self, node: Node) -> dict[str, bytes] | None:
+        return {"user.claw.session_id": b"a"} if node.file_key in self.parsed else None
+
+    def xattr(self, node: Node, name: str) -> bytes | None:
+        return node.backing_path.encode() if node.backing_path else None
 
     def generate(self, node: Node) -> bytes:
         self.generating.wait(10)
@@ -224,9 +233,11 @@ def test_setattr_truncate_on_control_succeeds_elsewhere_erofs(ops: Operations) -
     assert errno_of(lambda: scenario(b"a.jsonl")) == errno.EROFS
 
 
-def test_xattrs_of_the_same_file_version_are_asked_of_the_view_once(
+def test_xattrs_of_a_parsed_file_version_need_no_worker_thread(
     ops: Operations, view: FakeView
 ) -> None:
+    """Only the first ask for a version goes to `View.xattrs` (a parse, in a
+    worker thread); later ones are answered from the view's cached parse."""
     async def scenario() -> list[bytes]:
         attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
         names = await ops.listxattr(attr.st_ino, None)  # type: ignore[arg-type]
@@ -291,3 +302,13 @@ def test_fork_results_are_bounded(
                       b"r\n")
     assert list(ops._fork_results) == [("x", "3"), ("x", "4")]
     assert fork_once(ops, b"topic\n") == (0, b"new.jsonl\ttopic\t/store/new.jsonl\n")
+
+
+def test_path_xattr_needs_no_parse(ops: Operations, view: FakeView) -> None:
+    """`user.claw.path` (what `claw --resume` needs) is the backing file: no parse."""
+    async def scenario() -> bytes:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        return await ops.getxattr(attr.st_ino, b"user.claw.path", None)  # type: ignore[arg-type]
+
+    assert run(scenario) == str(view.file.backing_path).encode()
+    assert view.xattr_calls == 0
