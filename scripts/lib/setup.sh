@@ -29,8 +29,15 @@ ensure_venv() {
     fi
     local stamp="$VENV/.clawfs-installed"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        "$VENV/bin/pip" install -q --upgrade pip >&2
-        "$VENV/bin/pip" install -q -e ".[test]" >&2
+        echo "installing clawfs into $VENV (pyfuse3 compiles: about half a minute)" >&2
+        # pip's and setuptools' chatter goes to a log, shown only on failure.
+        local log="$VENV/install.log"
+        if ! { "$VENV/bin/pip" install -q --upgrade pip &&
+               "$VENV/bin/pip" install -q -e ".[test]"; } >"$log" 2>&1; then
+            cat "$log" >&2
+            echo "error: installing clawfs failed (log: $log)" >&2
+            return 1
+        fi
         touch "$stamp"
     fi
 }
