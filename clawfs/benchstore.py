@@ -158,14 +158,15 @@ class BenchStore:
 def ensure_store(params: BenchParams, cache: Path = DEFAULT_CACHE) -> BenchStore:
     """The store for `params`, generated under `cache/<params.key()>` unless there.
 
-    A directory without a manifest is a generation that did not finish: it is
-    removed and done again. A lock keeps two generators apart.
+    A directory without a manifest is a generation that did not finish, and
+    one whose files no longer add up to the manifest was changed by someone:
+    either is removed and done again. A lock keeps two generators apart.
     """
     directory = cache / params.key()
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / f"{params.key()}.lock"):
         existing = load_manifest(directory)
-        if existing is not None:
+        if existing is not None and intact(existing):
             return existing
         if directory.exists():
             shutil.rmtree(directory)
@@ -177,6 +178,20 @@ def _locked(path: Path) -> Iterator[None]:
     with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def intact(store: BenchStore) -> bool:
+    """Whether the store still holds as many files and bytes as generated."""
+    files = size = 0
+    for ws in store.workspaces:
+        try:
+            with os.scandir(ws.dir) as entries:
+                for entry in entries:
+                    files += 1
+                    size += entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return False
+    return (files, size) == (store.files, store.bytes)
 
 
 def load_manifest(directory: Path) -> BenchStore | None:

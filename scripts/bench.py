@@ -612,6 +612,7 @@ class Bench:
                              for n in session_files(ws.dir)]
         self.mount_files = [str(self.mount.path / "sessions" / os.path.relpath(p, store.store))
                             for p in self.native_files]
+        self.present = set(self.native_files)
         results.files = len(self.native_files)
         self.expected: str | None = None
         self.expected_root = newest_of_all(store.workspaces)
@@ -773,8 +774,8 @@ class Bench:
         with open(control) as f:
             line = f.read()
         parts = line.rstrip("\n").split("\t")
-        if len(parts) != 3:
-            raise RuntimeError(f"fork answered {line!r}")
+        if len(parts) != 3 or parts[2] in self.present:
+            raise RuntimeError(f"fork answered {line!r}, not a new file")
         os.unlink(parts[2])
         return elapsed
 
@@ -824,15 +825,16 @@ class Bench:
 # -- cleanup, output ---------------------------------------------------------------
 
 
-def remove_created(store: BenchStore, since_ns: int) -> list[str]:
-    """Delete files the bench left in the store (forks, new sessions, temps)
-    after a crash or Ctrl-C: anything in a store directory newer than the start."""
+def remove_created(store: BenchStore, since_ns: int, present: set[str]) -> list[str]:
+    """Delete files the bench left in the store (forks, probe sessions, temps)
+    after a crash or Ctrl-C: those that were not `present` at the start and
+    are newer than it. Nothing that was there before is ever removed."""
     removed = []
     for ws in store.workspaces:
         with os.scandir(ws.dir) as it:
             for entry in it:
-                if entry.stat(follow_symlinks=False).st_mtime_ns >= since_ns \
-                        and entry.name.startswith("session-"):
+                if entry.path not in present and entry.name.startswith("session-") \
+                        and entry.stat(follow_symlinks=False).st_mtime_ns >= since_ns:
                     os.unlink(entry.path)
                     removed.append(entry.name)
     return removed
@@ -962,9 +964,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.run(number)
     finally:
         bench.mount.stop()
-        removed = remove_created(store, since_ns)
+        removed = remove_created(store, since_ns, set(bench.native_files))
         if removed:
             print(f"removed {len(removed)} file(s) the bench left in the store", file=sys.stderr)
+        results.check("store_unchanged_after_the_bench", benchstore.intact(store))
         if not bench.mount.mounted():
             shutil.rmtree(workdir, ignore_errors=True)
     info["loadavg_end"] = os.getloadavg()

@@ -73,6 +73,10 @@ def test_generated_store_is_claws_format_and_cached(tmp_path: Path) -> None:
 
     again = benchstore.ensure_store(SMOKE, tmp_path)
     assert again == store  # from the manifest, not generated anew
+    files[0].unlink()
+    assert not benchstore.intact(store)
+    again = benchstore.ensure_store(SMOKE, tmp_path)  # changed: generated anew
+    assert files[0].exists() and benchstore.intact(again)
 
 
 def test_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
@@ -106,6 +110,7 @@ def test_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert figures["cat_all_warm"]["per_file_ms"] is not None
     assert report["checks"] == {"head_listing_agrees_with_claw_resolver": True,
                                 "root_latest_is_newest_of_all": True,
+                                "store_unchanged_after_the_bench": True,
                                 "ws_latest_is_claws_pick": True}
     assert "disabled" in report["cold"]
     assert report["machine"]["nproc"] >= 1
