@@ -15,11 +15,16 @@ the bytes on disk safely:
 * with a new id that is unique even against other processes forking into
   the same directory: ids use a process-wide strictly increasing clock, and
   a name that exists already is retried with the next id;
-* leaving nothing behind when anything fails.
+* leaving nothing behind when anything fails;
+* in memory bounded by the largest record, not the session (a 10 MB parent
+  is ~40 MB of parsed messages): pass 1 checks the file as claw's load does,
+  keeping all but the messages; pass 2 re-reads the same bytes and renders
+  one message at a time, which gives the bytes a full load would.
 
 Errors are `OSError`s whose errno names the failure: the parent gone or
 unreadable (including a file claw cannot load) is ENOENT; an unwritable
-directory EACCES/EROFS; a full disk ENOSPC.
+directory EACCES/EROFS; a full disk ENOSPC. A parent rewritten in place
+between the two passes is ENOENT too (claw itself only appends or renames).
 """
 
 from __future__ import annotations
@@ -27,13 +32,17 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import itertools
 import os
 import stat
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 
-from clawfs import session, snapshot
+from clawfs import clawjson, rusttext, session, snapshot
+from clawfs.clawjson import render
 
 MAX_ATTEMPTS = 1000
 """Names tried before giving up (each attempt is a fresh id)."""
@@ -69,38 +78,34 @@ class IdClock:
 CLOCK = IdClock()
 
 
-def load_parent(path: str, file_name: str) -> tuple[session.Session, os.stat_result]:
-    """The parent session and its file's stat; ENOENT if gone or unloadable."""
-    try:
-        # O_NONBLOCK: a FIFO in the file's place must not block the open.
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as e:
-        raise _gone(f"session to fork is gone or unreadable: {e.strerror}", path) from None
-    # Fed in chunks: the reader decodes and splits one chunk at a time, so a
-    # 10 MB parent peaks at ~50 MB instead of ~140 MB (scripts/bench.py).
-    reader = session.JsonlReader()
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _gone("not a regular file", path)  # reported as unreadable below
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            reader.feed(chunk)
-    except OSError as e:
-        raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
-    finally:
-        os.close(fd)
-    try:
-        parent = reader.finish(file_name, st.st_mtime_ns // 1_000_000)
-    except session.LoadError as e:
-        raise _gone(f"session to fork does not load: {e}", path) from None
-    return parent, st
+READ_CHUNK = 1 << 18
+"""Bytes read at a time; small next to a session, large next to a syscall."""
 
 
-def _gone(message: str, path: str) -> FileNotFoundError:
-    return FileNotFoundError(errno.ENOENT, message, path)
+@dataclass(frozen=True, slots=True)
+class _Parent:
+    """What pass 1 learnt about the parent: enough to write its fork.
+
+    `session` is the parent as claw loads it, except that a JSONL file's
+    messages are count-only placeholders; `length` and `digest` say which
+    bytes were checked, so pass 2 renders the messages from exactly those.
+    """
+
+    session: session.Session
+    stat: os.stat_result
+    length: int
+    digest: bytes
+
+    @property
+    def streamed(self) -> bool:
+        """True when the messages must be re-read (pass 2) from the file.
+
+        A count-only reader stands each JSONL message in with an empty
+        placeholder; a loaded message always has a role and blocks. A legacy
+        whole-file JSON parent (rare, small) comes back with its messages.
+        """
+        messages = self.session.messages
+        return bool(messages) and not messages[0]
 
 
 def write_fork(
@@ -111,25 +116,137 @@ def write_fork(
     file_name: str | None = None,
     clock: IdClock = CLOCK,
 ) -> str:
-    """Fork the session in `parent_path` into `directory`; return the new file's path."""
-    parent, st = load_parent(parent_path, file_name or os.path.basename(parent_path))
-    for _attempt in range(MAX_ATTEMPTS):
-        now = clock.now_ms()
-        new_id = session.new_session_id(now, clock.counter())
-        final = os.path.join(directory, new_id + ".jsonl")
-        if _publish(parent.forked(new_id, now, branch_name), final, st, clock):
-            return final
+    """Fork the session in `parent_path` into `directory`; return the new file's path.
+
+    Memory is bounded by the largest record, not the session: pass 1 checks
+    the whole file as claw's load does but keeps only meta, compaction and
+    prompt_history; pass 2 re-reads the same bytes from the same fd and
+    renders one message at a time (claw's order puts all messages last).
+    """
+    fd = _open_parent(parent_path)
+    try:
+        parent = _check_parent(fd, parent_path, file_name or os.path.basename(parent_path))
+        for _attempt in range(MAX_ATTEMPTS):
+            now = clock.now_ms()
+            new_id = session.new_session_id(now, clock.counter())
+            final = os.path.join(directory, new_id + ".jsonl")
+            fork = parent.session.forked(new_id, now, branch_name)
+            if _publish(_fork_lines(fd, parent_path, parent, fork), final, parent.stat, clock):
+                return final
+    finally:
+        os.close(fd)
     raise FileExistsError(errno.EEXIST, "no free session id for the fork", directory)
 
 
-def _publish(fork: session.Session, final: str, st: os.stat_result, clock: IdClock) -> bool:
-    """Write `fork` as claw saves it to `final` through a temp file; False if
-    `final` exists. Rendered line by line, so the text is never held whole."""
+def _open_parent(path: str) -> int:
+    try:
+        # O_NONBLOCK: a FIFO in the file's place must not block the open.
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise _gone(f"session to fork is gone or unreadable: {e.strerror}", path) from None
+
+
+def _check_parent(fd: int, path: str, file_name: str) -> _Parent:
+    """Pass 1: the parent loaded as claw loads it, messages counted, not kept."""
+    reader = session.JsonlReader(keep_messages=False)
+    digest = hashlib.blake2b()
+    length = 0
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _gone("not a regular file", path)  # reported as unreadable below
+        while chunk := os.pread(fd, READ_CHUNK, length):
+            length += len(chunk)
+            digest.update(chunk)
+            reader.feed(chunk)
+    except OSError as e:
+        raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
+    try:
+        parent = reader.finish(file_name, st.st_mtime_ns // 1_000_000)
+    except session.LoadError as e:
+        raise _gone(f"session to fork does not load: {e}", path) from None
+    return _Parent(parent, st, length, digest.digest())
+
+
+def _fork_lines(fd: int, path: str, parent: _Parent, fork: session.Session) -> Iterator[str]:
+    """claw's snapshot lines of `fork`, its messages read again from `fd` if need be."""
+    if not parent.streamed:
+        yield from snapshot.snapshot_lines(fork)
+        return
+    yield from snapshot.snapshot_lines(replace(fork, messages=[]))
+    count = 0
+    for message in _reread_messages(fd, path, parent):
+        count += 1
+        yield render(snapshot.message_record(message))
+    if count != len(parent.session.messages):
+        raise _changed(path)
+
+
+def _reread_messages(fd: int, path: str, parent: _Parent) -> Iterator[session.Message]:
+    """Pass 2: each message of the bytes pass 1 checked, normalized, in file order.
+
+    Lines are split and trimmed as `JsonlReader` does. Bytes that differ
+    from pass 1 (the file rewritten in place) fail the fork: an append
+    lies past `parent.length` and is not read.
+    """
+    digest = hashlib.blake2b()
+    buffer = bytearray()
+    offset = 0
+    while offset < parent.length:
+        try:
+            chunk = os.pread(fd, min(READ_CHUNK, parent.length - offset), offset)
+        except OSError as e:
+            raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
+        if not chunk:
+            raise _changed(path)
+        offset += len(chunk)
+        digest.update(chunk)
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            message = _message_in(bytes(buffer[start:end]), path)
+            if message is not None:
+                yield message
+            start = end + 1
+        del buffer[:start]
+    if buffer:
+        message = _message_in(bytes(buffer), path)
+        if message is not None:
+            yield message
+    if digest.digest() != parent.digest:
+        raise _changed(path)
+
+
+def _message_in(raw: bytes, path: str) -> session.Message | None:
+    """The normalized message of one line, None for a blank or other record."""
+    try:
+        line = rusttext.trim(raw.decode("utf-8"))
+        if not line:
+            return None
+        value = clawjson.parse(line)
+        if not isinstance(value, dict) or value.get("type") != "message":
+            return None
+        return session.normalize_message(value["message"])
+    except (UnicodeDecodeError, clawjson.ClawJsonError, session.LoadError, KeyError):
+        raise _changed(path) from None
+
+
+def _changed(path: str) -> FileNotFoundError:
+    return _gone("session to fork changed while it was read", path)
+
+
+def _gone(message: str, path: str) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, message, path)
+
+
+def _publish(lines: Iterable[str], final: str, st: os.stat_result, clock: IdClock) -> bool:
+    """Write `lines` as claw saves them to `final` through a temp file; False if
+    `final` exists. Written line by line, so the text is never held whole."""
     fd, temp = _create_temp(final, clock)
     try:
         with open(fd, "wb", buffering=1 << 20) as out:
             _give_ownership(fd, st)
-            for line in snapshot.snapshot_lines(fork):
+            for line in lines:
                 out.write(line.encode("utf-8"))
                 out.write(b"\n")
         return _link_noreplace(temp, final)
