@@ -659,3 +659,43 @@ def test_problems_reported_are_bounded(store: tuple[Path, str, Path]) -> None:
     for n in range(REPORTED_LIMIT + 10):
         index._report(f"/nowhere/{n}", "test")
     assert len(index._reported) <= REPORTED_LIMIT
+
+
+def test_fork_and_new_session_grow_the_lineage_without_a_rebuild(
+    store: tuple[Path, str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork (or a new session) in a large workspace adds one node to the
+    built lineage; no rebuild, and the tree equals what a rebuild gives."""
+    from clawfs.store import lineage as lineage_tree
+
+    root, workspace, directory = store
+    for n in range(300):
+        parent = None if n % 3 or n == 0 else f"s{n // 2}"
+        sg.write_session(directory, sg.make_session(
+            f"s{n}", workspace_root=workspace, parent=parent,
+            updated_at_ms=1_700_000_000_000 + n), mtime_ms=1_700_000_000_000 + n)
+    index = _index(root)
+    fp = directory.name
+    index.lineage(fp)
+    builds: list[int] = []
+    real_build = lineage_tree.build
+    monkeypatch.setattr(lineage_tree, "build", lambda ms: builds.append(1) or real_build(ms))
+    source = index.file(fp, "s7.jsonl")
+    assert source is not None
+    made = index.fork(source, "b")
+    index.refresh_path(made.path)  # the watcher's event of the same file
+    new = sg.write_session(directory, sg.make_session(
+        "fresh", workspace_root=workspace, updated_at_ms=1_700_000_000_150))
+    index.refresh_path(str(new))
+    grown = index.lineage(fp)
+    assert builds == []
+    assert grown.parent_of(made.name) == "s7.jsonl"
+    assert "fresh.jsonl" in grown.nodes
+    fresh = real_build(index._members(index._spaces[fp]))
+    assert list(fresh.top.items()) == list(grown.top.items())
+    assert {n: list(v.children.items()) for n, v in fresh.nodes.items()} == {
+        n: list(v.children.items()) for n, v in grown.nodes.items()}
+    os.remove(new)  # a delete rebuilds
+    index.refresh_path(str(new))
+    assert "fresh.jsonl" not in index.lineage(fp).nodes
+    assert builds == [1]

@@ -136,3 +136,59 @@ def test_thousand_deep_chain_and_thousand_forks_are_linear(
     ring = [m(f"r{n}.jsonl", f"r{n}", f"r{(n + 1) % 5000}") for n in range(5000)]
     with shallow_stack():
         assert len(lineage.build(ring).top) == 5000
+
+
+def _same(a: lineage.Lineage, b: lineage.Lineage) -> None:
+    assert list(a.top.items()) == list(b.top.items())
+    assert a.nodes.keys() == b.nodes.keys()
+    for name, node in a.nodes.items():
+        other = b.nodes[name]
+        assert (node.dir_name, node.parent, node.depth, node.links, node.continued_from) == (
+            other.dir_name, other.parent, other.depth, other.links, other.continued_from)
+        assert list(node.children.items()) == list(other.children.items())
+    assert a.cycles == b.cycles
+    assert a.owner == b.owner
+    assert a.orphans == b.orphans
+
+
+@pytest.mark.parametrize("seed", range(1000))
+def test_grown_equals_a_rebuild(seed: int) -> None:
+    """Adding a member incrementally gives exactly the tree `build` gives,
+    or declines (None); clashes, known ids, waiting children and depth included."""
+    import random
+
+    rng = random.Random(seed)
+    ids = [f"s{n}" for n in range(12)]
+    members: list[Member] = []
+    for n in range(rng.randrange(0, 10)):
+        sid = rng.choice(ids)
+        parent = rng.choice([None, "missing", *ids])
+        name = rng.choice([f"{sid}.jsonl", f"f{n}.jsonl", "fork", f"{sid}.json"])
+        if name not in {x.name for x in members}:
+            members.append(m(name, sid, parent))
+    new_sid = rng.choice([*ids, "fresh"])
+    new = m(rng.choice([f"{new_sid}.jsonl", "f1.jsonl", "new.jsonl", "s1.json"]), new_sid,
+            rng.choice([None, "missing", *ids]))
+    if new.name in {x.name for x in members}:
+        return
+    at = rng.randrange(len(members) + 1)
+    after = [*members[:at], new, *members[at:]]
+    rank = {x.name: (position, 0, b"", 0, x.name) for position, x in enumerate(after)}
+    result = lineage.grown(lineage.build(members), new, rank.__getitem__)
+    if result is not None:
+        _same(result, lineage.build(after))
+
+
+def test_grown_leaf_under_its_parent_and_at_the_top() -> None:
+    members = [m("a.jsonl", "a"), m("b.jsonl", "b", "a")]
+    rank = {"c.jsonl": (0, 0, b"", 0, "c"), "a.jsonl": (1, 0, b"", 0, "a"),
+            "b.jsonl": (2, 0, b"", 0, "b"), "d.jsonl": (3, 0, b"", 0, "d")}
+    before = lineage.build(members)
+    child = lineage.grown(before, m("c.jsonl", "c", "a"), rank.__getitem__)
+    assert child is not None
+    assert list(child.nodes["a.jsonl"].children) == ["c", "b"]
+    assert list(before.nodes["a.jsonl"].children) == ["b"]  # readers keep the old tree
+    top = lineage.grown(child, m("d.jsonl", "d", "gone"), rank.__getitem__)
+    assert top is not None and list(top.top) == ["a", "d"]
+    # an id a session waits for as its parent re-parents it: rebuild
+    assert lineage.grown(top, m("g.jsonl", "gone"), rank.__getitem__) is None

@@ -172,6 +172,8 @@ class _Space:
     version: int = 0
     latest: object = _UNSET
     lineage: lineage_tree.Lineage | None = None
+    grown: bool = False
+    """`lineage` was grown by the files placed since the last `_changed` (keep it)."""
     snapshot: Workspace | None = None
     home: object = _UNSET
     """The workspace's own directory as far as known (str | None), or unset."""
@@ -433,10 +435,42 @@ class StoreIndex:
         if len(group) == 1 and found.file_name not in space.files:
             space.files[found.file_name] = new  # the common case: no clash
             order.insort(space.order, new.sort_key)
+            self._grow_lineage(space, new)
         else:
+            self._drop_lineage(space)
             group.sort(key=self._group_rank)
             self._name_group(space, found.file_name)
         return changed | {fp}
+
+    def _grow_lineage(self, space: _Space, rec: SessionFile) -> None:
+        """Add a file just placed to the built lineage, if it only adds a leaf
+        (lineage.grown): a new session or fork then costs no rebuild of a
+        10,000-member tree, when placed and again when the kernel's held
+        `forks/` nodes are checked. Otherwise the lineage is dropped."""
+        if space.lineage is None or rec.is_rot or self._has_rot_copy(space, rec):
+            self._drop_lineage(space)
+            return
+        files = space.files
+        grown = lineage_tree.grown(space.lineage, _member(rec), lambda name: files[name].sort_key)
+        if grown is None:
+            self._drop_lineage(space)
+        else:
+            space.lineage, space.grown = grown, True
+
+    @staticmethod
+    def _has_rot_copy(space: _Space, rec: SessionFile) -> bool:
+        """Whether `rec` has rotated copies, which a live file takes out of the lineage."""
+        stem = session.file_stem(rec.file_name)
+        return any(
+            other.is_rot
+            and other.directory == rec.directory
+            and scanning.rot_stem(other.file_name) == stem
+            for other in space.files.values()
+        )
+
+    @staticmethod
+    def _drop_lineage(space: _Space) -> None:
+        space.lineage, space.grown = None, False
 
     def _group_rank(self, entry_path: str) -> tuple[int, bool, str]:
         rec = self._records[entry_path]
@@ -480,6 +514,7 @@ class StoreIndex:
             del self._backing[rec.path]
         self._by_dir.get(rec.directory, set()).discard(entry_path)
         space = self._spaces[rec.fp]
+        self._drop_lineage(space)
         current = space.files.get(rec.name)
         if current is not None and current.entry_path == entry_path:
             self._unlist(space, current)
@@ -511,7 +546,9 @@ class StoreIndex:
             if space is not None:
                 space.version += 1
                 space.latest = _UNSET
-                space.lineage = None
+                if not space.grown:
+                    space.lineage = None
+                space.grown = False
                 space.snapshot = None
                 home = space.home
                 space.home = _UNSET
@@ -937,15 +974,7 @@ class StoreIndex:
             stem = scanning.rot_stem(rec.file_name)
             if stem is not None and (rec.directory, stem) in live:
                 continue
-            members.append(
-                lineage_tree.Member(
-                    name=rec.name,
-                    session_id=rec.facts.session_id,
-                    parent_session_id=rec.facts.parent_session_id,
-                    stem=session.file_stem(rec.file_name),
-                    precedence=rec.root.precedence,
-                )
-            )
+            members.append(_member(rec))
         return members
 
     def verified(self, fp: str) -> list[tuple[SessionFile, Summary]]:
@@ -1016,6 +1045,16 @@ def _material(sf: SessionFile) -> tuple[object, ...]:
         sf.fp,
         sf.root, sf.file_name, sf.directory, sf.legacy,
         facts.session_id, facts.updated_at_ms, facts.parent_session_id, facts.workspace_root,
+    )
+
+
+def _member(rec: SessionFile) -> lineage_tree.Member:
+    return lineage_tree.Member(
+        name=rec.name,
+        session_id=rec.facts.session_id,
+        parent_session_id=rec.facts.parent_session_id,
+        stem=session.file_stem(rec.file_name),
+        precedence=rec.root.precedence,
     )
 
 

@@ -18,10 +18,11 @@ index leaves them out before calling `build`.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from clawfs import session
+from clawfs.store.order import SortKey
 
 MAX_DEPTH = 64
 """Levels of `forks/<a>/<b>/...` before continuation nodes take over."""
@@ -74,6 +75,10 @@ class Lineage:
     """Entry name -> node."""
     cycles: list[list[str]] = field(default_factory=list)
     """Parent cycles found and broken (entry names), for logs and tests."""
+    owner: dict[str, str] = field(default_factory=dict)
+    """Session id -> entry name of its owner (`owners`), for `grown`."""
+    orphans: frozenset[str] = frozenset()
+    """Parent ids no member owns, for `grown`: a new owner of one moves its children."""
 
     def find(self, dir_names: Sequence[str]) -> Node | None:
         """The node at `forks/<dir_names...>`; None if there is none.
@@ -128,7 +133,10 @@ def build(members: Sequence[Member]) -> Lineage:
     for member in members:
         pid = member.parent_session_id
         parent[member.name] = None if pid is None else owner.get(pid)
-    lineage = Lineage()
+    orphans = frozenset(
+        pid for m in members if (pid := m.parent_session_id) is not None and pid not in owner
+    )
+    lineage = Lineage(owner=owner, orphans=orphans)
     lineage.cycles = _break_cycles(parent)
     children: dict[str, list[str]] = {member.name: [] for member in members}
     roots: list[str] = []
@@ -140,6 +148,66 @@ def build(members: Sequence[Member]) -> Lineage:
             children[up].append(member.name)
     _place(lineage, roots, children)
     return lineage
+
+
+def grown(lineage: Lineage, member: Member, rank: Callable[[str], SortKey]) -> Lineage | None:
+    """`lineage` with one more member, when that only adds a leaf; else None.
+
+    A new session is almost always a leaf: its id is new, nothing names it
+    as parent, and its directory takes its stem. Then `build` would give
+    the same tree plus one node under its parent (or at the top), so it is
+    added here in O(siblings) instead of rebuilding a 10,000-member tree on
+    every new session or fork. `rank` orders entry names as the members
+    passed to `build` were (claw's order). Anything else (an id seen
+    before, a parent id waiting for its owner, a name clash, cycles, the
+    nesting limit) gives None: rebuild. `lineage` is not changed (readers
+    may hold it); the result shares its unchanged nodes.
+    """
+    sid, pid, name = member.session_id, member.parent_session_id, member.name
+    stem = session.file_stem(name)
+    if (
+        name in lineage.nodes
+        or sid in lineage.owner
+        or sid in lineage.orphans
+        or pid == sid  # its own parent: a cycle
+        or stem in RESERVED
+        or lineage.cycles
+    ):
+        return None
+    up = None if pid is None else lineage.owner.get(pid)
+    orphans = lineage.orphans if pid is None or up is not None else lineage.orphans | {pid}
+    out = Lineage(dict(lineage.top), dict(lineage.nodes), [], {**lineage.owner, sid: name}, orphans)
+    key = rank(name)
+    if up is None:
+        if stem in lineage.top:
+            return None
+        nodes = lineage.nodes
+        out.top = _inserted(
+            lineage.top, stem, name,
+            lambda entry: nodes[entry].continued_from is not None or rank(entry) > key,
+        )
+        out.nodes[name] = Node(name, stem, None, 1)
+        return out
+    parent = lineage.nodes[up]
+    if parent.depth >= MAX_DEPTH or stem in parent.children:
+        return None
+    children = _inserted(parent.children, stem, name, lambda entry: rank(entry) > key)
+    out.nodes[up] = replace(parent, children=children)
+    out.nodes[name] = Node(name, stem, up, parent.depth + 1)
+    return out
+
+
+def _inserted(
+    names: dict[str, str], dir_name: str, entry: str, after: Callable[[str], bool]
+) -> dict[str, str]:
+    """A copy of `names` with `dir_name` -> `entry` put before the first entry `after` it."""
+    result: dict[str, str] = {}
+    for known, other in names.items():
+        if dir_name not in result and after(other):
+            result[dir_name] = entry
+        result[known] = other
+    result.setdefault(dir_name, entry)
+    return result
 
 
 def _break_cycles(parent: dict[str, str | None]) -> list[list[str]]:
