@@ -12,8 +12,8 @@ All handlers run on the one trio thread, so whatever may parse whole files
 after a store change) runs in worker threads. The rest is local work:
 `os.lstat`, `os.pread` on a kept descriptor, lookups in the view's
 in-memory index. One exception: the first resolution of an alias after a
-change loads its candidate sessions in full (`StoreIndex.latest`: usually one file, cached until the next change),
-on the trio thread.
+change loads its candidate sessions in full (`StoreIndex.latest`: usually
+one file, cached until the next change), on the trio thread.
 """
 
 from __future__ import annotations
