@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clawfs import benchstore  # noqa: E402
 from clawfs.benchstore import BenchParams, BenchStore  # noqa: E402
+from clawfs.devtools import mountctl  # noqa: E402
 from clawfs.session import Session, new_session_id  # noqa: E402
 from clawfs.snapshot import render_snapshot  # noqa: E402
 
@@ -448,15 +449,10 @@ class Mount:
         self.log = workdir / "clawfs.log"
         self.sandbox = workdir / "sandbox"
         self.pid: int | None = None
-        for d in (self.path, self.sandbox / "home", self.sandbox / "state", self.sandbox / "cwd"):
-            d.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAW", "XDG_"))}
-        env.update(HOME=str(self.sandbox / "home"),
-                   CLAW_CONFIG_HOME=str(self.sandbox / "home" / ".claw"),
-                   XDG_STATE_HOME=str(self.sandbox / "state"))
-        return env
+        return mountctl.sandbox_env(self.sandbox)
 
     def start(self) -> tuple[float, float]:
         """Mount; (seconds until `clawfs mount` returned, that command's VmHWM in MB).
@@ -468,7 +464,7 @@ class Mount:
         command = [sys.executable, "-m", "clawfs.cli", "mount", str(self.path), "--no-discover",
                    "--store", str(self.store), "--log-file", str(self.log)]
         began = time.perf_counter()
-        proc = subprocess.Popen(command, env=self.env(), cwd=self.sandbox / "cwd",
+        proc = subprocess.Popen(command, env=self.env(), cwd=mountctl.sandbox_cwd(self.sandbox),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)
         status, command_peak = _wait_peak(proc, began + MOUNT_TIMEOUT)
@@ -489,23 +485,17 @@ class Mount:
         return int(found[-1]) if found else None
 
     def mounted(self) -> bool:
-        real = os.path.realpath(self.path)
-        with open("/proc/self/mountinfo") as f:
-            return any(line.split()[4] == real and " - fuse" in line for line in f)
+        return mountctl.is_mounted(self.path)
 
     def stop(self) -> None:
-        """Unmount whatever state it is in: umount, then the cleanup chain."""
-        for command in ([sys.executable, "-m", "clawfs.cli", "umount", str(self.path)],
-                        ["fusermount3", "-u", str(self.path)],
-                        ["umount", "-f", str(self.path)],
-                        ["fusermount3", "-u", "-z", str(self.path)]):
-            if not self.mounted():
-                break
+        """Unmount whatever state it is in: `clawfs umount`, then the cleanup chain."""
+        if self.mounted():
             with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-                subprocess.run(command, capture_output=True, timeout=15, check=False,
-                               env=self.env())
+                subprocess.run([sys.executable, "-m", "clawfs.cli", "umount", str(self.path)],
+                               capture_output=True, timeout=15, check=False, env=self.env())
+        mountctl.force_unmount(self.path)
         if self.pid is not None:
-            _wait_gone(self.pid)
+            mountctl.wait_gone(self.pid)
             self.pid = None
 
     def cpu_seconds(self) -> float:
@@ -517,7 +507,7 @@ class Mount:
     def peak_mb(self) -> float:
         """VmHWM of the daemon in MB."""
         assert self.pid is not None
-        values = _status_mb(self.pid)
+        values = mountctl.status_mb(self.pid)
         if "VmHWM" not in values:
             raise RuntimeError(f"cannot read /proc/{self.pid}/status")
         return values["VmHWM"]
@@ -555,40 +545,9 @@ def _wait_peak(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, flo
         if now > deadline:
             os.killpg(proc.pid, signal.SIGKILL)
         if now - polled > 0.01:
-            peak = _status_mb(proc.pid).get("VmHWM", peak)
+            peak = mountctl.status_mb(proc.pid).get("VmHWM", peak)
             polled = now
         time.sleep(0.002)
-
-
-def _status_mb(pid: int) -> dict[str, float]:
-    """The Vm* lines of /proc/<pid>/status in MB (empty if the process is gone)."""
-    values = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key.startswith("Vm"):
-                    values[key] = int(rest.split()[0]) / 1024
-    except (OSError, ValueError, IndexError):
-        return {}
-    return values
-
-
-def _wait_gone(pid: int) -> None:
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 # -- the bench ------------------------------------------------------------------
