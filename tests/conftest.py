@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import pytest
 from mounting import LIVE, left_mounted
 
+from clawfs.samplestore import SampleStore, generate
+
 
 @pytest.fixture(autouse=True)
 def _rearm_mount_watchdogs() -> Iterator[None]:
@@ -20,6 +22,12 @@ def _rearm_mount_watchdogs() -> Iterator[None]:
         if mount.watchdog is not None:
             mount.watchdog.arm(mount.hang_timeout)
     yield
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleStore:
+    """The demo's sample store, one per test module (modules may override it)."""
+    return generate(tmp_path_factory.mktemp("sample"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -30,12 +30,7 @@ from mounting import (
     wait_until,
 )
 
-from clawfs.samplestore import SampleStore, generate
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleStore:
-    return generate(tmp_path_factory.mktemp("sample"))
+from clawfs.samplestore import SampleStore
 
 
 class Readers:

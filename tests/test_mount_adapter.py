@@ -205,21 +205,9 @@ def test_control_handle_forks_once(ops: Operations, view: FakeView) -> None:
 
 
 def test_failed_fork_is_readable_as_an_error(ops: Operations) -> None:
-    async def scenario() -> tuple[int, bytes]:
-        attr = await ops.lookup(ROOT_INODE, b"fork", None)  # type: ignore[arg-type]
-        info = await ops.open(attr.st_ino, os.O_WRONLY, None)  # type: ignore[arg-type]
-        try:
-            await ops.write(info.fh, 0, b"a\nb\n")
-            code = 0
-        except pyfuse3.FUSEError as e:
-            code = e.errno
-        await ops.release(info.fh)
-        again = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
-        return code, await ops.read(again.fh, 0, 4096)
-
-    code, text = run(scenario)
-    assert code == errno.EINVAL
-    assert text == b"error: fork command has more than one line\n"
+    assert fork_once(ops, b"a\nb\n") == (
+        errno.EINVAL, b"error: fork command has more than one line\n"
+    )
 
 
 def test_setattr_truncate_on_control_succeeds_elsewhere_erofs(ops: Operations) -> None:

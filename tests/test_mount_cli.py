@@ -23,12 +23,7 @@ from mounting import (
 )
 
 from clawfs.mount import mounts_at
-from clawfs.samplestore import SampleStore, generate
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleStore:
-    return generate(tmp_path_factory.mktemp("sample"))
+from clawfs.samplestore import SampleStore
 
 
 def latest_bytes(sample: SampleStore) -> bytes:
