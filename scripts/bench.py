@@ -5,7 +5,7 @@
     .venv/bin/python scripts/bench.py --sessions 100000 --json bench.json
     .venv/bin/python scripts/bench.py --smoke --runs 1    # a few hundred small sessions
 
-The store is generated once per set of parameters (clawfs/benchstore.py)
+The store is generated once per set of parameters (scripts/devtools/benchstore.py)
 and cached under --cache. Each run mounts it with discovery off and
 measures every SPEC §7 figure on the mount and on its native twin, in the
 same run, so both see the same machine load:
@@ -52,11 +52,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clawfs import benchstore  # noqa: E402
-from clawfs.benchstore import BenchParams, BenchStore  # noqa: E402
-from clawfs.devtools import mountctl  # noqa: E402
-from clawfs.session import Session, new_session_id  # noqa: E402
-from clawfs.snapshot import render_snapshot  # noqa: E402
+from clawfs.format.session import Session, new_session_id  # noqa: E402
+from clawfs.format.snapshot import render_snapshot  # noqa: E402
+
+from devtools import (
+    benchstore,  # noqa: E402
+    mountctl,  # noqa: E402
+)
+from devtools.benchstore import BenchParams, BenchStore  # noqa: E402
 
 HEAD_BYTES = 16 * 1024
 GREP_PATTERN = '"type":"message"'
@@ -461,7 +464,7 @@ class Mount:
         part of the daemon's story (a forked child's VmHWM starts afresh).
         """
         offset = self.log.stat().st_size if self.log.exists() else 0
-        command = [sys.executable, "-m", "clawfs.cli", "mount", str(self.path), "--no-discover",
+        command = [sys.executable, "-m", "clawfs", "mount", str(self.path), "--no-discover",
                    "--store", str(self.store), "--log-file", str(self.log)]
         began = time.perf_counter()
         proc = subprocess.Popen(command, env=self.env(), cwd=mountctl.sandbox_cwd(self.sandbox),
@@ -491,7 +494,7 @@ class Mount:
         """Unmount whatever state it is in: `clawfs umount`, then the cleanup chain."""
         if self.mounted():
             with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-                subprocess.run([sys.executable, "-m", "clawfs.cli", "umount", str(self.path)],
+                subprocess.run([sys.executable, "-m", "clawfs", "umount", str(self.path)],
                                capture_output=True, timeout=15, check=False, env=self.env())
         mountctl.force_unmount(self.path)
         if self.pid is not None:

@@ -45,8 +45,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clawfs import benchstore, clawjson, session, snapshot  # noqa: E402
-from clawfs.devtools.mountctl import (  # noqa: E402
+from clawfs.format import clawjson, session, snapshot  # noqa: E402
+
+from devtools import benchstore  # noqa: E402
+from devtools.mountctl import (  # noqa: E402
     NotReady,
     Tally,
     force_unmount,
@@ -184,7 +186,7 @@ def message_line(n: int) -> bytes:
 def start_mount(
     store: Path, mountpoint: Path, base: Path, log_path: Path
 ) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "clawfs.cli", "mount", str(mountpoint), "--store",
+    command = [sys.executable, "-m", "clawfs", "mount", str(mountpoint), "--store",
                str(store), "--no-discover", "-f"]
     with open(log_path, "ab") as log:
         daemon = subprocess.Popen(command, env=sandbox_env(base), cwd=sandbox_cwd(base),

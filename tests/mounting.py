@@ -22,7 +22,7 @@ connection through /sys/fs/fuse/connections/<minor>/abort. Pending calls
 then fail with ENOTCONN, and the fixture fails the test saying so.
 
 The steps shared with scripts/soak.py and scripts/bench.py (sandbox
-environment, unmount chain, ready wait) live in `clawfs.devtools.mountctl`.
+environment, unmount chain, ready wait) live in `scripts/devtools/mountctl.py`.
 
 Also here: `unmounting(new_mount(tmp))` guards a test that runs `clawfs
 mount` itself (the same cleanup and watchdog); `Sandbox` runs any clawfs
@@ -48,7 +48,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clawfs.devtools.mountctl import (
+from clawfs.host.mounts import mount_table
+from clawfs.mount.mountpoint import FSTYPE
+
+from devtools.mountctl import (
     CONNECTIONS,
     NotReady,
     abort_connection,
@@ -58,10 +61,9 @@ from clawfs.devtools.mountctl import (
     wait_gone,
     wait_ready,
 )
-from clawfs.devtools.mountctl import READY_MARK as READY_MARK
-from clawfs.devtools.mountctl import alive as alive
-from clawfs.devtools.mountctl import is_mounted as is_mounted
-from clawfs.mount import FSTYPE, mount_table
+from devtools.mountctl import READY_MARK as READY_MARK
+from devtools.mountctl import alive as alive
+from devtools.mountctl import is_mounted as is_mounted
 
 START_TIMEOUT = 30.0
 """Seconds a mount may take to answer before the fixture gives up."""
@@ -79,7 +81,7 @@ USED: set[Path] = set()
 
 def clawfs_command(*args: str | os.PathLike[str]) -> list[str]:
     """`clawfs ARGS` run with this interpreter (the project's venv)."""
-    return [sys.executable, "-m", "clawfs.cli", *(os.fspath(a) for a in args)]
+    return [sys.executable, "-m", "clawfs", *(os.fspath(a) for a in args)]
 
 
 @dataclass

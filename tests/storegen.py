@@ -11,11 +11,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from clawfs import clawjson, fingerprint, snapshot
-from clawfs.clawjson import JsonValue
-from clawfs.devtools.files import set_mtime as set_mtime
-from clawfs.devtools.files import write_file
-from clawfs.session import Fork, Message, Session
+from clawfs.cli.samplestore import set_mtime as set_mtime
+from clawfs.cli.samplestore import write_file
+from clawfs.format import clawjson, fingerprint, snapshot
+from clawfs.format.clawjson import JsonValue
+from clawfs.format.session import Fork, Message, Session
+from clawfs.store import forkwriter
+
+REPO = Path(__file__).resolve().parents[1]
+"""The repository's top directory."""
+CORPUS = REPO.parent / "shared" / "corpus"
+"""Real session files written by claw, read in place (never copied)."""
+
+
+class FrozenClock(forkwriter.IdClock):
+    """Every instance hands out the same ids, to force collisions."""
+
+    def __init__(self, start_ms: int) -> None:
+        super().__init__()
+        self._last_ms = start_ms
+
+    def now_ms(self) -> int:
+        with self._lock:
+            self._last_ms += 1
+            return self._last_ms
 
 
 def text_message(text: str, role: str = "user") -> Message:

@@ -41,8 +41,8 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from clawfs import clawjson, rusttext, session, snapshot
-from clawfs.clawjson import render
+from clawfs.format import clawjson, rusttext, session, snapshot
+from clawfs.format.clawjson import render
 
 MAX_ATTEMPTS = 1000
 """Names tried before giving up (each attempt is a fresh id)."""

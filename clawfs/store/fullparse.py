@@ -19,10 +19,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from clawfs import head as heads
-from clawfs import session, summary
+from clawfs.format import head as heads
+from clawfs.format import session, summary
+from clawfs.format.summary import FileKey, Head, Summary
 from clawfs.store import order
-from clawfs.summary import FileKey, Head, Summary
 
 READ_CHUNK = 1 << 20
 HEAD_WINDOW = 1 << 20

@@ -39,8 +39,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from clawfs import head as heads
-from clawfs import session
+from clawfs.format import head as heads
+from clawfs.format import session
+from clawfs.format.summary import FileKey, Head, Summary
 from clawfs.store import forkwriter, labels, order
 from clawfs.store import latest as latest_rule
 from clawfs.store import lineage as lineage_tree
@@ -48,7 +49,6 @@ from clawfs.store import scan as scanning
 from clawfs.store.fullparse import OPEN_FLAGS, FullParseCache, Loaded, file_key
 from clawfs.store.membership import Membership
 from clawfs.store.roots import Root, RootKind, make_root, suffixed_name
-from clawfs.summary import FileKey, Head, Summary
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ REPORTED_LIMIT = 10_000
 """Files whose problem is remembered as logged (older ones may be logged again)."""
 
 class PathChange(Protocol):
-    """What the watcher reports (store/watcher.py `Change`)."""
+    """What the watcher reports (live/watcher.py `Change`)."""
 
     @property
     def kind(self) -> str: ...

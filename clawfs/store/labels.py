@@ -13,7 +13,7 @@ import ntpath
 import posixpath
 from collections.abc import Mapping
 
-from clawfs import fingerprint
+from clawfs.format import fingerprint
 
 
 def last_component(path: str) -> str:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 
+from clawfs.format.summary import Head, Summary
 from clawfs.store.order import SortKey
-from clawfs.summary import Head, Summary
 
 
 class Verdict(enum.Enum):

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from clawfs import session
+from clawfs.format import session
 from clawfs.store.order import SortKey
 
 MAX_DEPTH = 64

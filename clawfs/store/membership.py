@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from clawfs import fingerprint
+from clawfs.format import fingerprint
 from clawfs.store.roots import Root
 
 

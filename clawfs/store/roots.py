@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from clawfs import session
+from clawfs.format import session
 
 
 class RootKind(enum.Enum):

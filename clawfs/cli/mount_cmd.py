@@ -1,0 +1,147 @@
+"""`clawfs mount`: check, index, mount, detach, serve (SPEC §1).
+
+The order is what makes failures land where the user sees them: every
+check, the index and the kernel mount happen while the terminal is still
+attached, so a refusal is one line on stderr and a non-zero exit. Only then
+does the process detach (unless -f) and start trio; the shell's `clawfs
+mount` returns once the daemon answers requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from clawfs.cli import logsetup
+from clawfs.live import rediscovery as discovery
+from clawfs.live.livestore import LiveStore, force_polling_from_env
+from clawfs.mount.daemon import ReadyPipe, detach
+from clawfs.mount.fuse_ops import Operations
+from clawfs.mount.mountpoint import (
+    MountError,
+    check_allow_other,
+    check_fuse,
+    check_mountpoint,
+    check_overlap,
+    mount_options,
+)
+from clawfs.mount.serve import serve
+from clawfs.mount.view import View
+from clawfs.store.index import StoreIndex
+from clawfs.store.roots import Root, roots_from_args
+
+log = logging.getLogger("clawfs")
+
+PROGRESS_SECONDS = 2.0
+"""How often a slow first index says it is still at work."""
+
+READY_MESSAGE = "ready: serving %s (pid %d)"
+"""Logged once the mount answers; tests wait for it (tests/mounting.py)."""
+
+
+def run_mount(args: argparse.Namespace) -> int:
+    mountpoint = Path(os.path.abspath(args.mountpoint))
+    check_fuse()
+    check_allow_other(args.allow_other)
+    check_mountpoint(args.mountpoint)
+    roots = roots_from_args(args)
+    check_overlap(mountpoint, [root.path for root in roots])
+
+    log_file = args.log_file or logsetup.default_log_file()
+    # A daemon's progress goes to its log; its terminal only hears problems.
+    console = logsetup.to_stderr(args.debug, quiet=not args.foreground)
+    if not args.foreground or args.log_file:
+        _log_to(log_file, args.debug)
+
+    # Resolved before mounting: discovery must never stat the mountpoint again.
+    found = discovery.MountDiscovery(args, os.path.realpath(mountpoint), roots)
+    index = _index(found.roots)
+    view = View(index)
+    ops = Operations(view)
+    try:
+        pyfuse3.init(ops, str(mountpoint), mount_options(args.allow_other))
+    except RuntimeError as e:
+        raise MountError(
+            f"cannot mount on {args.mountpoint}: {e} (see the message above)"
+        ) from None
+
+    if args.foreground:
+        ready = ReadyPipe(None)
+    else:
+        logsetup.remove(console)
+        ready = detach(str(mountpoint), log_file)
+
+    def on_ready() -> None:
+        log.info(READY_MESSAGE, mountpoint, os.getpid())
+        ready.ready()
+
+    # Live from here on: the watcher follows the store, discovered roots join it.
+    live = LiveStore(index, ops.refresh_kernel, force_polling=force_polling_from_env())
+    walk = found.start(live.add_root)
+
+    async def startup() -> None:
+        await live.started.wait()  # changes are seen before the mount counts as ready
+        if walk is not None:
+            await walk()
+        # The root alias's first check loads a file: done here, off the request thread.
+        await trio.to_thread.run_sync(index.global_latest)
+
+    try:
+        serve(ops.initialized, on_ready, startup=startup, background=[live.run])
+    except BaseException as e:
+        log.exception("the mount stopped")
+        ready.fail(f"the mount stopped: {e}")
+        return 1
+    finally:
+        found.stop()
+    return 0
+
+
+def _log_to(log_file: Path, debug: bool) -> None:
+    try:
+        logsetup.to_file(log_file, debug)
+    except OSError as e:
+        raise MountError(
+            f"cannot write the log file {log_file}: {e.strerror} (give another with --log-file)"
+        ) from None
+
+
+def _index(roots: list[Root]) -> StoreIndex:
+    """Index the known roots before mounting: the mount answers with them."""
+    log.info("indexing %d store root(s): %s", len(roots), ", ".join(r.path for r in roots))
+    began = time.monotonic()
+    index = StoreIndex(roots)
+    with _still_working(began):
+        index.scan()
+    log.info(
+        "indexed %d workspace(s) in %.2f s", len(index.workspaces()), time.monotonic() - began
+    )
+    return index
+
+
+@contextlib.contextmanager
+def _still_working(began: float) -> Iterator[None]:
+    """Log a line every PROGRESS_SECONDS while a large store is being indexed.
+
+    A timer signal, not a thread: no thread may exist before the daemon forks.
+    """
+
+    def tick(signum: int, frame: object) -> None:
+        log.info("still indexing (%.0f s so far)", time.monotonic() - began)
+
+    previous = signal.signal(signal.SIGALRM, tick)
+    signal.setitimer(signal.ITIMER_REAL, PROGRESS_SECONDS, PROGRESS_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

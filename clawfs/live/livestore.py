@@ -1,0 +1,247 @@
+"""Keep a mounted store live: watcher -> index updates -> kernel cache invalidations.
+
+The index is built before the daemon forks (no thread may exist before
+that), and the watcher can only start once trio runs, so whatever changed
+in between is caught by one rescan right after the watches are in place
+(the index reuses every entry whose stat did not change, so this costs
+stats, not parses). From then on every batch of `Change` from the watcher
+is applied to the index in a worker thread (a burst of 1,000 files or a
+rotation storm must never stall the trio thread that serves requests), and
+what the index says changed goes to `on_changed`, which tells the kernel
+(mount/fuse_ops.py `Operations.refresh_kernel`).
+
+Batches that arrive while one is being applied are merged into the next
+one (`Batcher` again, so many entries of one directory become one listing
+of it), and only one batch is applied at a time: a storm costs a few
+bounded refreshes, never a rebuild per event.
+
+`add_root` makes a store root live at runtime (discovery calls it from its
+own thread): the root is watched first, then indexed, then the kernel is
+told, in that order so that nothing written meanwhile is missed.
+
+No FUSE here: `on_changed` is whatever the mount wants done after a change.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from clawfs.live.watcher import RESCAN, Batcher, Change, Watcher
+from clawfs.store.index import StoreIndex
+from clawfs.store.roots import Root
+from clawfs.store.scan import FINGERPRINT_DIR
+
+log = logging.getLogger(__name__)
+
+FORCE_POLLING_ENV = "CLAWFS_FORCE_POLLING"
+"""Set to 1 to poll the store instead of using inotify. For tests of the
+fallback (the mount falls back by itself when inotify is not available)."""
+
+SWEEP_SECONDS = 60.0
+"""The safety sweep: a full (stat-only) rescan this often, in case an event
+was lost in a way inotify does not report (a root's parent renamed)."""
+
+PARSE_SWEEP_DELAY = 2.0
+"""Seconds after the mount is up before the first parse sweep starts, so the
+first requests (a `cat latest` right after `mount`) do not share the GIL."""
+
+PARSE_SWEEP_DUTY = 0.5
+"""Share of a core the parse sweep may take (it rests as long as it works)."""
+
+Fingerprints = set[str] | None
+"""Workspaces that may have changed; None means any of them."""
+
+OnChanged = Callable[[Fingerprints], Awaitable[None]]
+"""Called on the trio thread after the index changed, with the workspaces
+that may have changed."""
+
+
+def force_polling_from_env() -> bool:
+    return os.environ.get(FORCE_POLLING_ENV, "") not in ("", "0")
+
+
+class LiveStore:
+    """Watches the index's roots and applies what changes (module docstring).
+
+    Run `run` in the mount's nursery. `add_root` may be called from any
+    thread, before or after `run` started.
+    """
+
+    def __init__(
+        self,
+        index: StoreIndex,
+        on_changed: OnChanged,
+        *,
+        force_polling: bool = False,
+        poll_interval_s: float = 1.0,
+        sweep_interval_s: float = SWEEP_SECONDS,
+    ) -> None:
+        self.index = index
+        self._on_changed = on_changed
+        self._sweep_interval_s = sweep_interval_s
+        self._lock = threading.Lock()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._pending = Batcher()
+        self._wakeup = trio.Event()
+        self._limiter = trio.CapacityLimiter(1)
+        self._nursery: trio.Nursery | None = None
+        self.started = trio.Event()
+        """Set once the watches are in place (changes are seen from then on)."""
+        if force_polling:
+            log.info("polling the store every %.1f s (%s is set)", poll_interval_s,
+                     FORCE_POLLING_ENV)
+        self.watcher = Watcher(
+            [root.path for root in index.roots],
+            self._on_changes,
+            poll_interval_s=poll_interval_s,
+            sweep_interval_s=sweep_interval_s,
+            force_polling=force_polling,
+        )
+
+    # --- roots added at runtime --------------------------------------------------
+
+    def add_root(self, root: Root | str) -> None:
+        """Serve one more store root from now on; callable from any thread.
+
+        From a thread other than the trio thread it returns once the root
+        is indexed and the kernel told (discovery relies on that). On the
+        trio thread it only starts that work. A path is taken as a
+        discovered root; a root already served is ignored.
+        """
+        path = root if isinstance(root, str) else root.path
+        with self._lock:
+            token = self._token
+            if token is None:  # trio is not running yet: the watcher starts later
+                self.watcher.add_root(path)
+        if token is None:
+            self.index.add_root(root)  # the first rescan covers what changed since
+            return
+        if _on_trio_thread(token):
+            self.watcher.add_root(path)
+            if self._nursery is not None:
+                self._nursery.start_soon(self._index_root, root)
+            return
+        try:
+            trio.from_thread.run_sync(self.watcher.add_root, path, trio_token=token)
+            fps = self.index.add_root(root)
+            trio.from_thread.run(self._tell, fps or None, trio_token=token)
+        except trio.RunFinishedError:
+            return  # unmounting
+
+    async def _index_root(self, root: Root | str) -> None:
+        try:
+            fps = await trio.to_thread.run_sync(self.index.add_root, root, limiter=self._limiter)
+        except Exception:
+            log.exception("cannot index the store root %s", root)
+            return
+        await self._tell(fps or None)
+
+    # --- the loop -------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Watch, then rescan once, then apply batches until cancelled.
+
+        A failure here is logged and ends only the following, never the
+        mount (a stale mount beats a dead one); `started` is set either way,
+        so nothing waits for it forever.
+        """
+        with self._lock:
+            self._token = trio.lowlevel.current_trio_token()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self.watcher.run)
+                log.info("watching the store (%s)", self.watcher.mode)
+                self.started.set()
+                task_status.started()
+                self._on_changes([RESCAN])  # what changed since the index was built
+                nursery.start_soon(self._parse_sweep_loop)
+                await self._apply_loop()
+        except Exception:
+            log.exception("the store watcher stopped: the mount no longer follows the store")
+        finally:
+            self._nursery = None
+            self.started.set()
+
+    def _on_changes(self, batch: list[Change]) -> None:
+        """The watcher's consumer: queue the batch (on the trio thread, no work)."""
+        for change in batch:
+            self._pending.add(change)
+        self._wakeup.set()
+
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            batch = self._pending.take()
+            if not batch:
+                continue
+            try:
+                fps = await trio.to_thread.run_sync(
+                    self.index.apply, batch, limiter=self._limiter
+                )
+            except Exception:
+                log.exception("applying %d store change(s) failed", len(batch))
+                continue  # the next sweep repairs it
+            await self._tell(_touched(batch, fps))
+
+    async def _parse_sweep_loop(self) -> None:
+        """Fully parse, in the background, every file the index knows only by
+        its head (SPEC §7): a head can understate (claw lets the *last* meta
+        line win), and only a full parse shows it. What the sweep re-places
+        re-points the aliases. Later sweeps only parse files that arrived
+        or changed since, so they are cheap.
+        """
+        stop = threading.Event()
+        try:
+            await trio.sleep(PARSE_SWEEP_DELAY)
+            while True:
+                fixed = await trio.to_thread.run_sync(
+                    functools.partial(self.index.sweep, stop, duty=PARSE_SWEEP_DUTY),
+                    abandon_on_cancel=True,
+                )
+                if fixed:
+                    log.info("background sweep: %d session(s) re-placed by their full parse", fixed)
+                    await self._tell(None)
+                await trio.sleep(self._sweep_interval_s)
+        except Exception:
+            log.exception("the background parse sweep failed; heads stay as they are")
+        finally:
+            stop.set()
+
+    async def _tell(self, fps: Fingerprints) -> None:
+        try:
+            await self._on_changed(fps)
+        except Exception:
+            log.exception("updating the kernel's caches failed")
+
+
+def _on_trio_thread(token: trio.lowlevel.TrioToken) -> bool:
+    try:
+        return trio.lowlevel.current_trio_token() is token
+    except RuntimeError:
+        return False
+
+
+def _touched(batch: list[Change], fps: set[str]) -> Fingerprints:
+    """The workspaces a batch may have changed: what the index reported, plus
+    the fingerprint directories it names. The index stays quiet about a file
+    that only grew within one mtime tick (same place in every listing), but
+    its size changed all the same, so its directory's workspace is checked.
+    None (all of them) for a rescan, a root, or a flat file in a root."""
+    touched = set(fps)
+    for change in batch:
+        if change.kind == "rescan":
+            return None
+        directory = change.path if change.kind == "dir" else os.path.dirname(change.path)
+        name = os.path.basename(directory)
+        if not FINGERPRINT_DIR.fullmatch(name):
+            return None
+        touched.add(name)
+    return touched

@@ -1,0 +1,709 @@
+"""The FUSE adapter: kernel requests -> calls on the pure `View` -> replies.
+
+Thin on purpose: what exists, what it is called and what a fork does are
+the view's business (mount/view.py). This module only turns nodes into
+inode numbers and attributes, serves bytes, and maps every failure to an
+errno, because pyfuse3 turns any other exception into a dead mount
+(clients get ECONNABORTED) and an errno outside 1..511 into a hung caller
+(pyfuse3 notes).
+
+All handlers run on the one trio thread, so whatever may parse whole files
+(xattrs of a file version not parsed yet, index.tsv, forks, the checks
+after a store change) runs in worker threads. The rest is local work:
+`os.lstat`, `os.pread` on a kept descriptor, lookups in the view's
+in-memory index. One exception: the first resolution of an alias after a
+change loads its candidate sessions in full (`StoreIndex.latest`: usually
+one file, cached until the next change), on the trio thread.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import itertools
+import logging
+import os
+import stat
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec, TypeVar, TypeVarTuple
+
+import pyfuse3
+import trio
+from pyfuse3 import (
+    EntryAttributes,
+    FileInfo,
+    FUSEError,
+    ReaddirToken,
+    RequestContext,
+    SetattrFields,
+    StatvfsData,
+)
+
+from clawfs.mount import kernelcache
+from clawfs.mount.inodes import InodeTable
+from clawfs.mount.view import PATH_XATTR, SESSIONS, ForkOutcome, Node, NodeKind, View, ViewError
+
+log = logging.getLogger(__name__)
+
+# How long the kernel may answer from its caches. The store changes under
+# us, and the watcher turns every change into invalidations of exactly what
+# the kernel holds (live/livestore.py, mount/kernelcache.py), so timeouts only
+# bound how long a *missed* change can show (events lost before the 60 s
+# safety sweep, or the 1 s polling fallback). Hence long where nothing
+# changes and short where something can:
+#
+# - Transcript and alias attributes: 1 s. `tail -f` fstat()s every second
+#   and is answered from this cache; an append invalidates them at once,
+#   but if that invalidation is ever late, `tail -f` still follows within a
+#   second (and AUTO_INVAL_DATA then drops stale pages). Never 0: `ls -l` of
+#   10k entries becomes 100x slower (pyfuse3 notes).
+# - Directories, control files, index.tsv: their attributes never change
+#   (fixed modes, size 0, the mount's start time), so 60 s; their existence
+#   is checked again by every getattr after that (ESTALE when gone) and
+#   invalidated at once when a workspace changes. Not the mount's root:
+#   after a `kill -9`, a stat of the mountpoint answers from this cache and
+#   hides the dead mount for as long (pyfuse3 notes), so it keeps 1 s.
+# - Names -> inodes: 60 s. A name whose file was replaced, removed or moved
+#   (forks/ nodes) is invalidated when the change is seen; a missed one is
+#   still caught on use, since its inode then answers ESTALE and the kernel
+#   looks the name up again. New names need nothing: an ENOENT is not cached
+#   and listings are read fresh on every opendir.
+SHORT_ATTR_TIMEOUT = 1.0
+LONG_ATTR_TIMEOUT = 60.0
+ENTRY_TIMEOUT = 60.0
+CHANGING = (NodeKind.TRANSCRIPT, NodeKind.SYMLINK)
+
+# readdir offsets: next_id must never be 0 (it means "start"), and 1 and 2
+# are best avoided (. and ..), so entry i of a listing has next_id i + 3.
+FIRST_OFFSET = 3
+
+# Extended attribute namespaces we never have: `ls -l` asks every entry for
+# security.selinux and system.posix_acl_*, answer those without the view.
+# EOPNOTSUPP, not ENODATA: ls remembers "unsupported" per device and stops
+# asking, so `ls -l` of 10,000 entries makes 2 requests instead of 20,000
+# (0.02 s instead of 0.4 s in pyfuse3; measured by scripts/bench.py).
+OUR_XATTR_PREFIX = "user."
+
+# Worker threads for view calls that may parse whole files: xattrs and forks.
+PARSE_THREADS = 2
+# index.tsv builds (a full parse of a whole workspace) get their own, so a
+# burst of them never makes xattrs or forks wait (seen in the soak: getfattr
+# took 30-60 s behind index.tsv rebuilds).
+GENERATE_THREADS = 1
+# Last results of control files kept for a new open to read (SPEC §4): the
+# most recently written ones; a result older than this many reads as empty.
+FORK_RESULTS = 4096
+# Cache checks after a store change run one at a time, apart from the
+# parsing threads, so a long index.tsv build never delays an invalidation.
+REFRESH_THREADS = 1
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+Slot = tuple[NodeKind, tuple[str, ...]]
+
+
+def _errno(value: int | None) -> int:
+    """An errno the kernel accepts: 1..511, else EIO."""
+    return value if value is not None and 0 < value < 512 else errno.EIO
+
+
+def handler(
+    method: Callable[Concatenate[Operations, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Operations, P], Coroutine[Any, Any, R]]:
+    """Log the request under --debug, and turn every failure into an errno."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    async def wrapper(self: Operations, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        debug = log.isEnabledFor(logging.DEBUG)
+        if debug:
+            log.debug("%s%s", name, _show(args))
+        try:
+            result = await method(self, *args, **kwargs)
+        except FUSEError as e:
+            if debug:
+                log.debug("%s -> %s", name, errno.errorcode.get(e.errno, e.errno))
+            raise
+        except ViewError as e:
+            if debug:
+                log.debug("%s -> %s (%s)", name, errno.errorcode.get(e.errno, e.errno), e)
+            raise FUSEError(_errno(e.errno)) from None
+        except OSError as e:
+            if debug:
+                log.debug("%s -> %s", name, e)
+            raise FUSEError(_errno(e.errno)) from None
+        except Exception:
+            log.exception("%s%s failed", name, _show(args))
+            raise FUSEError(errno.EIO) from None
+        return result
+
+    return wrapper
+
+
+def _show(args: tuple[object, ...]) -> str:
+    """Request arguments for the debug log, without the context objects."""
+    shown = [a for a in args if not isinstance(a, RequestContext | ReaddirToken)]
+    return "(" + ", ".join(repr(a) for a in shown) + ")"
+
+
+@dataclass
+class DirHandle:
+    """An open directory: the listing is a snapshot taken at offset 0.
+
+    The kernel reads a listing ~200 entries per call; rebuilding it each
+    time is quadratic, and offsets into a changing list skip survivors.
+    """
+
+    inode: int
+    entries: list[Node] = field(default_factory=list)
+
+
+@dataclass
+class TranscriptHandle:
+    """An open transcript keeps the backing descriptor, so it keeps reading
+    the same file even after claw renames a new one over it or it is deleted."""
+
+    inode: int
+    fd: int
+
+
+@dataclass
+class GeneratedHandle:
+    """index.tsv: content built at open (like a /proc file)."""
+
+    data: bytes
+
+
+@dataclass
+class ControlHandle:
+    """A fork control file: the first non-empty write is the command."""
+
+    inode: int
+    node: Node
+    used: bool = False
+    result: bytes | None = None
+
+
+FileHandle = TranscriptHandle | GeneratedHandle | ControlHandle
+
+
+class Operations(pyfuse3.Operations):
+    """pyfuse3 request handlers over a `View`."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__()
+        self.view = view
+        self.initialized = trio.Event()
+        """Set when the kernel's INIT arrives: the mount answers from then on."""
+        root = view.root()
+        self._inodes: InodeTable[Slot] = InodeTable(
+            (root.kind, root.key), scope=lambda slot: kernelcache.workspace_of(slot[1])
+        )
+        self._dirs: dict[int, DirHandle] = {}
+        self._files: dict[int, FileHandle] = {}
+        self._open_fds: dict[int, list[int]] = {}
+        """Backing descriptors of open transcripts, by inode (for getattr)."""
+        self._handle_ids = itertools.count(1)
+        self._fork_results: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        """Last result of each control file, for a new open to read (SPEC §4)."""
+        self._uid = os.getuid()
+        self._gid = os.getgid()
+        self._started_ns = time.time_ns()
+        self._limiter = trio.CapacityLimiter(PARSE_THREADS)
+        self._generate_limiter = trio.CapacityLimiter(GENERATE_THREADS)
+        self._refresh_limiter = trio.CapacityLimiter(REFRESH_THREADS)
+        self._seen: kernelcache.Seen = {}
+        """What each held inode was last checked against (kernelcache.find_stale)."""
+
+    def init(self) -> None:
+        self.initialized.set()
+
+    async def _off_thread(
+        self, call: Callable[[*Ts], R], *args: *Ts, limiter: trio.CapacityLimiter | None = None
+    ) -> R:
+        """Run a view call that may parse whole files (xattrs, index.tsv, fork)
+        in a worker thread, so a 10 MB parse does not stall every other request
+        (handlers share the one trio thread). The index locks only to commit.
+        """
+        return await trio.to_thread.run_sync(call, *args, limiter=limiter or self._limiter)
+
+    # --- the store changed: tell the kernel ---------------------------------
+
+    async def refresh_kernel(self, fps: set[str] | None = None) -> None:
+        """Invalidate what the kernel holds that changed in workspaces `fps`
+        (None: any). Called by the live store after every applied batch and
+        by a fork before its write returns (read your writes, SPEC §4).
+
+        Both invalidations used here are safe on the trio thread and inside
+        a handler (pyfuse3 notes): the entry one is queued to pyfuse3's
+        notify thread (the synchronous one deadlocks inside a lookup of the
+        same parent), the attribute one never waits on a request. Data is
+        never invalidated directly (that deadlocked with a read in flight):
+        a new size or mtime makes the kernel drop cached pages itself.
+        """
+        if not self.initialized.is_set():
+            return  # not mounted (adapter unit tests): nothing is cached
+        held = self._inodes.held(fps)
+        seen = {inode: self._seen[inode] for inode, *_ in held if inode in self._seen}
+        stale = await trio.to_thread.run_sync(
+            kernelcache.find_stale, self.view, held, fps, seen, limiter=self._refresh_limiter
+        )
+        self._invalidate(stale)
+
+    def _invalidate(self, stale: kernelcache.Stale) -> None:
+        """Tell the kernel what `stale` lists, and remember what was checked
+        (for inodes it still holds: a forgotten one needs no memory)."""
+        self._seen.update(
+            (inode, mark) for inode, mark in stale.seen.items() if self._inodes.is_held(inode)
+        )
+        for parent, name in stale.entries:
+            pyfuse3.invalidate_entry_async(parent, os.fsencode(name), ignore_enoent=True)
+        for inode in stale.attrs:
+            try:
+                pyfuse3.invalidate_inode(inode, attr_only=True)
+            except FileNotFoundError:
+                pass  # the kernel has already let go of it
+            except OSError as e:
+                log.debug("invalidating inode %d: %s", inode, e)
+
+    # --- nodes and inodes -------------------------------------------------
+
+    def _number(self, node: Node) -> tuple[int, os.stat_result | None]:
+        """The inode for `node`, with a fresh stat of its backing file.
+
+        The stat is taken here (not from the index) so the inode's identity is
+        the file on disk now, which is what getattr will compare against.
+        """
+        if node.kind is not NodeKind.TRANSCRIPT:
+            return self._inodes.number((node.kind, node.key)), None
+        st = _lstat_regular(node)
+        identity = (st.st_dev, st.st_ino)
+        return self._inodes.number((node.kind, node.key), identity), st
+
+    def _node(self, inode: int) -> Node:
+        """The live node for `inode`, or ESTALE (the kernel then looks again)."""
+        entry = self._inodes.entry(inode)
+        if entry is None:
+            raise FUSEError(errno.ESTALE)
+        (kind, key), _ = entry
+        node = self.view.resolve(key)
+        if node is None or node.kind is not kind:
+            self._inodes.retire(inode)
+            raise FUSEError(errno.ESTALE)
+        return node
+
+    def _stat_backing(self, inode: int, node: Node) -> os.stat_result:
+        """stat of a transcript's backing file, if it is still this inode's file."""
+        entry = self._inodes.entry(inode)
+        try:
+            st: os.stat_result | None = _lstat_regular(node)
+        except FileNotFoundError:
+            st = None
+        if st is None or entry is None or entry[1] != (st.st_dev, st.st_ino):
+            self._inodes.retire(inode)
+            raise FUSEError(errno.ESTALE)
+        return st
+
+    def _attributes(
+        self, inode: int, kind: NodeKind, st: os.stat_result | None, target: str | None = None
+    ) -> EntryAttributes:
+        attr = EntryAttributes()
+        attr.st_ino = inode
+        attr.generation = 0  # numbers are never reused within a mount
+        attr.entry_timeout = ENTRY_TIMEOUT
+        changing = kind in CHANGING or inode == pyfuse3.ROOT_INODE
+        attr.attr_timeout = SHORT_ATTR_TIMEOUT if changing else LONG_ATTR_TIMEOUT
+        attr.st_uid = self._uid
+        attr.st_gid = self._gid
+        attr.st_nlink = 1
+        attr.st_blksize = 4096
+        attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self._started_ns
+        if kind is NodeKind.TRANSCRIPT and st is not None:
+            attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444)
+            attr.st_size = st.st_size
+            attr.st_blocks = st.st_blocks
+            attr.st_blksize = st.st_blksize
+            attr.st_atime_ns = st.st_atime_ns
+            attr.st_mtime_ns = st.st_mtime_ns
+            attr.st_ctime_ns = st.st_ctime_ns
+        elif kind is NodeKind.DIR:
+            attr.st_mode = stat.S_IFDIR | 0o555
+        elif kind is NodeKind.SYMLINK:
+            attr.st_mode = stat.S_IFLNK | 0o777
+            attr.st_size = len(os.fsencode(target or ""))
+        elif kind is NodeKind.CONTROL:
+            attr.st_mode = stat.S_IFREG | 0o644
+        else:  # GENERATED: size 0, served with direct_io like /proc files
+            attr.st_mode = stat.S_IFREG | 0o444
+        return attr
+
+    def _entry(self, node: Node) -> EntryAttributes:
+        inode, st = self._number(node)
+        return self._attributes(inode, node.kind, st, node.target)
+
+    # --- lookup and attributes --------------------------------------------
+
+    @handler
+    async def lookup(
+        self, parent_inode: int, name: bytes, ctx: RequestContext
+    ) -> EntryAttributes:
+        parent = self._node(parent_inode)
+        if parent.kind is not NodeKind.DIR:
+            raise FUSEError(errno.ENOTDIR)
+        text = os.fsdecode(name)
+        if text == ".":
+            child: Node | None = parent
+        elif text == "..":
+            child = self.view.resolve(parent.key[:-1]) if parent.key else parent
+        else:
+            child = self.view.lookup(parent, text)
+        if child is None:
+            raise FUSEError(errno.ENOENT)  # not cached: a new session shows at once
+        attr = self._entry(child)
+        self._inodes.looked_up(attr.st_ino)
+        return attr
+
+    async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
+        """Must never raise: it answers no request."""
+        for inode, count in inode_list:
+            try:
+                self._inodes.forget(inode, count)
+                if not self._inodes.is_held(inode):
+                    self._seen.pop(inode, None)
+            except Exception:
+                log.exception("forget(%d, %d)", inode, count)
+
+    @handler
+    async def getattr(self, inode: int, ctx: RequestContext) -> EntryAttributes:
+        fds = self._open_fds.get(inode)
+        if fds:
+            # An open transcript answers for the file it has open, even if
+            # that was renamed over or deleted since (as on a local disk).
+            return self._attributes(inode, NodeKind.TRANSCRIPT, os.fstat(fds[0]))
+        node = self._node(inode)
+        st = self._stat_backing(inode, node) if node.kind is NodeKind.TRANSCRIPT else None
+        return self._attributes(inode, node.kind, st, node.target)
+
+    @handler
+    async def setattr(
+        self,
+        inode: int,
+        attr: EntryAttributes,
+        fields: SetattrFields,
+        fh: int | None,
+        ctx: RequestContext,
+    ) -> EntryAttributes:
+        node = self._node(inode)
+        harmless = not (fields.update_mode or fields.update_uid or fields.update_gid)
+        if node.kind is NodeKind.CONTROL and harmless:
+            # `truncate -s0 fork` and `touch fork` are no-ops that must succeed.
+            return self._attributes(inode, node.kind, None)
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def readlink(self, inode: int, ctx: RequestContext) -> bytes:
+        node = self._node(inode)
+        if node.kind is not NodeKind.SYMLINK or node.target is None:
+            raise FUSEError(errno.EINVAL)
+        return os.fsencode(node.target)
+
+    @handler
+    async def statfs(self, ctx: RequestContext) -> StatvfsData:
+        data = StatvfsData()
+        data.f_bsize = data.f_frsize = 4096
+        data.f_namemax = 255
+        return data
+
+    # --- directories --------------------------------------------------------
+
+    @handler
+    async def opendir(self, inode: int, ctx: RequestContext) -> int:
+        node = self._node(inode)
+        if node.kind is not NodeKind.DIR:
+            raise FUSEError(errno.ENOTDIR)
+        fh = next(self._handle_ids)
+        self._dirs[fh] = DirHandle(inode)
+        return fh
+
+    @handler
+    async def readdir(self, fh: int, start_id: int, token: ReaddirToken) -> None:
+        handle = self._dirs[fh]
+        if start_id == 0:
+            handle.entries = self.view.list(self._node(handle.inode))
+        first = max(start_id - FIRST_OFFSET, 0) if start_id else 0
+        for index in range(first, len(handle.entries)):
+            child = handle.entries[index]
+            try:
+                attr = self._entry(child)
+            except OSError as e:
+                log.debug("readdir: leaving out %s: %s", child.name, e)
+                continue  # removed since the snapshot (or unreadable): leave it out
+            if not pyfuse3.readdir_reply(
+                token, os.fsencode(child.name), attr, index + 1 + FIRST_OFFSET
+            ):
+                return
+            self._inodes.looked_up(attr.st_ino)
+
+    @handler
+    async def releasedir(self, fh: int) -> None:
+        self._dirs.pop(fh, None)
+
+    # --- files --------------------------------------------------------------
+
+    @handler
+    async def open(self, inode: int, flags: int, ctx: RequestContext) -> FileInfo:
+        node = self._node(inode)
+        writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
+        fh = next(self._handle_ids)
+        if node.kind is NodeKind.CONTROL:
+            self._files[fh] = ControlHandle(inode, node)
+            return FileInfo(fh=fh, direct_io=True)
+        if writing:
+            raise FUSEError(errno.EROFS)
+        if node.kind is NodeKind.TRANSCRIPT:
+            return self._open_transcript(fh, inode, node)
+        if node.kind is NodeKind.GENERATED:
+            data = await self._off_thread(
+                self.view.generate, node, limiter=self._generate_limiter
+            )
+            self._files[fh] = GeneratedHandle(data)
+            return FileInfo(fh=fh, direct_io=True)
+        raise FUSEError(errno.EISDIR if node.kind is NodeKind.DIR else errno.EINVAL)
+
+    def _open_transcript(self, fh: int, inode: int, node: Node) -> FileInfo:
+        # O_NONBLOCK: a FIFO swapped in for the file must not block the open,
+        # which would stall every request (handlers share one thread).
+        # O_NOFOLLOW: a symlink swapped in is never followed out of the store
+        # (SPEC §6), even before the watcher has told the index.
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
+        try:
+            fd = os.open(_backing(node), flags)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise FUSEError(errno.ENOENT) from None  # no longer a session file
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise FUSEError(errno.ENOENT)  # no longer a session file
+        entry = self._inodes.entry(inode)
+        if entry is None or entry[1] != (st.st_dev, st.st_ino):
+            os.close(fd)
+            self._inodes.retire(inode)
+            raise FUSEError(errno.ESTALE)  # replaced since lookup: the kernel retries
+        self._files[fh] = TranscriptHandle(inode, fd)
+        self._open_fds.setdefault(inode, []).append(fd)
+        # keep_cache: re-reads come from the page cache; a changed size or
+        # mtime drops those pages by itself (libfuse's AUTO_INVAL_DATA).
+        return FileInfo(fh=fh, keep_cache=True)
+
+    @handler
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        handle = self._files[fh]
+        if isinstance(handle, TranscriptHandle):
+            return os.pread(handle.fd, size, off)
+        if isinstance(handle, GeneratedHandle):
+            return handle.data[off : off + size]
+        result = handle.result if handle.used else self._fork_results.get(handle.node.key)
+        return (result or b"")[off : off + size]
+
+    @handler
+    async def write(self, fh: int, off: int, buf: bytes) -> int:
+        handle = self._files[fh]
+        if not isinstance(handle, ControlHandle):
+            raise FUSEError(errno.EROFS)
+        if not buf:
+            return 0
+        if handle.used:
+            raise FUSEError(errno.EINVAL)  # one fork per open (SPEC §4)
+        handle.used = True
+        fp = kernelcache.workspace_of(handle.node.key)
+        aliases = self._held_aliases(fp)
+        seen = {inode: self._seen[inode] for inode, *_ in aliases if inode in self._seen}
+        directory = None if fp is None else self._inodes.current((NodeKind.DIR, (SESSIONS, fp)))
+        try:
+            outcome, stale = await self._off_thread(
+                self._fork, handle.node, buf, aliases, seen, directory
+            )
+        except ViewError as e:
+            self._remember(handle, f"error: {e.message}\n".encode())
+            raise
+        except Exception:
+            self._remember(handle, b"error: internal error\n")
+            log.exception("fork through %s failed", "/".join(handle.node.key))
+            raise FUSEError(errno.EIO) from None
+        self._remember(handle, outcome.line())
+        if self.initialized.is_set():
+            self._invalidate(stale)
+        return len(buf)
+
+    def _fork(
+        self,
+        node: Node,
+        command: bytes,
+        aliases: list[kernelcache.Held],
+        seen: kernelcache.Seen,
+        directory: int | None,
+    ) -> tuple[ForkOutcome, kernelcache.Stale]:
+        """Fork, then find what the kernel must drop for the fork to be seen
+        when write() returns (SPEC §4), in the same worker thread.
+
+        Not a full pass over the workspace (that is the live store's, when
+        the watcher sees the new file): new names show by themselves (an
+        ENOENT is not cached, listings are read fresh), so only the aliases,
+        which the fork may re-point, are checked, and the new name in the
+        workspace directory is dropped in case an older file of that name
+        is still cached.
+        """
+        outcome = self.view.fork(node, command)
+        stale = kernelcache.find_stale(self.view, aliases, None, seen)
+        if directory is not None:
+            stale.entries.append((directory, outcome.name))
+        return outcome, stale
+
+    def _held_aliases(self, fp: str | None) -> list[kernelcache.Held]:
+        """The alias inodes a fork in workspace `fp` may re-point that the kernel holds."""
+        held: list[kernelcache.Held] = []
+        for key in kernelcache.alias_keys(fp):
+            inode = self._inodes.current((NodeKind.SYMLINK, key))
+            if inode is not None and self._inodes.is_held(inode):
+                held.append((inode, (NodeKind.SYMLINK, key), None, True))
+        return held
+
+    def _remember(self, handle: ControlHandle, result: bytes) -> None:
+        handle.result = result
+        self._fork_results[handle.node.key] = result
+        self._fork_results.move_to_end(handle.node.key)
+        if len(self._fork_results) > FORK_RESULTS:
+            self._fork_results.popitem(last=False)
+
+    @handler
+    async def flush(self, fh: int) -> None:
+        return None  # nothing is buffered; forks act in write()
+
+    @handler
+    async def fsync(self, fh: int, datasync: bool) -> None:
+        return None
+
+    @handler
+    async def release(self, fh: int) -> None:
+        handle = self._files.pop(fh, None)
+        if isinstance(handle, TranscriptHandle):
+            fds = self._open_fds.get(handle.inode, [])
+            fds.remove(handle.fd)
+            if not fds:
+                del self._open_fds[handle.inode]
+            os.close(handle.fd)
+
+    # --- extended attributes --------------------------------------------------
+
+    @handler
+    async def getxattr(self, inode: int, name: bytes, ctx: RequestContext) -> bytes:
+        text = os.fsdecode(name)
+        if not text.startswith(OUR_XATTR_PREFIX):
+            raise FUSEError(errno.EOPNOTSUPP)
+        node = self._node(inode)
+        if text == PATH_XATTR:  # the backing file: no parse (claw --resume needs it)
+            value = self.view.xattr(node, text)
+        else:
+            value = (await self._xattrs_of(node)).get(text)
+        if value is None:
+            raise FUSEError(pyfuse3.ENOATTR)
+        return value
+
+    @handler
+    async def listxattr(self, inode: int, ctx: RequestContext) -> Sequence[bytes]:
+        names = await self._xattrs_of(self._node(inode))
+        return [os.fsencode(name) for name in names]
+
+    async def _xattrs_of(self, node: Node) -> dict[str, bytes]:
+        """The view's xattrs of `node`: on the trio thread when the index has
+        the file's full parse cached (`getfattr -d` asks list + one get per
+        name, and those must not each queue for a worker thread), else from
+        a worker thread, since the first ask for a version needs a parse."""
+        cached = self.view.cached_xattrs(node)
+        if cached is not None:
+            return cached
+        return await self._off_thread(self.view.xattrs, node)
+
+    # --- everything that would change the store: read-only -------------------
+
+    @handler
+    async def setxattr(self, inode: int, name: bytes, value: bytes, ctx: RequestContext) -> None:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def removexattr(self, inode: int, name: bytes, ctx: RequestContext) -> None:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def create(
+        self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: RequestContext
+    ) -> tuple[FileInfo, EntryAttributes]:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def mknod(
+        self, parent_inode: int, name: bytes, mode: int, rdev: int, ctx: RequestContext
+    ) -> EntryAttributes:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def mkdir(
+        self, parent_inode: int, name: bytes, mode: int, ctx: RequestContext
+    ) -> EntryAttributes:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def symlink(
+        self, parent_inode: int, name: bytes, target: bytes, ctx: RequestContext
+    ) -> EntryAttributes:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def link(
+        self, inode: int, new_parent_inode: int, new_name: bytes, ctx: RequestContext
+    ) -> EntryAttributes:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def unlink(self, parent_inode: int, name: bytes, ctx: RequestContext) -> None:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def rmdir(self, parent_inode: int, name: bytes, ctx: RequestContext) -> None:
+        raise FUSEError(errno.EROFS)
+
+    @handler
+    async def rename(
+        self,
+        parent_inode_old: int,
+        name_old: bytes,
+        parent_inode_new: int,
+        name_new: bytes,
+        flags: int,
+        ctx: RequestContext,
+    ) -> None:
+        raise FUSEError(errno.EROFS)
+
+
+def _lstat_regular(node: Node) -> os.stat_result:
+    """lstat of a transcript's backing file; FileNotFoundError unless it is a
+    regular file. lstat, not stat: a symlink (or a FIFO) swapped in for a
+    session is no longer a session, and a symlink is never followed out of
+    the store (SPEC §6), even before the watcher has told the index."""
+    st = os.lstat(_backing(node))
+    if not stat.S_ISREG(st.st_mode):
+        raise FileNotFoundError(errno.ENOENT, "not a regular file", node.backing_path)
+    return st
+
+
+def _backing(node: Node) -> str:
+    if node.backing_path is None:
+        raise FUSEError(errno.EIO)
+    return os.fspath(node.backing_path)
+

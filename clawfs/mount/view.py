@@ -1,0 +1,426 @@
+"""The tree the mount serves, as plain values (SPEC §2, §4). No FUSE here.
+
+A node is named by its path from the mount root (`Node.key`), so the
+adapter can resolve any inode again from its key and learn that a node is
+gone (None -> ESTALE). Everything is computed from the index on demand;
+listings are cached because the adapter snapshots a directory's listing on
+every opendir: a workspace's listings per version of that workspace (an
+append elsewhere rebuilds nothing here), the top directories per index
+generation.
+
+```
+latest | last | recent -> sessions/<fp>/<file>
+workspaces/<label> -> ../sessions/<fp>
+sessions/<fp>/{latest,last,recent} -> <file>
+sessions/<fp>/fork                 CONTROL: forks what `latest` names
+sessions/<fp>/index.tsv            GENERATED
+sessions/<fp>/<file>               TRANSCRIPT
+sessions/<fp>/forks/<a>/<b>/...    lineage; each node holds `fork`,
+                                   `session.jsonl -> ../../<file>` and its children
+```
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import unicodedata
+from dataclasses import dataclass
+
+from clawfs.format import rusttext, session
+from clawfs.format.summary import FileKey, Summary
+from clawfs.store.index import SessionFile, StoreIndex
+
+ALIASES = ("latest", "last", "recent")
+WORKSPACES = "workspaces"
+SESSIONS = "sessions"
+FORKS = "forks"
+FORK = "fork"
+INDEX_TSV = "index.tsv"
+SESSION_LINK = "session.jsonl"
+MAX_COMMAND = 256
+PATH_XATTR = "user.claw.path"
+
+INDEX_COLUMNS = (
+    "file",
+    "session_id",
+    "created_at_ms",
+    "updated_at_ms",
+    "message_count",
+    "parent_session_id",
+    "branch_name",
+    "model",
+    "workspace_root",
+    "path",
+    "status",
+)
+
+Key = tuple[str, ...]
+Nodes = list["Node"]
+
+
+class NodeKind(enum.Enum):
+    DIR = "dir"
+    TRANSCRIPT = "transcript"
+    SYMLINK = "symlink"
+    CONTROL = "control"
+    GENERATED = "generated"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One entry of the mount.
+
+    `target` is a symlink's relative target. `backing_path` and `file_key`
+    are a transcript's backing file and the version the index knows
+    (the adapter checks the file's identity itself on every use).
+    """
+
+    key: Key
+    kind: NodeKind
+    name: str
+    target: str | None = None
+    backing_path: str | None = None
+    file_key: FileKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForkOutcome:
+    name: str
+    branch_name: str | None
+    backing_path: str
+
+    def line(self) -> bytes:
+        """What reading the control file returns after this fork (SPEC §4)."""
+        text = f"{self.name}\t{self.branch_name or ''}\t{self.backing_path}\n"
+        return text.encode("utf-8", "surrogateescape")
+
+
+class ViewError(Exception):
+    """A request that fails with `errno` (message for the log and the fork result)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.errno = code
+        self.message = message
+
+
+def _dir(key: Key) -> Node:
+    return Node(key, NodeKind.DIR, key[-1] if key else "")
+
+
+def _link(key: Key, target: str) -> Node:
+    return Node(key, NodeKind.SYMLINK, key[-1], target=target)
+
+
+def _transcript(key: Key, sf: SessionFile) -> Node:
+    return Node(key, NodeKind.TRANSCRIPT, key[-1], backing_path=sf.path, file_key=sf.key)
+
+
+class View:
+    """The mount's tree over a `StoreIndex`."""
+
+    def __init__(self, index: StoreIndex) -> None:
+        self.index = index
+        self._lists: dict[Key, tuple[object, Nodes]] = {}
+
+    # --- resolving ------------------------------------------------------------
+
+    def root(self) -> Node:
+        return _dir(())
+
+    def lookup(self, parent: Node, name: str) -> Node | None:
+        if parent.kind is not NodeKind.DIR or not name or "/" in name or name in (".", ".."):
+            return None
+        return self.resolve((*parent.key, name))
+
+    def resolve(self, key: Key) -> Node | None:
+        """The node at `key` now, or None if there is none (any more)."""
+        if not key:
+            return self.root()
+        first = key[0]
+        if first in ALIASES:
+            return self._root_alias(key) if len(key) == 1 else None
+        if first == WORKSPACES:
+            return self._workspaces(key)
+        if first == SESSIONS:
+            return self._sessions(key)
+        return None
+
+    def _root_alias(self, key: Key) -> Node | None:
+        target = self.index.global_latest()
+        if target is None:
+            return None
+        return _link(key, f"{SESSIONS}/{target.fp}/{target.name}")
+
+    def _workspaces(self, key: Key) -> Node | None:
+        if len(key) == 1:
+            return _dir(key)
+        if len(key) != 2:
+            return None
+        fp = self.index.label_owner(key[1])
+        return None if fp is None else _link(key, f"../{SESSIONS}/{fp}")
+
+    def _sessions(self, key: Key) -> Node | None:
+        if len(key) == 1:
+            return _dir(key)
+        fp = key[1]
+        if not self.index.has_workspace(fp):
+            return None
+        if len(key) == 2:
+            return _dir(key)
+        name = key[2]
+        if len(key) > 3:
+            return self._fork_tree(fp, key) if name == FORKS else None
+        if name in ALIASES:
+            target = self.index.latest(fp)
+            return None if target is None else _link(key, target.name)
+        if name == FORK:
+            return Node(key, NodeKind.CONTROL, name)
+        if name == INDEX_TSV:
+            return Node(key, NodeKind.GENERATED, name)
+        if name == FORKS:
+            return _dir(key)
+        sf = self.index.file(fp, name)
+        return None if sf is None else _transcript(key, sf)
+
+    def _fork_tree(self, fp: str, key: Key) -> Node | None:
+        """A node below `sessions/<fp>/forks/`: a node dir or one of its entries."""
+        parts = key[3:]
+        lineage = self.index.lineage(fp)
+        if lineage.find(parts) is not None:
+            return _dir(key)
+        parent = lineage.find(parts[:-1])
+        if parent is None:
+            return None
+        depth = len(parts) - 1
+        last = parts[-1]
+        if last == FORK:
+            return Node(key, NodeKind.CONTROL, last)
+        if last == SESSION_LINK:
+            return _link(key, "../" * (depth + 1) + parent.name)
+        if parent.links and last in parent.children:
+            return _link(key, "../" * depth + lineage.nodes[parent.children[last]].dir_name)
+        return None
+
+    # --- listing ----------------------------------------------------------------
+
+    def list(self, parent: Node) -> list[Node]:
+        """The entries of a directory node, in listing order (cached, see the module)."""
+        if parent.kind is not NodeKind.DIR:
+            return []
+        key = parent.key
+        stamp: object
+        if len(key) >= 2 and key[0] == SESSIONS:
+            stamp = self.index.version(key[1])
+        else:
+            stamp = self.index.generation
+        cached = self._lists.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        nodes = self._list(key)
+        if len(self._lists) > 4096:
+            self._lists.clear()
+        self._lists[key] = (stamp, nodes)
+        return nodes
+
+    def _list(self, key: Key) -> Nodes:
+        if not key:
+            alias = [self._root_alias((name,)) for name in ALIASES]
+            return [n for n in alias if n is not None] + [_dir((WORKSPACES,)), _dir((SESSIONS,))]
+        if key == (WORKSPACES,):
+            return [
+                _link((WORKSPACES, label), f"../{SESSIONS}/{fp}")
+                for fp, label in sorted(self.index.labels().items(), key=lambda item: item[1])
+            ]
+        if key == (SESSIONS,):
+            return [_dir((SESSIONS, fp)) for fp in self.index.fingerprints()]
+        if len(key) == 2 and key[0] == SESSIONS:
+            return self._list_workspace(key)
+        if len(key) >= 3 and key[0] == SESSIONS and key[2] == FORKS:
+            return self._list_forks(key)
+        return []
+
+    def _list_workspace(self, key: Key) -> Nodes:
+        ws = self.index.workspace(key[1])
+        if ws is None:
+            return []
+        target = self.index.latest(ws.fp)
+        nodes = [] if target is None else [_link((*key, a), target.name) for a in ALIASES]
+        nodes += [
+            Node((*key, FORK), NodeKind.CONTROL, FORK),
+            Node((*key, INDEX_TSV), NodeKind.GENERATED, INDEX_TSV),
+            _dir((*key, FORKS)),
+        ]
+        nodes += [_transcript((*key, sf.name), sf) for sf in ws.ordered]
+        return nodes
+
+    def _list_forks(self, key: Key) -> Nodes:
+        lineage = self.index.lineage(key[1])
+        if len(key) == 3:
+            return [_dir((*key, name)) for name in lineage.top]
+        node = lineage.find(key[3:])
+        if node is None:
+            return []
+        depth = len(key) - 3
+        nodes = [
+            Node((*key, FORK), NodeKind.CONTROL, FORK),
+            _link((*key, SESSION_LINK), "../" * (depth + 1) + node.name),
+        ]
+        for name, entry in node.children.items():
+            if node.links:
+                nodes.append(_link((*key, name), "../" * depth + lineage.nodes[entry].dir_name))
+            else:
+                nodes.append(_dir((*key, name)))
+        return nodes
+
+    # --- transcripts: xattrs and index.tsv ----------------------------------------
+
+    def _session_file(self, node: Node) -> SessionFile | None:
+        if node.kind is not NodeKind.TRANSCRIPT or len(node.key) != 3:
+            return None
+        return self.index.file(node.key[1], node.key[2])
+
+    def xattrs(self, node: Node) -> dict[str, bytes]:
+        """`user.claw.*` of a transcript (SPEC §2); absent values are left out.
+
+        May fully parse the file (the first time for its version): call it
+        off the request thread, or try `cached_xattrs` first.
+        """
+        sf = self._session_file(node)
+        if sf is None:
+            return {}
+        try:
+            loaded = self.index.summary(sf)
+        except FileNotFoundError:
+            raise ViewError(errno.ESTALE, "session file is gone") from None
+        return _xattrs(sf, loaded)
+
+    def cached_xattrs(self, node: Node) -> dict[str, bytes] | None:
+        """`xattrs` if it needs no parse (a cached full load), else None."""
+        sf = self._session_file(node)
+        if sf is None:
+            return {}
+        loaded = self.index.cached_summary(sf)
+        return None if loaded is None else _xattrs(sf, loaded)
+
+    def xattr(self, node: Node, name: str) -> bytes | None:
+        """One attribute; `user.claw.path` needs no parse (the backing file)."""
+        if name == PATH_XATTR:
+            sf = self._session_file(node)
+            return None if sf is None else _encode(sf.path)
+        return self.xattrs(node).get(name)
+
+    def generate(self, node: Node) -> bytes:
+        """The content of a GENERATED node (index.tsv), built now."""
+        if node.kind is not NodeKind.GENERATED or len(node.key) != 3:
+            raise ViewError(errno.EINVAL, "not a generated file")
+        rows = ["\t".join(INDEX_COLUMNS)]
+        for sf, loaded in self.index.verified(node.key[1]):
+            rows.append("\t".join(_escape(value) for value in _row(sf, loaded)))
+        return ("\n".join(rows) + "\n").encode("utf-8", "surrogateescape")
+
+    # --- forks ---------------------------------------------------------------------
+
+    def fork(self, node: Node, command: bytes) -> ForkOutcome:
+        """Fork the session a control file stands for; `command` is what was written."""
+        branch = parse_fork_command(command)
+        sf = self._fork_source(node)
+        try:
+            made = self.index.fork(sf, branch)
+        except OSError as e:
+            code = e.errno if e.errno else errno.EIO
+            raise ViewError(code, e.strerror or str(e)) from None
+        return ForkOutcome(made.name, session.normalize_branch_name(branch), made.path)
+
+    def _fork_source(self, node: Node) -> SessionFile:
+        key = node.key
+        if node.kind is not NodeKind.CONTROL or len(key) < 3 or key[0] != SESSIONS:
+            raise ViewError(errno.EINVAL, "not a fork control file")
+        fp = key[1]
+        if len(key) == 3:
+            latest = self.index.latest(fp)
+            if latest is None:
+                raise ViewError(errno.ENOENT, "this workspace has no latest session")
+            return latest
+        owner = self.index.lineage(fp).find(key[3:-1])
+        sf = None if owner is None else self.index.file(fp, owner.name)
+        if sf is None:
+            raise ViewError(errno.ENOENT, "the session to fork is gone")
+        return sf
+
+
+def parse_fork_command(data: bytes) -> str | None:
+    """The branch name in a write to a control file (SPEC §4); None = no branch.
+
+    One line: a trailing newline is dropped, surrounding whitespace
+    trimmed. More than one non-empty line, invalid UTF-8, a control
+    character, or more than 256 bytes: EINVAL.
+    """
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    if len(data) > MAX_COMMAND:
+        raise ViewError(errno.EINVAL, f"fork command longer than {MAX_COMMAND} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ViewError(errno.EINVAL, "fork command is not valid UTF-8") from None
+    lines = [line for line in (rusttext.trim(raw) for raw in text.split("\n")) if line]
+    if len(lines) > 1:
+        raise ViewError(errno.EINVAL, "fork command has more than one line")
+    branch = lines[0] if lines else ""
+    if any(unicodedata.category(ch) == "Cc" for ch in branch):
+        raise ViewError(errno.EINVAL, "fork command has a control character")
+    return branch or None
+
+
+def _xattrs(sf: SessionFile, loaded: Summary) -> dict[str, bytes]:
+    values: dict[str, str | int | None] = {
+        "session_id": loaded.session_id,
+        "parent_session_id": loaded.parent_session_id,
+        "branch_name": loaded.branch_name,
+        "message_count": loaded.message_count,
+        "created_at_ms": loaded.created_at_ms,
+        "updated_at_ms": loaded.updated_at_ms,
+        "workspace_root": loaded.workspace_root,
+        "model": loaded.model,
+        "path": sf.path,
+    }
+    return {
+        f"user.claw.{name}": _encode(value) for name, value in values.items() if value is not None
+    }
+
+
+def _encode(value: str | int) -> bytes:
+    return str(value).encode("utf-8", "surrogateescape")
+
+
+def _row(sf: SessionFile, loaded: Summary) -> list[str | int | None]:
+    if loaded.error is not None:
+        status = f"error: {loaded.error}"
+    elif not sf.belongs:
+        status = "foreign"
+    else:
+        status = "ok"
+    return [
+        sf.name,
+        loaded.session_id,
+        loaded.created_at_ms,
+        loaded.updated_at_ms,
+        loaded.message_count,
+        loaded.parent_session_id,
+        loaded.branch_name,
+        loaded.model,
+        loaded.workspace_root,
+        sf.path,
+        status,
+    ]
+
+
+def _escape(value: str | int | None) -> str:
+    """index.tsv cells: empty for absent, `\\`, tab and newline escaped."""
+    if value is None:
+        return ""
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+

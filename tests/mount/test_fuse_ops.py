@@ -1,0 +1,302 @@
+"""The FUSE adapter's own rules, called directly (no mount): every failure
+becomes an errno in 1..511, forget never raises, control-file handles.
+Everything a real mount shows is tested through one in test_mount_*.py."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pyfuse3
+import pytest
+import trio
+
+from clawfs.format.summary import FileKey
+from clawfs.mount import fuse_ops
+from clawfs.mount.fuse_ops import Operations
+from clawfs.mount.inodes import ROOT_INODE
+from clawfs.mount.view import ForkOutcome, Node, NodeKind, ViewError
+
+FORK = Node(("fork",), NodeKind.CONTROL, "fork")
+TSV = Node(("index.tsv",), NodeKind.GENERATED, "index.tsv")
+
+
+class FakeView:
+    """A root holding `a.jsonl`, `fork` and `index.tsv`; `fail` makes lookup
+    and xattrs raise it, `fork_fail` a fork."""
+
+    def __init__(self, backing: Path) -> None:
+        self.fail: BaseException | None = None
+        self.forks: list[bytes] = []
+        self.fork_fail: BaseException | None = None
+        self.xattr_calls = 0
+        self.parsed: set[FileKey | None] = set()
+        self.generating = threading.Event()
+        self.generating.set()
+        self.file = Node(("a.jsonl",), NodeKind.TRANSCRIPT, "a.jsonl", backing_path=str(backing))
+
+    def root(self) -> Node:
+        return Node((), NodeKind.DIR, "")
+
+    def resolve(self, key: tuple[str, ...]) -> Node | None:
+        nodes = {(): self.root(), ("a.jsonl",): self.file, ("fork",): FORK, ("index.tsv",): TSV}
+        return nodes.get(key)
+
+    def lookup(self, parent: Node, name: str) -> Node | None:
+        if self.fail is not None:
+            raise self.fail
+        return self.resolve((*parent.key, name))
+
+    def list(self, parent: Node) -> list[Node]:
+        return [self.file, FORK]
+
+    def xattrs(self, node: Node) -> dict[str, bytes]:
+        """Like the real view: the first ask for a file version parses it."""
+        if self.fail is not None:
+            raise self.fail
+        self.xattr_calls += 1
+        self.parsed.add(node.file_key)
+        return {"user.claw.session_id": b"a"}
+
+    def cached_xattrs(self, node: Node) -> dict[str, bytes] | None:
+        return {"user.claw.session_id": b"a"} if node.file_key in self.parsed else None
+
+    def xattr(self, node: Node, name: str) -> bytes | None:
+        return node.backing_path.encode() if node.backing_path else None
+
+    def generate(self, node: Node) -> bytes:
+        self.generating.wait(10)
+        return b"header\n"
+
+    def fork(self, node: Node, command: bytes) -> ForkOutcome:
+        if self.fork_fail is not None:
+            raise self.fork_fail
+        if b"\n" in command.rstrip(b"\n"):
+            raise ViewError(errno.EINVAL, "fork command has more than one line")
+        self.forks.append(command)
+        return ForkOutcome("new.jsonl", command.strip().decode() or None, "/store/new.jsonl")
+
+
+@pytest.fixture
+def view(tmp_path: Path) -> FakeView:
+    backing = tmp_path / "a.jsonl"
+    backing.write_bytes(b"hello\n")
+    return FakeView(backing)
+
+
+@pytest.fixture
+def ops(view: FakeView) -> Operations:
+    return Operations(view)  # type: ignore[arg-type]
+
+
+def run(call: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return trio.run(call)
+
+
+def errno_of(call: Callable[[], Coroutine[Any, Any, Any]]) -> int:
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        run(call)
+    return caught.value.errno
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (OSError(errno.EACCES, "denied"), errno.EACCES),
+        (OSError(0, "no errno"), errno.EIO),
+        (OSError(1000, "out of range"), errno.EIO),
+        (OSError("no errno at all"), errno.EIO),
+        (ViewError(errno.ENOENT, "gone"), errno.ENOENT),
+        (ViewError(-3, "negative"), errno.EIO),
+        (ValueError("a bug"), errno.EIO),
+        (KeyError("a bug"), errno.EIO),
+    ],
+)
+def test_every_failure_becomes_a_valid_errno(
+    ops: Operations, view: FakeView, failure: BaseException, expected: int
+) -> None:
+    view.fail = failure
+    assert errno_of(lambda: ops.lookup(ROOT_INODE, b"a.jsonl", None)) == expected  # type: ignore[arg-type]
+
+
+def test_unexpected_exceptions_are_logged(
+    ops: Operations, view: FakeView, caplog: pytest.LogCaptureFixture
+) -> None:
+    view.fail = ZeroDivisionError("boom")
+    with caplog.at_level(logging.ERROR):
+        errno_of(lambda: ops.lookup(ROOT_INODE, b"a.jsonl", None))  # type: ignore[arg-type]
+    assert "ZeroDivisionError" in caplog.text
+
+
+def test_forget_never_raises(ops: Operations) -> None:
+    async def scenario() -> int:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        await ops.forget([(12345, 3), (ROOT_INODE, 1), (-1, 0), (attr.st_ino, 1)])
+        assert ops._inodes.is_held(attr.st_ino)  # one of its two lookups is left
+        await ops.forget([(attr.st_ino, 5)])  # more than it holds
+        return attr.st_ino
+
+    inode = run(scenario)
+    table = ops._inodes
+    assert not table.is_held(inode) and not table.is_held(12345) and not table.is_held(-1)
+    assert table.entry(12345) is None and table.entry(-1) is None
+    assert table.entry(ROOT_INODE) == ((NodeKind.DIR, ()), None)
+    assert table.entry(inode) is not None  # current: kept, and the same number again
+    assert run(lambda: ops.lookup(ROOT_INODE, b"a.jsonl", None)).st_ino == inode  # type: ignore[arg-type]
+    assert [h[0] for h in table.held()] == [inode, ROOT_INODE]
+
+
+def test_unknown_inode_is_estale(ops: Operations) -> None:
+    assert errno_of(lambda: ops.getattr(999, None)) == errno.ESTALE  # type: ignore[arg-type]
+
+
+def test_foreign_xattr_namespaces_answer_without_the_view(
+    ops: Operations, view: FakeView
+) -> None:
+    view.fail = AssertionError("the view must not be asked")
+    for name in (b"security.selinux", b"system.posix_acl_access", b"trusted.x"):
+        assert errno_of(lambda: ops.getxattr(ROOT_INODE, name, None)) == errno.EOPNOTSUPP  # type: ignore[arg-type]  # noqa: B023
+
+
+def test_lookup_then_read_a_transcript(ops: Operations) -> None:
+    async def scenario() -> bytes:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+        data = await ops.read(info.fh, 0, 100)
+        await ops.release(info.fh)
+        return data
+
+    assert run(scenario) == b"hello\n"
+
+
+def test_transcript_open_for_writing_is_erofs(ops: Operations) -> None:
+    async def scenario() -> None:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        await ops.open(attr.st_ino, os.O_WRONLY, None)  # type: ignore[arg-type]
+
+    assert errno_of(scenario) == errno.EROFS
+
+
+def test_control_handle_forks_once(ops: Operations, view: FakeView) -> None:
+    async def scenario() -> tuple[int, int, bytes, int]:
+        attr = await ops.lookup(ROOT_INODE, b"fork", None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_RDWR | os.O_TRUNC, None)  # type: ignore[arg-type]
+        empty = await ops.write(info.fh, 0, b"")
+        first = await ops.write(info.fh, 0, b"topic\n")
+        result = await ops.read(info.fh, 0, 4096)
+        try:
+            await ops.write(info.fh, 6, b"again\n")
+            second = 0
+        except pyfuse3.FUSEError as e:
+            second = e.errno
+        await ops.release(info.fh)
+        return empty, first, result, second
+
+    empty, first, result, second = run(scenario)
+    assert (empty, first, second) == (0, 6, errno.EINVAL)
+    assert result == b"new.jsonl\ttopic\t/store/new.jsonl\n"
+    assert view.forks == [b"topic\n"]
+
+
+def test_failed_fork_is_readable_as_an_error(ops: Operations) -> None:
+    assert fork_once(ops, b"a\nb\n") == (
+        errno.EINVAL, b"error: fork command has more than one line\n"
+    )
+
+
+def test_setattr_truncate_on_control_succeeds_elsewhere_erofs(ops: Operations) -> None:
+    fields = pyfuse3.SetattrFields()
+
+    async def scenario(name: bytes) -> None:
+        attr = await ops.lookup(ROOT_INODE, name, None)  # type: ignore[arg-type]
+        await ops.setattr(attr.st_ino, attr, fields, None, None)  # type: ignore[arg-type]
+
+    run(lambda: scenario(b"fork"))
+    assert errno_of(lambda: scenario(b"a.jsonl")) == errno.EROFS
+
+
+def test_xattrs_of_a_parsed_file_version_need_no_worker_thread(
+    ops: Operations, view: FakeView
+) -> None:
+    """Only the first ask for a version goes to `View.xattrs` (a parse, in a
+    worker thread); later ones are answered from the view's cached parse."""
+    async def scenario() -> list[bytes]:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        names = await ops.listxattr(attr.st_ino, None)  # type: ignore[arg-type]
+        return [await ops.getxattr(attr.st_ino, n, None) for n in names]  # type: ignore[arg-type]
+
+    assert run(scenario) == [b"a"] and view.xattr_calls == 1
+    assert run(scenario) == [b"a"] and view.xattr_calls == 1
+    grown = FileKey(1, 2, 3, 4)  # the index saw a new version: asked again
+    view.file = Node(view.file.key, NodeKind.TRANSCRIPT, "a.jsonl",
+                     backing_path=view.file.backing_path, file_key=grown)
+    assert run(scenario) == [b"a"] and view.xattr_calls == 2
+
+
+def test_index_tsv_builds_never_hold_up_xattrs(ops: Operations, view: FakeView) -> None:
+    view.generating.clear()  # index.tsv builds block until released
+
+    async def scenario() -> bytes:
+        tsv = await ops.lookup(ROOT_INODE, b"index.tsv", None)  # type: ignore[arg-type]
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):  # more builds than there are parse threads
+                nursery.start_soon(ops.open, tsv.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+            await trio.sleep(0.05)
+            with trio.fail_after(5):
+                value = await ops.getxattr(attr.st_ino, b"user.claw.session_id", None)  # type: ignore[arg-type]
+            view.generating.set()
+        return value
+
+    assert run(scenario) == b"a"
+
+
+def fork_once(ops: Operations, command: bytes) -> tuple[int, bytes]:
+    """Write `command` to `fork` (errno or 0), then what a new open reads."""
+    async def scenario() -> tuple[int, bytes]:
+        attr = await ops.lookup(ROOT_INODE, b"fork", None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_WRONLY, None)  # type: ignore[arg-type]
+        try:
+            await ops.write(info.fh, 0, command)
+            code = 0
+        except pyfuse3.FUSEError as e:
+            code = e.errno
+        await ops.release(info.fh)
+        again = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+        return code, await ops.read(again.fh, 0, 4096)
+
+    return run(scenario)  # type: ignore[no-any-return]
+
+
+def test_a_fork_failing_unexpectedly_is_eio_and_reads_back_as_an_error(
+    ops: Operations, view: FakeView
+) -> None:
+    view.fork_fail = ZeroDivisionError("a bug")
+    assert fork_once(ops, b"topic\n") == (errno.EIO, b"error: internal error\n")
+
+
+def test_fork_results_are_bounded(
+    ops: Operations, view: FakeView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fuse_ops, "FORK_RESULTS", 2)
+    for index in range(5):
+        ops._remember(fuse_ops.ControlHandle(0, Node(("x", str(index)), NodeKind.CONTROL, "fork")),
+                      b"r\n")
+    assert list(ops._fork_results) == [("x", "3"), ("x", "4")]
+    assert fork_once(ops, b"topic\n") == (0, b"new.jsonl\ttopic\t/store/new.jsonl\n")
+
+
+def test_path_xattr_needs_no_parse(ops: Operations, view: FakeView) -> None:
+    """`user.claw.path` (what `claw --resume` needs) is the backing file: no parse."""
+    async def scenario() -> bytes:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        return await ops.getxattr(attr.st_ino, b"user.claw.path", None)  # type: ignore[arg-type]
+
+    assert run(scenario) == str(view.file.backing_path).encode()
+    assert view.xattr_calls == 0

@@ -1,0 +1,103 @@
+"""Which held inodes a store change makes stale (kernelcache.find_stale), on a fake view."""
+
+from __future__ import annotations
+
+from clawfs.format.summary import FileKey
+from clawfs.mount.kernelcache import GONE, Held, alias_keys, find_stale, in_scope, workspace_of
+from clawfs.mount.view import Key, Node, NodeKind, View
+
+FP, OTHER = "a" * 16, "b" * 16
+WS: Key = ("sessions", FP)
+
+
+class FakeView:
+    def __init__(self, nodes: dict[Key, Node]) -> None:
+        self.nodes = nodes
+
+    def resolve(self, key: Key) -> Node | None:
+        return self.nodes.get(key)
+
+
+def transcript(key: Key, ino: int, size: int) -> Node:
+    return Node(key, NodeKind.TRANSCRIPT, key[-1], backing_path="/x",
+                file_key=FileKey(1, ino, size, size * 10))
+
+
+def link(key: Key, target: str) -> Node:
+    return Node(key, NodeKind.SYMLINK, key[-1], target=target)
+
+
+def d(key: Key) -> Node:
+    return Node(key, NodeKind.DIR, key[-1] if key else "")
+
+
+HELD: list[Held] = [
+    (1, (NodeKind.DIR, ()), None, True),
+    (2, (NodeKind.DIR, ("sessions",)), None, True),
+    (3, (NodeKind.DIR, WS), None, True),
+    (4, (NodeKind.TRANSCRIPT, (*WS, "a.jsonl")), (1, 100), True),
+    (5, (NodeKind.SYMLINK, (*WS, "latest")), None, True),
+    (6, (NodeKind.TRANSCRIPT, (*WS, "gone.jsonl")), (1, 101), True),
+    (7, (NodeKind.TRANSCRIPT, ("sessions", OTHER, "o.jsonl")), (1, 102), True),
+]
+
+
+def view(a_size: int = 10, a_ino: int = 100, latest: str = "a.jsonl") -> View:
+    nodes = {
+        (): d(()),
+        ("sessions",): d(("sessions",)),
+        WS: d(WS),
+        (*WS, "a.jsonl"): transcript((*WS, "a.jsonl"), a_ino, a_size),
+        (*WS, "latest"): link((*WS, "latest"), latest),
+        ("sessions", OTHER, "o.jsonl"): transcript(("sessions", OTHER, "o.jsonl"), 102, 1),
+    }
+    return FakeView(nodes)  # type: ignore[return-value]
+
+
+def test_scope_is_the_changed_workspaces_and_the_top_levels() -> None:
+    assert in_scope(("latest",), {FP}) and in_scope(("sessions", OTHER), {FP})
+    assert in_scope((*WS, "x"), {FP}) and not in_scope(("sessions", OTHER, "x"), {FP})
+    assert in_scope(("sessions", OTHER, "x"), None)
+
+
+def test_first_check_invalidates_in_doubt_then_only_what_changed() -> None:
+    first = find_stale(view(), HELD, {FP}, {})
+    assert first.entries == [(3, "gone.jsonl")]  # gone: its name in its parent
+    assert 4 in first.attrs and 5 in first.attrs and 7 not in first.attrs  # 7: out of scope
+    seen = first.seen
+
+    quiet = find_stale(view(), HELD, {FP}, seen)
+    # Directories only, and the gone name again: a current inode's slot can come
+    # back under the same number (an alias), so it is never written off.
+    assert quiet.entries == [(3, "gone.jsonl")] and quiet.attrs == [2, 3, 6]
+
+    grown = find_stale(view(a_size=20), HELD, {FP}, seen)
+    assert 4 in grown.attrs and 5 not in grown.attrs
+
+    repointed = find_stale(view(latest="b.jsonl"), HELD, {FP}, seen)
+    assert 5 in repointed.attrs and 4 not in repointed.attrs
+
+
+def test_a_replaced_file_invalidates_its_name_and_a_retired_inode_only_once() -> None:
+    seen = find_stale(view(), HELD, {FP}, {}).seen
+    replaced = find_stale(view(a_ino=999), HELD, {FP}, seen)
+    assert (3, "a.jsonl") in replaced.entries
+    assert replaced.seen[4] is None  # current: checked again once the index caught up
+
+    retired: list[Held] = [(8, (NodeKind.TRANSCRIPT, (*WS, "a.jsonl")), (1, 50), False), *HELD]
+    once = find_stale(view(), retired, {FP}, seen)
+    assert (3, "a.jsonl") in once.entries and once.seen[8] == GONE
+    again = find_stale(view(), retired, {FP}, {**seen, **once.seen})
+    assert (3, "a.jsonl") not in again.entries
+
+
+def test_workspace_of_names_the_workspace_below_sessions_fp_only() -> None:
+    assert workspace_of((*WS, "a.jsonl")) == FP
+    assert workspace_of((*WS, "forks", "x", "fork")) == FP
+    assert workspace_of(WS) is None and workspace_of(("latest",)) is None
+    assert workspace_of(("workspaces", "proj")) is None and workspace_of(()) is None
+
+
+def test_a_fork_checks_only_the_aliases_it_may_repoint() -> None:
+    assert alias_keys(None) == [("latest",), ("last",), ("recent",)]
+    assert alias_keys(FP)[3:] == [(*WS, "latest"), (*WS, "last"), (*WS, "recent")]

@@ -1,0 +1,386 @@
+"""The pure view tree, without a mount: lookup, list, resolve, xattrs, index.tsv, forks."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from clawfs.format import fingerprint
+from clawfs.mount.view import Node, NodeKind, View, ViewError, parse_fork_command
+from clawfs.store.index import StoreIndex
+from clawfs.store.lineage import MAX_DEPTH
+from clawfs.store.roots import RootKind, make_root
+
+import storegen as sg
+
+T0 = 1_760_000_000_000
+
+
+def _view(*roots: Path) -> View:
+    index = StoreIndex([make_root(str(r), RootKind.STORE, n) for n, r in enumerate(roots)])
+    index.scan()
+    return View(index)
+
+
+def _follow(view: View, link: Node) -> Node | None:
+    """Resolve a symlink node's relative target inside the view, as the kernel would."""
+    assert link.kind is NodeKind.SYMLINK and link.target is not None
+    parts = list(link.key[:-1])
+    for part in link.target.split("/"):
+        if part == "..":
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return view.resolve(tuple(parts))
+
+
+def _names(nodes: list[Node]) -> list[str]:
+    return [n.name for n in nodes]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> tuple[View, str, Path]:
+    ws = os.path.realpath(tmp_path / "myproj")
+    os.mkdir(ws)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    sg.write_session(d, sg.make_session("session-1-0", updated_at_ms=T0, messages=2,
+                                        workspace_root=ws, model="m1"))
+    sg.write_session(d, sg.make_session("session-2-0", updated_at_ms=T0 + 1, messages=1,
+                                        workspace_root=ws, parent="session-1-0", branch="b"))
+    sg.write_session(d, sg.make_session("session-3-0", updated_at_ms=T0 + 2, messages=0,
+                                        workspace_root=ws, parent="session-2-0"))
+    sg.write_session(d, sg.make_session("session-4-0", updated_at_ms=T0 + 3, messages=1,
+                                        workspace_root="/x\ty\nz\\w"))
+    sg.write_bytes(d, "broken.jsonl", b"{not json\n")
+    return _view(root), d.name, d
+
+
+def test_root_and_workspaces(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    root = view.root()
+    assert root.kind is NodeKind.DIR and root.key == ()
+    assert _names(view.list(root)) == ["latest", "last", "recent", "workspaces", "sessions"]
+    latest = view.lookup(root, "latest")
+    assert latest is not None and latest.target == f"sessions/{fp}/session-2-0.jsonl"
+    target = _follow(view, latest)
+    assert target is not None and target.kind is NodeKind.TRANSCRIPT
+    assert target.backing_path == str(d / "session-2-0.jsonl")
+    workspaces = view.lookup(root, "workspaces")
+    assert workspaces is not None
+    links = view.list(workspaces)
+    assert _names(links) == ["myproj"] and links[0].target == f"../sessions/{fp}"
+    followed = _follow(view, links[0])
+    assert followed is not None and followed.key == ("sessions", fp)
+    sessions = view.lookup(root, "sessions")
+    assert sessions is not None and _names(view.list(sessions)) == [fp]
+    assert view.lookup(root, "nothing") is None
+    assert view.lookup(root, "..") is None
+
+
+def test_workspace_dir(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    ws = view.resolve(("sessions", fp))
+    assert ws is not None
+    entries = view.list(ws)
+    assert _names(entries) == [
+        "latest", "last", "recent", "fork", "index.tsv", "forks",
+        "session-4-0.jsonl", "session-3-0.jsonl", "session-2-0.jsonl", "session-1-0.jsonl",
+        "broken.jsonl",
+    ]
+    kinds = {n.name: n.kind for n in entries}
+    assert kinds["fork"] is NodeKind.CONTROL and kinds["index.tsv"] is NodeKind.GENERATED
+    for node in entries:
+        assert view.resolve(node.key) == node
+        assert view.lookup(ws, node.name) == node
+    # session-4-0 is foreign (its root is elsewhere); session-3-0 is empty.
+    assert (view.lookup(ws, "latest") or pytest.fail()).target == "session-2-0.jsonl"
+    transcript = view.lookup(ws, "session-1-0.jsonl")
+    assert transcript is not None and transcript.file_key is not None
+    assert transcript.file_key.ino == os.stat(d / "session-1-0.jsonl").st_ino
+    assert view.list(ws) is view.list(ws)  # cached while nothing changes
+
+
+def test_xattrs(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    node = view.resolve(("sessions", fp, "session-2-0.jsonl"))
+    assert node is not None
+    attrs = view.xattrs(node)
+    assert attrs == {
+        "user.claw.session_id": b"session-2-0",
+        "user.claw.parent_session_id": b"session-1-0",
+        "user.claw.branch_name": b"b",
+        "user.claw.message_count": b"1",
+        "user.claw.created_at_ms": b"1700000000000",
+        "user.claw.updated_at_ms": str(T0 + 1).encode(),
+        "user.claw.workspace_root": os.fsencode(os.path.realpath(d.parent.parent / "myproj")),
+        "user.claw.path": os.fsencode(d / "session-2-0.jsonl"),
+    }
+    first = view.xattrs(view.resolve(("sessions", fp, "session-1-0.jsonl")) or pytest.fail())
+    assert first["user.claw.model"] == b"m1" and "user.claw.parent_session_id" not in first
+    broken = view.xattrs(view.resolve(("sessions", fp, "broken.jsonl")) or pytest.fail())
+    assert broken["user.claw.session_id"] == b"broken"
+    assert broken["user.claw.message_count"] == b"0"
+    assert view.xattrs(view.resolve(("sessions", fp)) or pytest.fail()) == {}
+
+
+def test_index_tsv(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    node = view.resolve(("sessions", fp, "index.tsv"))
+    assert node is not None
+    lines = view.generate(node).decode().split("\n")
+    assert lines[-1] == ""
+    assert lines[0].split("\t") == [
+        "file", "session_id", "created_at_ms", "updated_at_ms", "message_count",
+        "parent_session_id", "branch_name", "model", "workspace_root", "path", "status",
+    ]
+    rows = [line.split("\t") for line in lines[1:-1]]
+    assert [r[0] for r in rows] == [
+        "session-4-0.jsonl", "session-3-0.jsonl", "session-2-0.jsonl", "session-1-0.jsonl",
+        "broken.jsonl",
+    ]
+    assert all(len(r) == 11 for r in rows)
+    assert rows[0][8] == "/x\\ty\\nz\\\\w" and rows[0][10] == "foreign"
+    assert rows[2][1:7] == ["session-2-0", "1700000000000", str(T0 + 1), "1", "session-1-0", "b"]
+    assert rows[2][7] == "" and rows[2][10] == "ok"
+    assert rows[2][9] == str(d / "session-2-0.jsonl")
+    assert rows[4][1:5] == ["broken", "0", "0", "0"] and rows[4][10].startswith("error: ")
+
+
+def test_forks_tree(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    forks = view.resolve(("sessions", fp, "forks"))
+    assert forks is not None
+    assert _names(view.list(forks)) == ["session-4-0", "session-1-0", "broken"]
+    node = view.resolve(("sessions", fp, "forks", "session-1-0", "session-2-0"))
+    assert node is not None and node.kind is NodeKind.DIR
+    assert _names(view.list(node)) == ["fork", "session.jsonl", "session-3-0"]
+    link = view.lookup(node, "session.jsonl")
+    assert link is not None and link.target == "../../../session-2-0.jsonl"
+    top_link = view.resolve(("sessions", fp, "forks", "session-1-0", "session.jsonl"))
+    assert top_link is not None and top_link.target == "../../session-1-0.jsonl"
+    followed = _follow(view, link)
+    assert followed is not None and followed.backing_path == str(d / "session-2-0.jsonl")
+    assert view.resolve(("sessions", fp, "forks", "session-1-0", "nope")) is None
+    assert view.resolve(("sessions", fp, "forks", "nope", "fork")) is None
+
+
+def test_fork_through_the_view(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    control = view.resolve(("sessions", fp, "forks", "session-1-0", "fork"))
+    assert control is not None and control.kind is NodeKind.CONTROL
+    outcome = view.fork(control, b"  review\n")
+    name, branch, path = outcome.line().decode().rstrip("\n").split("\t")
+    assert branch == "review" and path == str(d / name)
+    assert view.resolve(("sessions", fp, name)) is not None
+    child = view.resolve(("sessions", fp, "forks", "session-1-0", name.removesuffix(".jsonl")))
+    assert child is not None and child.kind is NodeKind.DIR
+    latest = view.resolve(("sessions", fp, "latest"))
+    assert latest is not None and latest.target == name  # the fork is the newest
+    # The workspace's own control file forks what `latest` names.
+    second = view.fork(view.resolve(("sessions", fp, "fork")) or pytest.fail(), b"")
+    assert second.branch_name is None
+    before = set(os.listdir(d))
+    for bad in [b"a\nb\n", b"\xff\n", b"a\x01b", b"x" * 257, b"x" * 200 + "é".encode() * 40]:
+        with pytest.raises(ViewError) as failed:
+            view.fork(control, bad)
+        assert failed.value.errno == errno.EINVAL
+    assert set(os.listdir(d)) == before
+
+
+def test_fork_command_parsing() -> None:
+    assert parse_fork_command(b"") is None
+    assert parse_fork_command(b"\n") is None
+    assert parse_fork_command(b"  incident-review \n") == "incident-review"
+    assert parse_fork_command(b"\nname\n\n") == "name"
+    assert parse_fork_command("ünïcode".encode()) == "ünïcode"
+    assert parse_fork_command(b"x" * 256 + b"\n") == "x" * 256
+    for bad in [b"a\nb", b"a\tb", b"\x00", b"x" * 257, b"\xc3"]:
+        with pytest.raises(ViewError):
+            parse_fork_command(bad)
+
+
+def test_no_latest_means_no_alias_and_enoent_fork(tmp_path: Path) -> None:
+    ws = os.path.realpath(tmp_path)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    sg.write_session(d, sg.make_session("session-1-0", messages=0, workspace_root=ws))
+    view = _view(root)
+    assert _names(view.list(view.root())) == ["workspaces", "sessions"]
+    assert view.resolve(("latest",)) is None
+    assert view.resolve(("sessions", d.name, "latest")) is None
+    with pytest.raises(ViewError) as failed:
+        view.fork(view.resolve(("sessions", d.name, "fork")) or pytest.fail(), b"x\n")
+    assert failed.value.errno == errno.ENOENT
+
+
+def test_gone_file_resolves_to_none(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    key = ("sessions", fp, "session-1-0.jsonl")
+    assert view.resolve(key) is not None
+    os.unlink(d / "session-1-0.jsonl")
+    view.index.refresh_path(str(d / "session-1-0.jsonl"))
+    assert view.resolve(key) is None
+    assert view.resolve(("sessions", "0000000000000000")) is None
+
+
+def test_deep_chain_continuation(tmp_path: Path) -> None:
+    """1,000 forks deep: continuation links at depth 64 lead to nodes at the top of forks/."""
+    ws = os.path.realpath(tmp_path)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    for n in range(1000):
+        parent = None if n == 0 else f"s{n - 1:04d}"
+        sg.write_session(d, sg.make_session(f"s{n:04d}", parent=parent, workspace_root=ws,
+                                            updated_at_ms=T0 + n))
+    view = _view(root)
+    fp = fingerprint.fingerprint(ws)
+    forks = ("sessions", fp, "forks")
+    top = _names(view.list(view.resolve(forks) or pytest.fail()))
+    assert top == [f"s{n:04d}" for n in range(0, 1000, MAX_DEPTH)]
+    key = (*forks, *[f"s{n:04d}" for n in range(MAX_DEPTH)])
+    deepest = view.resolve(key)
+    assert deepest is not None and deepest.kind is NodeKind.DIR
+    entries = view.list(deepest)
+    assert _names(entries) == ["fork", "session.jsonl", f"s{MAX_DEPTH:04d}"]
+    link = entries[2]
+    assert link.kind is NodeKind.SYMLINK and link.target == "../" * MAX_DEPTH + f"s{MAX_DEPTH:04d}"
+    followed = _follow(view, link)
+    assert followed is not None and followed.key == (*forks, f"s{MAX_DEPTH:04d}")
+    session_link = _follow(view, entries[1])
+    assert session_link is not None
+    assert session_link.backing_path == str(d / f"s{MAX_DEPTH - 1:04d}.jsonl")
+    longest = "/".join(key) + "/session.jsonl"
+    assert len(longest.encode()) < 4096
+    # Continuation nodes are ordinary nodes: fork from one.
+    control = view.resolve((*forks, f"s{MAX_DEPTH:04d}", "fork"))
+    assert control is not None
+    made = view.fork(control, b"deep")
+    assert made.branch_name == "deep"
+
+
+def test_parent_cycle_and_orphan_in_a_store(tmp_path: Path) -> None:
+    """Parent ids that loop, or name nothing here, put sessions at the top of forks/."""
+    ws = os.path.realpath(tmp_path)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    for sid, parent in [("s-a", "s-c"), ("s-b", "s-a"), ("s-c", "s-b"), ("s-d", "s-b"),
+                        ("s-orphan", "s-gone")]:
+        sg.write_session(d, sg.make_session(sid, parent=parent, workspace_root=ws))
+    view = _view(root)
+    forks = view.resolve(("sessions", d.name, "forks"))
+    assert forks is not None
+    assert sorted(_names(view.list(forks))) == ["s-a", "s-b", "s-c", "s-orphan"]
+    child = view.resolve(("sessions", d.name, "forks", "s-b", "s-d"))
+    assert child is not None and child.kind is NodeKind.DIR
+
+
+def _two_workspaces(tmp_path: Path) -> tuple[View, Path, Path]:
+    root = tmp_path / "root"
+    dirs = []
+    for name in ("alpha", "beta"):
+        ws = os.path.realpath(tmp_path / name)
+        os.mkdir(ws)
+        d = sg.fp_dir(root, ws)
+        sg.write_session(d, sg.make_session(f"session-1-{name}", updated_at_ms=T0,
+                                            workspace_root=ws))
+        sg.write_session(d, sg.make_session(f"session-2-{name}", updated_at_ms=T0 + 1,
+                                            workspace_root=ws, parent=f"session-1-{name}"))
+        dirs.append(d)
+    return _view(root), dirs[0], dirs[1]
+
+
+def test_a_change_in_one_workspace_keeps_the_others_cached(tmp_path: Path) -> None:
+    """An append in `beta` must not rebuild `alpha`'s listings (per-workspace versions)."""
+    view, alpha, beta = _two_workspaces(tmp_path)
+    ws_node = view.resolve(("sessions", alpha.name))
+    forks = view.resolve(("sessions", alpha.name, "forks"))
+    assert ws_node is not None and forks is not None
+    listed, forked = view.list(ws_node), view.list(forks)
+    lineage = view.index.lineage(alpha.name)
+    path = beta / "session-2-beta.jsonl"
+    sg.append_message(path, sg.text_message("more"))
+    assert view.index.refresh_path(str(path)) == {beta.name}
+    assert view.list(ws_node) is listed
+    assert view.list(forks) is forked
+    assert view.index.lineage(alpha.name) is lineage
+    beta_node = view.resolve(("sessions", beta.name))
+    assert beta_node is not None
+    assert "session-2-beta.jsonl" in _names(view.list(beta_node))
+
+
+def test_sessions_listing_does_not_snapshot_workspaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view, alpha, beta = _two_workspaces(tmp_path)
+    snapshots = 0
+    snapshot = StoreIndex._snapshot
+
+    def counting(self: StoreIndex, *args: object) -> object:
+        nonlocal snapshots
+        snapshots += 1
+        return snapshot(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoreIndex, "_snapshot", counting)
+    assert _names(view.list(Node(("sessions",), NodeKind.DIR, "sessions"))) == sorted(
+        [alpha.name, beta.name]
+    )
+    assert view.index.fingerprints() == sorted([alpha.name, beta.name])
+    assert snapshots == 0
+
+
+def test_labels_are_not_recomputed_for_an_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clawfs.store import labels
+
+    view, alpha, beta = _two_workspaces(tmp_path)
+    link = view.resolve(("workspaces", "alpha"))
+    assert link is not None and link.target == f"../sessions/{alpha.name}"
+    calls = 0
+    label_of = labels.label_of
+
+    def counting(path: str) -> str:
+        nonlocal calls
+        calls += 1
+        return label_of(path)
+
+    monkeypatch.setattr(labels, "label_of", counting)
+    path = beta / "session-2-beta.jsonl"
+    sg.append_message(path, sg.text_message("more"))
+    view.index.refresh_path(str(path))
+    assert view.resolve(("workspaces", "beta")) is not None
+    assert view.resolve(("workspaces", "alpha")) is not None
+    assert view.resolve(("workspaces", "gamma")) is None
+    assert calls == 0
+
+
+def test_path_xattr_needs_no_parse(
+    project: tuple[View, str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view, fp, d = project
+    node = view.resolve(("sessions", fp, "session-2-0.jsonl"))
+    assert node is not None
+    loads: list[str] = []
+    load = StoreIndex._load
+
+    def counting(self: StoreIndex, path: str, file_name: str) -> object:
+        loads.append(file_name)
+        return load(self, path, file_name)
+
+    monkeypatch.setattr(StoreIndex, "_load", counting)
+    path = str(d / "session-2-0.jsonl")
+    assert view.xattr(node, "user.claw.path") == path.encode()
+    assert view.cached_xattrs(node) is None  # not parsed yet: the caller must hop
+    assert loads == []
+    assert view.xattr(node, "user.claw.message_count") == b"1"
+    assert loads == ["session-2-0.jsonl"]
+    cached = view.cached_xattrs(node)
+    assert cached is not None and cached == view.xattrs(node)
+    assert view.xattr(node, "user.claw.nope") is None
+    sf = view.index.file(fp, "session-2-0.jsonl")
+    assert sf is not None and view.index.cached_summary(sf) == view.index.summary(sf)
+    assert len(loads) == 1
