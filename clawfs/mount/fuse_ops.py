@@ -1,7 +1,7 @@
 """The FUSE adapter: kernel requests -> calls on the pure `View` -> replies.
 
 Thin on purpose: what exists, what it is called and what a fork does are
-the view's business (mount/view.py). This module only turns nodes into
+the view's business (mount/view.py). This module only turns entries into
 inode numbers and attributes, serves bytes, and maps every failure to an
 errno, because pyfuse3 turns any other exception into a dead mount
 (clients get ECONNABORTED) and an errno outside 1..511 into a hung caller
@@ -44,7 +44,15 @@ from pyfuse3 import (
 
 from clawfs.mount import kernelcache
 from clawfs.mount.inodes import InodeTable
-from clawfs.mount.view import PATH_XATTR, SESSIONS, ForkOutcome, Node, NodeKind, View, ViewError
+from clawfs.mount.view import (
+    PATH_XATTR,
+    SESSIONS,
+    Entry,
+    EntryKind,
+    ForkOutcome,
+    View,
+    ViewError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,7 @@ log = logging.getLogger(__name__)
 SHORT_ATTR_TIMEOUT = 1.0
 LONG_ATTR_TIMEOUT = 60.0
 ENTRY_TIMEOUT = 60.0
-CHANGING = (NodeKind.TRANSCRIPT, NodeKind.SYMLINK)
+CHANGING = (EntryKind.TRANSCRIPT, EntryKind.SYMLINK)
 
 # readdir offsets: next_id must never be 0 (it means "start"), and 1 and 2
 # are best avoided (. and ..), so entry i of a listing has next_id i + 3.
@@ -103,7 +111,7 @@ REFRESH_THREADS = 1
 P = ParamSpec("P")
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
-Slot = tuple[NodeKind, tuple[str, ...]]
+Slot = tuple[EntryKind, tuple[str, ...]]
 
 
 def _errno(value: int | None) -> int:
@@ -159,7 +167,7 @@ class DirHandle:
     """
 
     inode: int
-    entries: list[Node] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
 
 
 @dataclass
@@ -183,7 +191,7 @@ class ControlHandle:
     """A fork control file: the first non-empty write is the command."""
 
     inode: int
-    node: Node
+    entry: Entry
     used: bool = False
     result: bytes | None = None
 
@@ -270,46 +278,46 @@ class Operations(pyfuse3.Operations):
             except OSError as e:
                 log.debug("invalidating inode %d: %s", inode, e)
 
-    # --- nodes and inodes -------------------------------------------------
+    # --- entries and inodes -----------------------------------------------
 
-    def _number(self, node: Node) -> tuple[int, os.stat_result | None]:
-        """The inode for `node`, with a fresh stat of its backing file.
+    def _number(self, entry: Entry) -> tuple[int, os.stat_result | None]:
+        """The inode for `entry`, with a fresh stat of its backing file.
 
         The stat is taken here (not from the index) so the inode's identity is
         the file on disk now, which is what getattr will compare against.
         """
-        if node.kind is not NodeKind.TRANSCRIPT:
-            return self._inodes.number((node.kind, node.key)), None
-        st = _lstat_regular(node)
+        if entry.kind is not EntryKind.TRANSCRIPT:
+            return self._inodes.number((entry.kind, entry.key)), None
+        st = _lstat_regular(entry)
         identity = (st.st_dev, st.st_ino)
-        return self._inodes.number((node.kind, node.key), identity), st
+        return self._inodes.number((entry.kind, entry.key), identity), st
 
-    def _node(self, inode: int) -> Node:
-        """The live node for `inode`, or ESTALE (the kernel then looks again)."""
-        entry = self._inodes.entry(inode)
-        if entry is None:
+    def _resolve(self, inode: int) -> Entry:
+        """The live entry for `inode`, or ESTALE (the kernel then looks again)."""
+        known = self._inodes.entry(inode)
+        if known is None:
             raise FUSEError(errno.ESTALE)
-        (kind, key), _ = entry
-        node = self.view.resolve(key)
-        if node is None or node.kind is not kind:
+        (kind, key), _ = known
+        entry = self.view.resolve(key)
+        if entry is None or entry.kind is not kind:
             self._inodes.retire(inode)
             raise FUSEError(errno.ESTALE)
-        return node
+        return entry
 
-    def _stat_backing(self, inode: int, node: Node) -> os.stat_result:
+    def _stat_backing(self, inode: int, entry: Entry) -> os.stat_result:
         """stat of a transcript's backing file, if it is still this inode's file."""
-        entry = self._inodes.entry(inode)
+        known = self._inodes.entry(inode)
         try:
-            st: os.stat_result | None = _lstat_regular(node)
+            st: os.stat_result | None = _lstat_regular(entry)
         except FileNotFoundError:
             st = None
-        if st is None or entry is None or entry[1] != (st.st_dev, st.st_ino):
+        if st is None or known is None or known[1] != (st.st_dev, st.st_ino):
             self._inodes.retire(inode)
             raise FUSEError(errno.ESTALE)
         return st
 
     def _attributes(
-        self, inode: int, kind: NodeKind, st: os.stat_result | None, target: str | None = None
+        self, inode: int, kind: EntryKind, st: os.stat_result | None, target: str | None = None
     ) -> EntryAttributes:
         attr = EntryAttributes()
         attr.st_ino = inode
@@ -322,7 +330,7 @@ class Operations(pyfuse3.Operations):
         attr.st_nlink = 1
         attr.st_blksize = 4096
         attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self._started_ns
-        if kind is NodeKind.TRANSCRIPT and st is not None:
+        if kind is EntryKind.TRANSCRIPT and st is not None:
             attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444)
             attr.st_size = st.st_size
             attr.st_blocks = st.st_blocks
@@ -330,20 +338,20 @@ class Operations(pyfuse3.Operations):
             attr.st_atime_ns = st.st_atime_ns
             attr.st_mtime_ns = st.st_mtime_ns
             attr.st_ctime_ns = st.st_ctime_ns
-        elif kind is NodeKind.DIR:
+        elif kind is EntryKind.DIR:
             attr.st_mode = stat.S_IFDIR | 0o555
-        elif kind is NodeKind.SYMLINK:
+        elif kind is EntryKind.SYMLINK:
             attr.st_mode = stat.S_IFLNK | 0o777
             attr.st_size = len(os.fsencode(target or ""))
-        elif kind is NodeKind.CONTROL:
+        elif kind is EntryKind.CONTROL:
             attr.st_mode = stat.S_IFREG | 0o644
         else:  # GENERATED: size 0, served with direct_io like /proc files
             attr.st_mode = stat.S_IFREG | 0o444
         return attr
 
-    def _entry(self, node: Node) -> EntryAttributes:
-        inode, st = self._number(node)
-        return self._attributes(inode, node.kind, st, node.target)
+    def _attributes_of(self, entry: Entry) -> EntryAttributes:
+        inode, st = self._number(entry)
+        return self._attributes(inode, entry.kind, st, entry.target)
 
     # --- lookup and attributes --------------------------------------------
 
@@ -351,19 +359,19 @@ class Operations(pyfuse3.Operations):
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: RequestContext
     ) -> EntryAttributes:
-        parent = self._node(parent_inode)
-        if parent.kind is not NodeKind.DIR:
+        parent = self._resolve(parent_inode)
+        if parent.kind is not EntryKind.DIR:
             raise FUSEError(errno.ENOTDIR)
         text = os.fsdecode(name)
         if text == ".":
-            child: Node | None = parent
+            child: Entry | None = parent
         elif text == "..":
             child = self.view.resolve(parent.key[:-1]) if parent.key else parent
         else:
             child = self.view.lookup(parent, text)
         if child is None:
             raise FUSEError(errno.ENOENT)  # not cached: a new session shows at once
-        attr = self._entry(child)
+        attr = self._attributes_of(child)
         self._inodes.looked_up(attr.st_ino)
         return attr
 
@@ -383,10 +391,10 @@ class Operations(pyfuse3.Operations):
         if fds:
             # An open transcript answers for the file it has open, even if
             # that was renamed over or deleted since (as on a local disk).
-            return self._attributes(inode, NodeKind.TRANSCRIPT, os.fstat(fds[0]))
-        node = self._node(inode)
-        st = self._stat_backing(inode, node) if node.kind is NodeKind.TRANSCRIPT else None
-        return self._attributes(inode, node.kind, st, node.target)
+            return self._attributes(inode, EntryKind.TRANSCRIPT, os.fstat(fds[0]))
+        entry = self._resolve(inode)
+        st = self._stat_backing(inode, entry) if entry.kind is EntryKind.TRANSCRIPT else None
+        return self._attributes(inode, entry.kind, st, entry.target)
 
     @handler
     async def setattr(
@@ -397,19 +405,19 @@ class Operations(pyfuse3.Operations):
         fh: int | None,
         ctx: RequestContext,
     ) -> EntryAttributes:
-        node = self._node(inode)
+        entry = self._resolve(inode)
         harmless = not (fields.update_mode or fields.update_uid or fields.update_gid)
-        if node.kind is NodeKind.CONTROL and harmless:
+        if entry.kind is EntryKind.CONTROL and harmless:
             # `truncate -s0 fork` and `touch fork` are no-ops that must succeed.
-            return self._attributes(inode, node.kind, None)
+            return self._attributes(inode, entry.kind, None)
         raise FUSEError(errno.EROFS)
 
     @handler
     async def readlink(self, inode: int, ctx: RequestContext) -> bytes:
-        node = self._node(inode)
-        if node.kind is not NodeKind.SYMLINK or node.target is None:
+        entry = self._resolve(inode)
+        if entry.kind is not EntryKind.SYMLINK or entry.target is None:
             raise FUSEError(errno.EINVAL)
-        return os.fsencode(node.target)
+        return os.fsencode(entry.target)
 
     @handler
     async def statfs(self, ctx: RequestContext) -> StatvfsData:
@@ -422,8 +430,8 @@ class Operations(pyfuse3.Operations):
 
     @handler
     async def opendir(self, inode: int, ctx: RequestContext) -> int:
-        node = self._node(inode)
-        if node.kind is not NodeKind.DIR:
+        entry = self._resolve(inode)
+        if entry.kind is not EntryKind.DIR:
             raise FUSEError(errno.ENOTDIR)
         fh = next(self._handle_ids)
         self._dirs[fh] = DirHandle(inode)
@@ -433,12 +441,12 @@ class Operations(pyfuse3.Operations):
     async def readdir(self, fh: int, start_id: int, token: ReaddirToken) -> None:
         handle = self._dirs[fh]
         if start_id == 0:
-            handle.entries = self.view.list(self._node(handle.inode))
+            handle.entries = self.view.entries(self._resolve(handle.inode))
         first = max(start_id - FIRST_OFFSET, 0) if start_id else 0
         for index in range(first, len(handle.entries)):
             child = handle.entries[index]
             try:
-                attr = self._entry(child)
+                attr = self._attributes_of(child)
             except OSError as e:
                 log.debug("readdir: leaving out %s: %s", child.name, e)
                 continue  # removed since the snapshot (or unreadable): leave it out
@@ -456,25 +464,25 @@ class Operations(pyfuse3.Operations):
 
     @handler
     async def open(self, inode: int, flags: int, ctx: RequestContext) -> FileInfo:
-        node = self._node(inode)
+        entry = self._resolve(inode)
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
         fh = next(self._handle_ids)
-        if node.kind is NodeKind.CONTROL:
-            self._files[fh] = ControlHandle(inode, node)
+        if entry.kind is EntryKind.CONTROL:
+            self._files[fh] = ControlHandle(inode, entry)
             return FileInfo(fh=fh, direct_io=True)
         if writing:
             raise FUSEError(errno.EROFS)
-        if node.kind is NodeKind.TRANSCRIPT:
-            return self._open_transcript(fh, inode, node)
-        if node.kind is NodeKind.GENERATED:
+        if entry.kind is EntryKind.TRANSCRIPT:
+            return self._open_transcript(fh, inode, entry)
+        if entry.kind is EntryKind.GENERATED:
             data = await self._off_thread(
-                self.view.generate, node, limiter=self._generate_limiter
+                self.view.generate, entry, limiter=self._generate_limiter
             )
             self._files[fh] = GeneratedHandle(data)
             return FileInfo(fh=fh, direct_io=True)
-        raise FUSEError(errno.EISDIR if node.kind is NodeKind.DIR else errno.EINVAL)
+        raise FUSEError(errno.EISDIR if entry.kind is EntryKind.DIR else errno.EINVAL)
 
-    def _open_transcript(self, fh: int, inode: int, node: Node) -> FileInfo:
+    def _open_transcript(self, fh: int, inode: int, node: Entry) -> FileInfo:
         # O_NONBLOCK: a FIFO swapped in for the file must not block the open,
         # which would stall every request (handlers share one thread).
         # O_NOFOLLOW: a symlink swapped in is never followed out of the store
@@ -508,7 +516,7 @@ class Operations(pyfuse3.Operations):
             return os.pread(handle.fd, size, off)
         if isinstance(handle, GeneratedHandle):
             return handle.data[off : off + size]
-        result = handle.result if handle.used else self._fork_results.get(handle.node.key)
+        result = handle.result if handle.used else self._fork_results.get(handle.entry.key)
         return (result or b"")[off : off + size]
 
     @handler
@@ -521,20 +529,20 @@ class Operations(pyfuse3.Operations):
         if handle.used:
             raise FUSEError(errno.EINVAL)  # one fork per open (SPEC §4)
         handle.used = True
-        fp = kernelcache.workspace_of(handle.node.key)
+        fp = kernelcache.workspace_of(handle.entry.key)
         aliases = self._held_aliases(fp)
         seen = {inode: self._seen[inode] for inode, *_ in aliases if inode in self._seen}
-        directory = None if fp is None else self._inodes.current((NodeKind.DIR, (SESSIONS, fp)))
+        directory = None if fp is None else self._inodes.current((EntryKind.DIR, (SESSIONS, fp)))
         try:
             outcome, stale = await self._off_thread(
-                self._fork, handle.node, buf, aliases, seen, directory
+                self._fork, handle.entry, buf, aliases, seen, directory
             )
         except ViewError as e:
             self._remember(handle, f"error: {e.message}\n".encode())
             raise
         except Exception:
             self._remember(handle, b"error: internal error\n")
-            log.exception("fork through %s failed", "/".join(handle.node.key))
+            log.exception("fork through %s failed", "/".join(handle.entry.key))
             raise FUSEError(errno.EIO) from None
         self._remember(handle, outcome.line())
         if self.initialized.is_set():
@@ -543,7 +551,7 @@ class Operations(pyfuse3.Operations):
 
     def _fork(
         self,
-        node: Node,
+        entry: Entry,
         command: bytes,
         aliases: list[kernelcache.Held],
         seen: kernelcache.Seen,
@@ -559,7 +567,7 @@ class Operations(pyfuse3.Operations):
         workspace directory is dropped in case an older file of that name
         is still cached.
         """
-        outcome = self.view.fork(node, command)
+        outcome = self.view.fork(entry, command)
         stale = kernelcache.find_stale(self.view, aliases, None, seen)
         if directory is not None:
             stale.entries.append((directory, outcome.name))
@@ -569,15 +577,15 @@ class Operations(pyfuse3.Operations):
         """The alias inodes a fork in workspace `fp` may re-point that the kernel holds."""
         held: list[kernelcache.Held] = []
         for key in kernelcache.alias_keys(fp):
-            inode = self._inodes.current((NodeKind.SYMLINK, key))
+            inode = self._inodes.current((EntryKind.SYMLINK, key))
             if inode is not None and self._inodes.is_held(inode):
-                held.append((inode, (NodeKind.SYMLINK, key), None, True))
+                held.append((inode, (EntryKind.SYMLINK, key), None, True))
         return held
 
     def _remember(self, handle: ControlHandle, result: bytes) -> None:
         handle.result = result
-        self._fork_results[handle.node.key] = result
-        self._fork_results.move_to_end(handle.node.key)
+        self._fork_results[handle.entry.key] = result
+        self._fork_results.move_to_end(handle.entry.key)
         if len(self._fork_results) > FORK_RESULTS:
             self._fork_results.popitem(last=False)
 
@@ -606,29 +614,29 @@ class Operations(pyfuse3.Operations):
         text = os.fsdecode(name)
         if not text.startswith(OUR_XATTR_PREFIX):
             raise FUSEError(errno.EOPNOTSUPP)
-        node = self._node(inode)
+        entry = self._resolve(inode)
         if text == PATH_XATTR:  # the backing file: no parse (claw --resume needs it)
-            value = self.view.xattr(node, text)
+            value = self.view.xattr(entry, text)
         else:
-            value = (await self._xattrs_of(node)).get(text)
+            value = (await self._xattrs_of(entry)).get(text)
         if value is None:
             raise FUSEError(pyfuse3.ENOATTR)
         return value
 
     @handler
     async def listxattr(self, inode: int, ctx: RequestContext) -> Sequence[bytes]:
-        names = await self._xattrs_of(self._node(inode))
+        names = await self._xattrs_of(self._resolve(inode))
         return [os.fsencode(name) for name in names]
 
-    async def _xattrs_of(self, node: Node) -> dict[str, bytes]:
-        """The view's xattrs of `node`: on the trio thread when the index has
+    async def _xattrs_of(self, entry: Entry) -> dict[str, bytes]:
+        """The view's xattrs of `entry`: on the trio thread when the index has
         the file's full parse cached (`getfattr -d` asks list + one get per
         name, and those must not each queue for a worker thread), else from
         a worker thread, since the first ask for a version needs a parse."""
-        cached = self.view.cached_xattrs(node)
+        cached = self.view.cached_xattrs(entry)
         if cached is not None:
             return cached
-        return await self._off_thread(self.view.xattrs, node)
+        return await self._off_thread(self.view.xattrs, entry)
 
     # --- everything that would change the store: read-only -------------------
 
@@ -691,7 +699,7 @@ class Operations(pyfuse3.Operations):
         raise FUSEError(errno.EROFS)
 
 
-def _lstat_regular(node: Node) -> os.stat_result:
+def _lstat_regular(node: Entry) -> os.stat_result:
     """lstat of a transcript's backing file; FileNotFoundError unless it is a
     regular file. lstat, not stat: a symlink (or a FIFO) swapped in for a
     session is no longer a session, and a symlink is never followed out of
@@ -702,7 +710,7 @@ def _lstat_regular(node: Node) -> os.stat_result:
     return st
 
 
-def _backing(node: Node) -> str:
+def _backing(node: Entry) -> str:
     if node.backing_path is None:
         raise FUSEError(errno.EIO)
     return os.fspath(node.backing_path)

@@ -16,7 +16,7 @@ load files):
 
 - gone, a different kind, or (a transcript) a different backing file, as
   after claw's save by temp file + rename or a rotation: its entry in its
-  parent is invalidated, so the next lookup finds the new node (a new inode
+  parent is invalidated, so the next lookup finds the new entry (a new inode
   per SPEC §3, which is what lets `tail -F` see a new file) or nothing;
 - a transcript whose size or mtime changed (an append), an alias whose
   target changed (its size is the target's length): attributes invalidated.
@@ -37,10 +37,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from clawfs.mount.view import ALIASES, SESSIONS, Key, Node, NodeKind, View
+from clawfs.mount.view import ALIASES, SESSIONS, Entry, EntryKind, Key, View
 
 Identity = tuple[int, int] | None
-Held = tuple[int, tuple[NodeKind, Key], Identity, bool]
+Held = tuple[int, tuple[EntryKind, Key], Identity, bool]
 """(inode, (kind, key), identity, current): one entry of `InodeTable.held()`."""
 
 GONE = "gone"
@@ -61,7 +61,7 @@ class Stale:
 
 
 def workspace_of(key: Key) -> str | None:
-    """The workspace (fingerprint) a node below `sessions/<fp>/` belongs to;
+    """The workspace (fingerprint) an entry below `sessions/<fp>/` belongs to;
     None for the top levels (the root aliases, the labels in `workspaces/`,
     the `sessions/<fp>` directories), which depend on every workspace. The
     one place outside the view that knows its key layout."""
@@ -69,7 +69,7 @@ def workspace_of(key: Key) -> str | None:
 
 
 def in_scope(key: Key, fps: set[str] | None) -> bool:
-    """Whether a node may have changed when the workspaces `fps` did (None: any)."""
+    """Whether an entry may have changed when the workspaces `fps` did (None: any)."""
     if fps is None:
         return True
     fp = workspace_of(key)
@@ -90,39 +90,39 @@ def find_stale(view: View, held: Iterable[Held], fps: set[str] | None, seen: See
     held = list(held)
     dirs: dict[Key, list[int]] = {}
     for inode, (kind, key), _, _ in held:
-        if kind is NodeKind.DIR:
+        if kind is EntryKind.DIR:
             dirs.setdefault(key, []).append(inode)
     stale = Stale()
     for inode, (kind, key), identity, current in held:
         if not key or not in_scope(key, fps) or seen.get(inode) == GONE:
             continue
-        node = view.resolve(key)
-        if node is None or node.kind is not kind or _identity(node) != identity or not current:
+        entry = view.resolve(key)
+        if entry is None or entry.kind is not kind or _identity(entry) != identity or not current:
             stale.entries += [(parent, key[-1]) for parent in dirs.get(key[:-1], [])]
             stale.attrs.append(inode)
             # A current inode may match again once the index caught up (the
             # kernel looks the name up again and gets the same number).
             stale.seen[inode] = None if current else GONE
             continue
-        mark = _mark(node)
-        if kind is NodeKind.DIR or seen.get(inode, GONE) != mark:
+        mark = _mark(entry)
+        if kind is EntryKind.DIR or seen.get(inode, GONE) != mark:
             stale.attrs.append(inode)
         stale.seen[inode] = mark
     return stale
 
 
-def _identity(node: Node) -> Identity:
+def _identity(entry: Entry) -> Identity:
     """A transcript's backing file as the index knows it (the inode table
     keys on the same device and inode)."""
-    if node.kind is not NodeKind.TRANSCRIPT or node.file_key is None:
+    if entry.kind is not EntryKind.TRANSCRIPT or entry.file_key is None:
         return None
-    return (node.file_key.dev, node.file_key.ino)
+    return (entry.file_key.dev, entry.file_key.ino)
 
 
-def _mark(node: Node) -> object:
+def _mark(entry: Entry) -> object:
     """What the attributes the kernel caches depend on, beyond identity."""
-    if node.kind is NodeKind.TRANSCRIPT and node.file_key is not None:
-        return (node.file_key.size, node.file_key.mtime_ns)
-    if node.kind is NodeKind.SYMLINK:
-        return node.target
+    if entry.kind is EntryKind.TRANSCRIPT and entry.file_key is not None:
+        return (entry.file_key.size, entry.file_key.mtime_ns)
+    if entry.kind is EntryKind.SYMLINK:
+        return entry.target
     return None

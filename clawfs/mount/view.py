@@ -1,8 +1,8 @@
 """The tree the mount serves, as plain values (SPEC §2, §4). No FUSE here.
 
-A node is named by its path from the mount root (`Node.key`), so the
-adapter can resolve any inode again from its key and learn that a node is
-gone (None -> ESTALE). Everything is computed from the index on demand;
+An entry is named by its path from the mount root (`Entry.key`), so the
+adapter can resolve any inode again from its key and learn that an entry
+is gone (None -> ESTALE). Everything is computed from the index on demand;
 listings are cached because the adapter snapshots a directory's listing on
 every opendir: a workspace's listings per version of that workspace (an
 append elsewhere rebuilds nothing here), the top directories per index
@@ -56,10 +56,10 @@ INDEX_COLUMNS = (
 )
 
 Key = tuple[str, ...]
-Nodes = list["Node"]
+Entries = list["Entry"]
 
 
-class NodeKind(enum.Enum):
+class EntryKind(enum.Enum):
     DIR = "dir"
     TRANSCRIPT = "transcript"
     SYMLINK = "symlink"
@@ -68,8 +68,8 @@ class NodeKind(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Node:
-    """One entry of the mount.
+class Entry:
+    """One entry of the mount (a file, directory or symlink), as a plain value.
 
     `target` is a symlink's relative target. `backing_path` and `file_key`
     are a transcript's backing file and the version the index knows
@@ -77,7 +77,7 @@ class Node:
     """
 
     key: Key
-    kind: NodeKind
+    kind: EntryKind
     name: str
     target: str | None = None
     backing_path: str | None = None
@@ -105,16 +105,16 @@ class ViewError(Exception):
         self.message = message
 
 
-def _dir(key: Key) -> Node:
-    return Node(key, NodeKind.DIR, key[-1] if key else "")
+def _dir(key: Key) -> Entry:
+    return Entry(key, EntryKind.DIR, key[-1] if key else "")
 
 
-def _link(key: Key, target: str) -> Node:
-    return Node(key, NodeKind.SYMLINK, key[-1], target=target)
+def _link(key: Key, target: str) -> Entry:
+    return Entry(key, EntryKind.SYMLINK, key[-1], target=target)
 
 
-def _transcript(key: Key, sf: SessionFile) -> Node:
-    return Node(key, NodeKind.TRANSCRIPT, key[-1], backing_path=sf.path, file_key=sf.key)
+def _transcript(key: Key, sf: SessionFile) -> Entry:
+    return Entry(key, EntryKind.TRANSCRIPT, key[-1], backing_path=sf.path, file_key=sf.key)
 
 
 class View:
@@ -122,20 +122,20 @@ class View:
 
     def __init__(self, index: StoreIndex) -> None:
         self.index = index
-        self._lists: dict[Key, tuple[object, Nodes]] = {}
+        self._lists: dict[Key, tuple[object, Entries]] = {}
 
     # --- resolving ------------------------------------------------------------
 
-    def root(self) -> Node:
+    def root(self) -> Entry:
         return _dir(())
 
-    def lookup(self, parent: Node, name: str) -> Node | None:
-        if parent.kind is not NodeKind.DIR or not name or "/" in name or name in (".", ".."):
+    def lookup(self, parent: Entry, name: str) -> Entry | None:
+        if parent.kind is not EntryKind.DIR or not name or "/" in name or name in (".", ".."):
             return None
         return self.resolve((*parent.key, name))
 
-    def resolve(self, key: Key) -> Node | None:
-        """The node at `key` now, or None if there is none (any more)."""
+    def resolve(self, key: Key) -> Entry | None:
+        """The entry at `key` now, or None if there is none (any more)."""
         if not key:
             return self.root()
         first = key[0]
@@ -147,13 +147,13 @@ class View:
             return self._sessions(key)
         return None
 
-    def _root_alias(self, key: Key) -> Node | None:
+    def _root_alias(self, key: Key) -> Entry | None:
         target = self.index.global_latest()
         if target is None:
             return None
         return _link(key, f"{SESSIONS}/{target.fp}/{target.name}")
 
-    def _workspaces(self, key: Key) -> Node | None:
+    def _workspaces(self, key: Key) -> Entry | None:
         if len(key) == 1:
             return _dir(key)
         if len(key) != 2:
@@ -161,7 +161,7 @@ class View:
         fp = self.index.label_owner(key[1])
         return None if fp is None else _link(key, f"../{SESSIONS}/{fp}")
 
-    def _sessions(self, key: Key) -> Node | None:
+    def _sessions(self, key: Key) -> Entry | None:
         if len(key) == 1:
             return _dir(key)
         fp = key[1]
@@ -176,16 +176,17 @@ class View:
             target = self.index.latest(fp)
             return None if target is None else _link(key, target.name)
         if name == FORK:
-            return Node(key, NodeKind.CONTROL, name)
+            return Entry(key, EntryKind.CONTROL, name)
         if name == INDEX_TSV:
-            return Node(key, NodeKind.GENERATED, name)
+            return Entry(key, EntryKind.GENERATED, name)
         if name == FORKS:
             return _dir(key)
         sf = self.index.file(fp, name)
         return None if sf is None else _transcript(key, sf)
 
-    def _fork_tree(self, fp: str, key: Key) -> Node | None:
-        """A node below `sessions/<fp>/forks/`: a node dir or one of its entries."""
+    def _fork_tree(self, fp: str, key: Key) -> Entry | None:
+        """An entry below `sessions/<fp>/forks/`: a lineage node's directory or one of
+        its entries."""
         parts = key[3:]
         lineage = self.index.lineage(fp)
         if lineage.find(parts) is not None:
@@ -196,7 +197,7 @@ class View:
         depth = len(parts) - 1
         last = parts[-1]
         if last == FORK:
-            return Node(key, NodeKind.CONTROL, last)
+            return Entry(key, EntryKind.CONTROL, last)
         if last == SESSION_LINK:
             return _link(key, "../" * (depth + 1) + parent.name)
         if parent.links and last in parent.children:
@@ -205,9 +206,9 @@ class View:
 
     # --- listing ----------------------------------------------------------------
 
-    def list(self, parent: Node) -> list[Node]:
-        """The entries of a directory node, in listing order (cached, see the module)."""
-        if parent.kind is not NodeKind.DIR:
+    def entries(self, parent: Entry) -> Entries:
+        """The entries of a directory, in listing order (cached, see the module)."""
+        if parent.kind is not EntryKind.DIR:
             return []
         key = parent.key
         stamp: object
@@ -218,13 +219,13 @@ class View:
         cached = self._lists.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        nodes = self._list(key)
+        entries = self._build(key)
         if len(self._lists) > 4096:
             self._lists.clear()
-        self._lists[key] = (stamp, nodes)
-        return nodes
+        self._lists[key] = (stamp, entries)
+        return entries
 
-    def _list(self, key: Key) -> Nodes:
+    def _build(self, key: Key) -> Entries:
         if not key:
             alias = [self._root_alias((name,)) for name in ALIASES]
             return [n for n in alias if n is not None] + [_dir((WORKSPACES,)), _dir((SESSIONS,))]
@@ -241,21 +242,21 @@ class View:
             return self._list_forks(key)
         return []
 
-    def _list_workspace(self, key: Key) -> Nodes:
+    def _list_workspace(self, key: Key) -> Entries:
         ws = self.index.workspace(key[1])
         if ws is None:
             return []
         target = self.index.latest(ws.fp)
-        nodes = [] if target is None else [_link((*key, a), target.name) for a in ALIASES]
-        nodes += [
-            Node((*key, FORK), NodeKind.CONTROL, FORK),
-            Node((*key, INDEX_TSV), NodeKind.GENERATED, INDEX_TSV),
+        entries = [] if target is None else [_link((*key, a), target.name) for a in ALIASES]
+        entries += [
+            Entry((*key, FORK), EntryKind.CONTROL, FORK),
+            Entry((*key, INDEX_TSV), EntryKind.GENERATED, INDEX_TSV),
             _dir((*key, FORKS)),
         ]
-        nodes += [_transcript((*key, sf.name), sf) for sf in ws.ordered]
-        return nodes
+        entries += [_transcript((*key, sf.name), sf) for sf in ws.ordered]
+        return entries
 
-    def _list_forks(self, key: Key) -> Nodes:
+    def _list_forks(self, key: Key) -> Entries:
         lineage = self.index.lineage(key[1])
         if len(key) == 3:
             return [_dir((*key, name)) for name in lineage.top]
@@ -263,25 +264,25 @@ class View:
         if node is None:
             return []
         depth = len(key) - 3
-        nodes = [
-            Node((*key, FORK), NodeKind.CONTROL, FORK),
+        entries = [
+            Entry((*key, FORK), EntryKind.CONTROL, FORK),
             _link((*key, SESSION_LINK), "../" * (depth + 1) + node.name),
         ]
-        for name, entry in node.children.items():
+        for name, child in node.children.items():
             if node.links:
-                nodes.append(_link((*key, name), "../" * depth + lineage.nodes[entry].dir_name))
+                entries.append(_link((*key, name), "../" * depth + lineage.nodes[child].dir_name))
             else:
-                nodes.append(_dir((*key, name)))
-        return nodes
+                entries.append(_dir((*key, name)))
+        return entries
 
     # --- transcripts: xattrs and index.tsv ----------------------------------------
 
-    def _session_file(self, node: Node) -> SessionFile | None:
-        if node.kind is not NodeKind.TRANSCRIPT or len(node.key) != 3:
+    def _session_file(self, node: Entry) -> SessionFile | None:
+        if node.kind is not EntryKind.TRANSCRIPT or len(node.key) != 3:
             return None
         return self.index.file(node.key[1], node.key[2])
 
-    def xattrs(self, node: Node) -> dict[str, bytes]:
+    def xattrs(self, node: Entry) -> dict[str, bytes]:
         """`user.claw.*` of a transcript (SPEC §2); absent values are left out.
 
         May fully parse the file (the first time for its version): call it
@@ -296,7 +297,7 @@ class View:
             raise ViewError(errno.ESTALE, "session file is gone") from None
         return _xattrs(sf, loaded)
 
-    def cached_xattrs(self, node: Node) -> dict[str, bytes] | None:
+    def cached_xattrs(self, node: Entry) -> dict[str, bytes] | None:
         """`xattrs` if it needs no parse (a cached full load), else None."""
         sf = self._session_file(node)
         if sf is None:
@@ -304,16 +305,16 @@ class View:
         loaded = self.index.cached_summary(sf)
         return None if loaded is None else _xattrs(sf, loaded)
 
-    def xattr(self, node: Node, name: str) -> bytes | None:
+    def xattr(self, node: Entry, name: str) -> bytes | None:
         """One attribute; `user.claw.path` needs no parse (the backing file)."""
         if name == PATH_XATTR:
             sf = self._session_file(node)
             return None if sf is None else _encode(sf.path)
         return self.xattrs(node).get(name)
 
-    def generate(self, node: Node) -> bytes:
+    def generate(self, node: Entry) -> bytes:
         """The content of a GENERATED node (index.tsv), built now."""
-        if node.kind is not NodeKind.GENERATED or len(node.key) != 3:
+        if node.kind is not EntryKind.GENERATED or len(node.key) != 3:
             raise ViewError(errno.EINVAL, "not a generated file")
         rows = ["\t".join(INDEX_COLUMNS)]
         for sf, loaded in self.index.verified(node.key[1]):
@@ -322,7 +323,7 @@ class View:
 
     # --- forks ---------------------------------------------------------------------
 
-    def fork(self, node: Node, command: bytes) -> ForkOutcome:
+    def fork(self, node: Entry, command: bytes) -> ForkOutcome:
         """Fork the session a control file stands for; `command` is what was written."""
         branch = parse_fork_command(command)
         sf = self._fork_source(node)
@@ -333,9 +334,9 @@ class View:
             raise ViewError(code, e.strerror or str(e)) from None
         return ForkOutcome(made.name, session.normalize_branch_name(branch), made.path)
 
-    def _fork_source(self, node: Node) -> SessionFile:
+    def _fork_source(self, node: Entry) -> SessionFile:
         key = node.key
-        if node.kind is not NodeKind.CONTROL or len(key) < 3 or key[0] != SESSIONS:
+        if node.kind is not EntryKind.CONTROL or len(key) < 3 or key[0] != SESSIONS:
             raise ViewError(errno.EINVAL, "not a fork control file")
         fp = key[1]
         if len(key) == 3:

@@ -20,10 +20,10 @@ from clawfs.format.summary import FileKey
 from clawfs.mount import fuse_ops
 from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.inodes import ROOT_INODE
-from clawfs.mount.view import ForkOutcome, Node, NodeKind, ViewError
+from clawfs.mount.view import Entry, EntryKind, ForkOutcome, ViewError
 
-FORK = Node(("fork",), NodeKind.CONTROL, "fork")
-TSV = Node(("index.tsv",), NodeKind.GENERATED, "index.tsv")
+FORK = Entry(("fork",), EntryKind.CONTROL, "fork")
+TSV = Entry(("index.tsv",), EntryKind.GENERATED, "index.tsv")
 
 
 class FakeView:
@@ -38,42 +38,42 @@ class FakeView:
         self.parsed: set[FileKey | None] = set()
         self.generating = threading.Event()
         self.generating.set()
-        self.file = Node(("a.jsonl",), NodeKind.TRANSCRIPT, "a.jsonl", backing_path=str(backing))
+        self.file = Entry(("a.jsonl",), EntryKind.TRANSCRIPT, "a.jsonl", backing_path=str(backing))
 
-    def root(self) -> Node:
-        return Node((), NodeKind.DIR, "")
+    def root(self) -> Entry:
+        return Entry((), EntryKind.DIR, "")
 
-    def resolve(self, key: tuple[str, ...]) -> Node | None:
-        nodes = {(): self.root(), ("a.jsonl",): self.file, ("fork",): FORK, ("index.tsv",): TSV}
-        return nodes.get(key)
+    def resolve(self, key: tuple[str, ...]) -> Entry | None:
+        entries = {(): self.root(), ("a.jsonl",): self.file, ("fork",): FORK, ("index.tsv",): TSV}
+        return entries.get(key)
 
-    def lookup(self, parent: Node, name: str) -> Node | None:
+    def lookup(self, parent: Entry, name: str) -> Entry | None:
         if self.fail is not None:
             raise self.fail
         return self.resolve((*parent.key, name))
 
-    def list(self, parent: Node) -> list[Node]:
+    def entries(self, parent: Entry) -> list[Entry]:
         return [self.file, FORK]
 
-    def xattrs(self, node: Node) -> dict[str, bytes]:
+    def xattrs(self, entry: Entry) -> dict[str, bytes]:
         """Like the real view: the first ask for a file version parses it."""
         if self.fail is not None:
             raise self.fail
         self.xattr_calls += 1
-        self.parsed.add(node.file_key)
+        self.parsed.add(entry.file_key)
         return {"user.claw.session_id": b"a"}
 
-    def cached_xattrs(self, node: Node) -> dict[str, bytes] | None:
-        return {"user.claw.session_id": b"a"} if node.file_key in self.parsed else None
+    def cached_xattrs(self, entry: Entry) -> dict[str, bytes] | None:
+        return {"user.claw.session_id": b"a"} if entry.file_key in self.parsed else None
 
-    def xattr(self, node: Node, name: str) -> bytes | None:
-        return node.backing_path.encode() if node.backing_path else None
+    def xattr(self, entry: Entry, name: str) -> bytes | None:
+        return entry.backing_path.encode() if entry.backing_path else None
 
-    def generate(self, node: Node) -> bytes:
+    def generate(self, entry: Entry) -> bytes:
         self.generating.wait(10)
         return b"header\n"
 
-    def fork(self, node: Node, command: bytes) -> ForkOutcome:
+    def fork(self, entry: Entry, command: bytes) -> ForkOutcome:
         if self.fork_fail is not None:
             raise self.fork_fail
         if b"\n" in command.rstrip(b"\n"):
@@ -146,7 +146,7 @@ def test_forget_never_raises(ops: Operations) -> None:
     table = ops._inodes
     assert not table.is_held(inode) and not table.is_held(12345) and not table.is_held(-1)
     assert table.entry(12345) is None and table.entry(-1) is None
-    assert table.entry(ROOT_INODE) == ((NodeKind.DIR, ()), None)
+    assert table.entry(ROOT_INODE) == ((EntryKind.DIR, ()), None)
     assert table.entry(inode) is not None  # current: kept, and the same number again
     assert run(lambda: ops.lookup(ROOT_INODE, b"a.jsonl", None)).st_ino == inode  # type: ignore[arg-type]
     assert [h[0] for h in table.held()] == [inode, ROOT_INODE]
@@ -234,7 +234,7 @@ def test_xattrs_of_a_parsed_file_version_need_no_worker_thread(
     assert run(scenario) == [b"a"] and view.xattr_calls == 1
     assert run(scenario) == [b"a"] and view.xattr_calls == 1
     grown = FileKey(1, 2, 3, 4)  # the index saw a new version: asked again
-    view.file = Node(view.file.key, NodeKind.TRANSCRIPT, "a.jsonl",
+    view.file = Entry(view.file.key, EntryKind.TRANSCRIPT, "a.jsonl",
                      backing_path=view.file.backing_path, file_key=grown)
     assert run(scenario) == [b"a"] and view.xattr_calls == 2
 
@@ -286,8 +286,8 @@ def test_fork_results_are_bounded(
 ) -> None:
     monkeypatch.setattr(fuse_ops, "FORK_RESULTS", 2)
     for index in range(5):
-        ops._remember(fuse_ops.ControlHandle(0, Node(("x", str(index)), NodeKind.CONTROL, "fork")),
-                      b"r\n")
+        control = Entry(("x", str(index)), EntryKind.CONTROL, "fork")
+        ops._remember(fuse_ops.ControlHandle(0, control), b"r\n")
     assert list(ops._fork_results) == [("x", "3"), ("x", "4")]
     assert fork_once(ops, b"topic\n") == (0, b"new.jsonl\ttopic\t/store/new.jsonl\n")
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from clawfs.format import summary
 from clawfs.format.head import parse_head, read_head
 from clawfs.format.session import JsonlReader, LoadError, Session, load
-from clawfs.mount.view import NodeKind, View, ViewError
+from clawfs.mount.view import EntryKind, View, ViewError
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import RootKind, make_root
 
@@ -103,19 +103,19 @@ def test_store_pipeline_over_damaged_files(tmp_path: Path, damaged: list[bytes])
     view = View(index)
     ws = view.resolve(("sessions", directory.name))
     assert ws is not None
-    names = [node.name for node in view.list(ws)]
+    names = [entry.name for entry in view.entries(ws)]
     assert good.name in names and all(f"fuzz-{n}.jsonl" in names for n in range(len(damaged)))
     assert index.latest(directory.name) is not None  # the good one, or a loadable fuzz file
     index.global_latest()
-    for node in view.list(ws):
-        if node.kind is NodeKind.TRANSCRIPT:
-            assert "user.claw.message_count" in view.xattrs(node)
+    for entry in view.entries(ws):
+        if entry.kind is EntryKind.TRANSCRIPT:
+            assert "user.claw.message_count" in view.xattrs(entry)
     tsv = view.generate(view.resolve(("sessions", directory.name, "index.tsv")) or ws)
     assert len(tsv.splitlines()) == 1 + 1 + len(damaged)
     forks_dir = view.resolve(("sessions", directory.name, "forks"))
     assert forks_dir is not None
-    for top in view.list(forks_dir):
-        view.list(top)
+    for top in view.entries(forks_dir):
+        view.entries(top)
     control = view.resolve(("sessions", directory.name, "fork"))
     assert control is not None
     try:

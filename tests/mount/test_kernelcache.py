@@ -4,46 +4,46 @@ from __future__ import annotations
 
 from clawfs.format.summary import FileKey
 from clawfs.mount.kernelcache import GONE, Held, alias_keys, find_stale, in_scope, workspace_of
-from clawfs.mount.view import Key, Node, NodeKind, View
+from clawfs.mount.view import Entry, EntryKind, Key, View
 
 FP, OTHER = "a" * 16, "b" * 16
 WS: Key = ("sessions", FP)
 
 
 class FakeView:
-    def __init__(self, nodes: dict[Key, Node]) -> None:
-        self.nodes = nodes
+    def __init__(self, entries: dict[Key, Entry]) -> None:
+        self.entries = entries
 
-    def resolve(self, key: Key) -> Node | None:
-        return self.nodes.get(key)
+    def resolve(self, key: Key) -> Entry | None:
+        return self.entries.get(key)
 
 
-def transcript(key: Key, ino: int, size: int) -> Node:
-    return Node(key, NodeKind.TRANSCRIPT, key[-1], backing_path="/x",
+def transcript(key: Key, ino: int, size: int) -> Entry:
+    return Entry(key, EntryKind.TRANSCRIPT, key[-1], backing_path="/x",
                 file_key=FileKey(1, ino, size, size * 10))
 
 
-def link(key: Key, target: str) -> Node:
-    return Node(key, NodeKind.SYMLINK, key[-1], target=target)
+def link(key: Key, target: str) -> Entry:
+    return Entry(key, EntryKind.SYMLINK, key[-1], target=target)
 
 
-def d(key: Key) -> Node:
-    return Node(key, NodeKind.DIR, key[-1] if key else "")
+def d(key: Key) -> Entry:
+    return Entry(key, EntryKind.DIR, key[-1] if key else "")
 
 
 HELD: list[Held] = [
-    (1, (NodeKind.DIR, ()), None, True),
-    (2, (NodeKind.DIR, ("sessions",)), None, True),
-    (3, (NodeKind.DIR, WS), None, True),
-    (4, (NodeKind.TRANSCRIPT, (*WS, "a.jsonl")), (1, 100), True),
-    (5, (NodeKind.SYMLINK, (*WS, "latest")), None, True),
-    (6, (NodeKind.TRANSCRIPT, (*WS, "gone.jsonl")), (1, 101), True),
-    (7, (NodeKind.TRANSCRIPT, ("sessions", OTHER, "o.jsonl")), (1, 102), True),
+    (1, (EntryKind.DIR, ()), None, True),
+    (2, (EntryKind.DIR, ("sessions",)), None, True),
+    (3, (EntryKind.DIR, WS), None, True),
+    (4, (EntryKind.TRANSCRIPT, (*WS, "a.jsonl")), (1, 100), True),
+    (5, (EntryKind.SYMLINK, (*WS, "latest")), None, True),
+    (6, (EntryKind.TRANSCRIPT, (*WS, "gone.jsonl")), (1, 101), True),
+    (7, (EntryKind.TRANSCRIPT, ("sessions", OTHER, "o.jsonl")), (1, 102), True),
 ]
 
 
 def view(a_size: int = 10, a_ino: int = 100, latest: str = "a.jsonl") -> View:
-    nodes = {
+    entries = {
         (): d(()),
         ("sessions",): d(("sessions",)),
         WS: d(WS),
@@ -51,7 +51,7 @@ def view(a_size: int = 10, a_ino: int = 100, latest: str = "a.jsonl") -> View:
         (*WS, "latest"): link((*WS, "latest"), latest),
         ("sessions", OTHER, "o.jsonl"): transcript(("sessions", OTHER, "o.jsonl"), 102, 1),
     }
-    return FakeView(nodes)  # type: ignore[return-value]
+    return FakeView(entries)  # type: ignore[return-value]
 
 
 def test_scope_is_the_changed_workspaces_and_the_top_levels() -> None:
@@ -84,7 +84,7 @@ def test_a_replaced_file_invalidates_its_name_and_a_retired_inode_only_once() ->
     assert (3, "a.jsonl") in replaced.entries
     assert replaced.seen[4] is None  # current: checked again once the index caught up
 
-    retired: list[Held] = [(8, (NodeKind.TRANSCRIPT, (*WS, "a.jsonl")), (1, 50), False), *HELD]
+    retired: list[Held] = [(8, (EntryKind.TRANSCRIPT, (*WS, "a.jsonl")), (1, 50), False), *HELD]
     once = find_stale(view(), retired, {FP}, seen)
     assert (3, "a.jsonl") in once.entries and once.seen[8] == GONE
     again = find_stale(view(), retired, {FP}, {**seen, **once.seen})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from clawfs.format import fingerprint
-from clawfs.mount.view import Node, NodeKind, View, ViewError, parse_fork_command
+from clawfs.mount.view import Entry, EntryKind, View, ViewError, parse_fork_command
 from clawfs.store.index import StoreIndex
 from clawfs.store.lineage import MAX_DEPTH
 from clawfs.store.roots import RootKind, make_root
@@ -25,9 +25,9 @@ def _view(*roots: Path) -> View:
     return View(index)
 
 
-def _follow(view: View, link: Node) -> Node | None:
-    """Resolve a symlink node's relative target inside the view, as the kernel would."""
-    assert link.kind is NodeKind.SYMLINK and link.target is not None
+def _follow(view: View, link: Entry) -> Entry | None:
+    """Resolve a symlink entry's relative target inside the view, as the kernel would."""
+    assert link.kind is EntryKind.SYMLINK and link.target is not None
     parts = list(link.key[:-1])
     for part in link.target.split("/"):
         if part == "..":
@@ -37,8 +37,8 @@ def _follow(view: View, link: Node) -> Node | None:
     return view.resolve(tuple(parts))
 
 
-def _names(nodes: list[Node]) -> list[str]:
-    return [n.name for n in nodes]
+def _names(entries: list[Entry]) -> list[str]:
+    return [e.name for e in entries]
 
 
 @pytest.fixture
@@ -62,21 +62,21 @@ def project(tmp_path: Path) -> tuple[View, str, Path]:
 def test_root_and_workspaces(project: tuple[View, str, Path]) -> None:
     view, fp, d = project
     root = view.root()
-    assert root.kind is NodeKind.DIR and root.key == ()
-    assert _names(view.list(root)) == ["latest", "last", "recent", "workspaces", "sessions"]
+    assert root.kind is EntryKind.DIR and root.key == ()
+    assert _names(view.entries(root)) == ["latest", "last", "recent", "workspaces", "sessions"]
     latest = view.lookup(root, "latest")
     assert latest is not None and latest.target == f"sessions/{fp}/session-2-0.jsonl"
     target = _follow(view, latest)
-    assert target is not None and target.kind is NodeKind.TRANSCRIPT
+    assert target is not None and target.kind is EntryKind.TRANSCRIPT
     assert target.backing_path == str(d / "session-2-0.jsonl")
     workspaces = view.lookup(root, "workspaces")
     assert workspaces is not None
-    links = view.list(workspaces)
+    links = view.entries(workspaces)
     assert _names(links) == ["myproj"] and links[0].target == f"../sessions/{fp}"
     followed = _follow(view, links[0])
     assert followed is not None and followed.key == ("sessions", fp)
     sessions = view.lookup(root, "sessions")
-    assert sessions is not None and _names(view.list(sessions)) == [fp]
+    assert sessions is not None and _names(view.entries(sessions)) == [fp]
     assert view.lookup(root, "nothing") is None
     assert view.lookup(root, "..") is None
 
@@ -85,30 +85,30 @@ def test_workspace_dir(project: tuple[View, str, Path]) -> None:
     view, fp, d = project
     ws = view.resolve(("sessions", fp))
     assert ws is not None
-    entries = view.list(ws)
+    entries = view.entries(ws)
     assert _names(entries) == [
         "latest", "last", "recent", "fork", "index.tsv", "forks",
         "session-4-0.jsonl", "session-3-0.jsonl", "session-2-0.jsonl", "session-1-0.jsonl",
         "broken.jsonl",
     ]
     kinds = {n.name: n.kind for n in entries}
-    assert kinds["fork"] is NodeKind.CONTROL and kinds["index.tsv"] is NodeKind.GENERATED
-    for node in entries:
-        assert view.resolve(node.key) == node
-        assert view.lookup(ws, node.name) == node
+    assert kinds["fork"] is EntryKind.CONTROL and kinds["index.tsv"] is EntryKind.GENERATED
+    for entry in entries:
+        assert view.resolve(entry.key) == entry
+        assert view.lookup(ws, entry.name) == entry
     # session-4-0 is foreign (its root is elsewhere); session-3-0 is empty.
     assert (view.lookup(ws, "latest") or pytest.fail()).target == "session-2-0.jsonl"
     transcript = view.lookup(ws, "session-1-0.jsonl")
     assert transcript is not None and transcript.file_key is not None
     assert transcript.file_key.ino == os.stat(d / "session-1-0.jsonl").st_ino
-    assert view.list(ws) is view.list(ws)  # cached while nothing changes
+    assert view.entries(ws) is view.entries(ws)  # cached while nothing changes
 
 
 def test_xattrs(project: tuple[View, str, Path]) -> None:
     view, fp, d = project
-    node = view.resolve(("sessions", fp, "session-2-0.jsonl"))
-    assert node is not None
-    attrs = view.xattrs(node)
+    entry = view.resolve(("sessions", fp, "session-2-0.jsonl"))
+    assert entry is not None
+    attrs = view.xattrs(entry)
     assert attrs == {
         "user.claw.session_id": b"session-2-0",
         "user.claw.parent_session_id": b"session-1-0",
@@ -129,9 +129,9 @@ def test_xattrs(project: tuple[View, str, Path]) -> None:
 
 def test_index_tsv(project: tuple[View, str, Path]) -> None:
     view, fp, d = project
-    node = view.resolve(("sessions", fp, "index.tsv"))
-    assert node is not None
-    lines = view.generate(node).decode().split("\n")
+    entry = view.resolve(("sessions", fp, "index.tsv"))
+    assert entry is not None
+    lines = view.generate(entry).decode().split("\n")
     assert lines[-1] == ""
     assert lines[0].split("\t") == [
         "file", "session_id", "created_at_ms", "updated_at_ms", "message_count",
@@ -154,11 +154,11 @@ def test_forks_tree(project: tuple[View, str, Path]) -> None:
     view, fp, d = project
     forks = view.resolve(("sessions", fp, "forks"))
     assert forks is not None
-    assert _names(view.list(forks)) == ["session-4-0", "session-1-0", "broken"]
-    node = view.resolve(("sessions", fp, "forks", "session-1-0", "session-2-0"))
-    assert node is not None and node.kind is NodeKind.DIR
-    assert _names(view.list(node)) == ["fork", "session.jsonl", "session-3-0"]
-    link = view.lookup(node, "session.jsonl")
+    assert _names(view.entries(forks)) == ["session-4-0", "session-1-0", "broken"]
+    entry = view.resolve(("sessions", fp, "forks", "session-1-0", "session-2-0"))
+    assert entry is not None and entry.kind is EntryKind.DIR
+    assert _names(view.entries(entry)) == ["fork", "session.jsonl", "session-3-0"]
+    link = view.lookup(entry, "session.jsonl")
     assert link is not None and link.target == "../../../session-2-0.jsonl"
     top_link = view.resolve(("sessions", fp, "forks", "session-1-0", "session.jsonl"))
     assert top_link is not None and top_link.target == "../../session-1-0.jsonl"
@@ -171,13 +171,13 @@ def test_forks_tree(project: tuple[View, str, Path]) -> None:
 def test_fork_through_the_view(project: tuple[View, str, Path]) -> None:
     view, fp, d = project
     control = view.resolve(("sessions", fp, "forks", "session-1-0", "fork"))
-    assert control is not None and control.kind is NodeKind.CONTROL
+    assert control is not None and control.kind is EntryKind.CONTROL
     outcome = view.fork(control, b"  review\n")
     name, branch, path = outcome.line().decode().rstrip("\n").split("\t")
     assert branch == "review" and path == str(d / name)
     assert view.resolve(("sessions", fp, name)) is not None
     child = view.resolve(("sessions", fp, "forks", "session-1-0", name.removesuffix(".jsonl")))
-    assert child is not None and child.kind is NodeKind.DIR
+    assert child is not None and child.kind is EntryKind.DIR
     latest = view.resolve(("sessions", fp, "latest"))
     assert latest is not None and latest.target == name  # the fork is the newest
     # The workspace's own control file forks what `latest` names.
@@ -209,7 +209,7 @@ def test_no_latest_means_no_alias_and_enoent_fork(tmp_path: Path) -> None:
     d = sg.fp_dir(root, ws)
     sg.write_session(d, sg.make_session("session-1-0", messages=0, workspace_root=ws))
     view = _view(root)
-    assert _names(view.list(view.root())) == ["workspaces", "sessions"]
+    assert _names(view.entries(view.root())) == ["workspaces", "sessions"]
     assert view.resolve(("latest",)) is None
     assert view.resolve(("sessions", d.name, "latest")) is None
     with pytest.raises(ViewError) as failed:
@@ -239,15 +239,15 @@ def test_deep_chain_continuation(tmp_path: Path) -> None:
     view = _view(root)
     fp = fingerprint.fingerprint(ws)
     forks = ("sessions", fp, "forks")
-    top = _names(view.list(view.resolve(forks) or pytest.fail()))
+    top = _names(view.entries(view.resolve(forks) or pytest.fail()))
     assert top == [f"s{n:04d}" for n in range(0, 1000, MAX_DEPTH)]
     key = (*forks, *[f"s{n:04d}" for n in range(MAX_DEPTH)])
     deepest = view.resolve(key)
-    assert deepest is not None and deepest.kind is NodeKind.DIR
-    entries = view.list(deepest)
+    assert deepest is not None and deepest.kind is EntryKind.DIR
+    entries = view.entries(deepest)
     assert _names(entries) == ["fork", "session.jsonl", f"s{MAX_DEPTH:04d}"]
     link = entries[2]
-    assert link.kind is NodeKind.SYMLINK and link.target == "../" * MAX_DEPTH + f"s{MAX_DEPTH:04d}"
+    assert link.kind is EntryKind.SYMLINK and link.target == "../" * MAX_DEPTH + f"s{MAX_DEPTH:04d}"
     followed = _follow(view, link)
     assert followed is not None and followed.key == (*forks, f"s{MAX_DEPTH:04d}")
     session_link = _follow(view, entries[1])
@@ -273,9 +273,9 @@ def test_parent_cycle_and_orphan_in_a_store(tmp_path: Path) -> None:
     view = _view(root)
     forks = view.resolve(("sessions", d.name, "forks"))
     assert forks is not None
-    assert sorted(_names(view.list(forks))) == ["s-a", "s-b", "s-c", "s-orphan"]
+    assert sorted(_names(view.entries(forks))) == ["s-a", "s-b", "s-c", "s-orphan"]
     child = view.resolve(("sessions", d.name, "forks", "s-b", "s-d"))
-    assert child is not None and child.kind is NodeKind.DIR
+    assert child is not None and child.kind is EntryKind.DIR
 
 
 def _two_workspaces(tmp_path: Path) -> tuple[View, Path, Path]:
@@ -296,20 +296,20 @@ def _two_workspaces(tmp_path: Path) -> tuple[View, Path, Path]:
 def test_a_change_in_one_workspace_keeps_the_others_cached(tmp_path: Path) -> None:
     """An append in `beta` must not rebuild `alpha`'s listings (per-workspace versions)."""
     view, alpha, beta = _two_workspaces(tmp_path)
-    ws_node = view.resolve(("sessions", alpha.name))
+    ws_entry = view.resolve(("sessions", alpha.name))
     forks = view.resolve(("sessions", alpha.name, "forks"))
-    assert ws_node is not None and forks is not None
-    listed, forked = view.list(ws_node), view.list(forks)
+    assert ws_entry is not None and forks is not None
+    listed, forked = view.entries(ws_entry), view.entries(forks)
     lineage = view.index.lineage(alpha.name)
     path = beta / "session-2-beta.jsonl"
     sg.append_message(path, sg.text_message("more"))
     assert view.index.refresh_path(str(path)) == {beta.name}
-    assert view.list(ws_node) is listed
-    assert view.list(forks) is forked
+    assert view.entries(ws_entry) is listed
+    assert view.entries(forks) is forked
     assert view.index.lineage(alpha.name) is lineage
-    beta_node = view.resolve(("sessions", beta.name))
-    assert beta_node is not None
-    assert "session-2-beta.jsonl" in _names(view.list(beta_node))
+    beta_entry = view.resolve(("sessions", beta.name))
+    assert beta_entry is not None
+    assert "session-2-beta.jsonl" in _names(view.entries(beta_entry))
 
 
 def test_sessions_listing_does_not_snapshot_workspaces(
@@ -325,7 +325,7 @@ def test_sessions_listing_does_not_snapshot_workspaces(
         return snapshot(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(StoreIndex, "_snapshot", counting)
-    assert _names(view.list(Node(("sessions",), NodeKind.DIR, "sessions"))) == sorted(
+    assert _names(view.entries(Entry(("sessions",), EntryKind.DIR, "sessions"))) == sorted(
         [alpha.name, beta.name]
     )
     assert view.index.fingerprints() == sorted([alpha.name, beta.name])
@@ -362,8 +362,8 @@ def test_path_xattr_needs_no_parse(
     project: tuple[View, str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     view, fp, d = project
-    node = view.resolve(("sessions", fp, "session-2-0.jsonl"))
-    assert node is not None
+    entry = view.resolve(("sessions", fp, "session-2-0.jsonl"))
+    assert entry is not None
     loads: list[str] = []
     load = StoreIndex._load
 
@@ -373,14 +373,14 @@ def test_path_xattr_needs_no_parse(
 
     monkeypatch.setattr(StoreIndex, "_load", counting)
     path = str(d / "session-2-0.jsonl")
-    assert view.xattr(node, "user.claw.path") == path.encode()
-    assert view.cached_xattrs(node) is None  # not parsed yet: the caller must hop
+    assert view.xattr(entry, "user.claw.path") == path.encode()
+    assert view.cached_xattrs(entry) is None  # not parsed yet: the caller must hop
     assert loads == []
-    assert view.xattr(node, "user.claw.message_count") == b"1"
+    assert view.xattr(entry, "user.claw.message_count") == b"1"
     assert loads == ["session-2-0.jsonl"]
-    cached = view.cached_xattrs(node)
-    assert cached is not None and cached == view.xattrs(node)
-    assert view.xattr(node, "user.claw.nope") is None
+    cached = view.cached_xattrs(entry)
+    assert cached is not None and cached == view.xattrs(entry)
+    assert view.xattr(entry, "user.claw.nope") is None
     sf = view.index.file(fp, "session-2-0.jsonl")
     assert sf is not None and view.index.cached_summary(sf) == view.index.summary(sf)
     assert len(loads) == 1
