@@ -42,17 +42,10 @@ from pyfuse3 import (
     StatvfsData,
 )
 
-from clawfs.mount import kernelcache
+from clawfs.mount import kernelcache, render
+from clawfs.mount.errors import RequestError
 from clawfs.mount.inodes import InodeTable
-from clawfs.mount.view import (
-    PATH_XATTR,
-    SESSIONS,
-    Entry,
-    EntryKind,
-    ForkOutcome,
-    View,
-    ViewError,
-)
+from clawfs.mount.view import SESSIONS, Entry, EntryKind, ForkOutcome, View
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +129,7 @@ def handler(
             if debug:
                 log.debug("%s -> %s", name, errno.errorcode.get(e.errno, e.errno))
             raise
-        except ViewError as e:
+        except RequestError as e:
             if debug:
                 log.debug("%s -> %s (%s)", name, errno.errorcode.get(e.errno, e.errno), e)
             raise FUSEError(_errno(e.errno)) from None
@@ -476,7 +469,7 @@ class Operations(pyfuse3.Operations):
             return self._open_transcript(fh, inode, entry)
         if entry.kind is EntryKind.GENERATED:
             data = await self._off_thread(
-                self.view.generate, entry, limiter=self._generate_limiter
+                render.generate, self.view.index, entry, limiter=self._generate_limiter
             )
             self._files[fh] = GeneratedHandle(data)
             return FileInfo(fh=fh, direct_io=True)
@@ -537,7 +530,7 @@ class Operations(pyfuse3.Operations):
             outcome, stale = await self._off_thread(
                 self._fork, handle.entry, buf, aliases, seen, directory
             )
-        except ViewError as e:
+        except RequestError as e:
             self._remember(handle, f"error: {e.message}\n".encode())
             raise
         except Exception:
@@ -615,8 +608,8 @@ class Operations(pyfuse3.Operations):
         if not text.startswith(OUR_XATTR_PREFIX):
             raise FUSEError(errno.EOPNOTSUPP)
         entry = self._resolve(inode)
-        if text == PATH_XATTR:  # the backing file: no parse (claw --resume needs it)
-            value = self.view.xattr(entry, text)
+        if text == render.PATH_XATTR:  # the backing file: no parse (claw --resume needs it)
+            value = render.xattr(self.view.index, entry, text)
         else:
             value = (await self._xattrs_of(entry)).get(text)
         if value is None:
@@ -629,14 +622,14 @@ class Operations(pyfuse3.Operations):
         return [os.fsencode(name) for name in names]
 
     async def _xattrs_of(self, entry: Entry) -> dict[str, bytes]:
-        """The view's xattrs of `entry`: on the trio thread when the index has
+        """The xattrs of `entry`: on the trio thread when the index has
         the file's full parse cached (`getfattr -d` asks list + one get per
         name, and those must not each queue for a worker thread), else from
         a worker thread, since the first ask for a version needs a parse."""
-        cached = self.view.cached_xattrs(entry)
+        cached = render.cached_xattrs(self.view.index, entry)
         if cached is not None:
             return cached
-        return await self._off_thread(self.view.xattrs, entry)
+        return await self._off_thread(render.xattrs, self.view.index, entry)
 
     # --- everything that would change the store: read-only -------------------
 

@@ -28,7 +28,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from clawfs.format import rusttext, session
-from clawfs.format.summary import FileKey, Summary
+from clawfs.format.summary import FileKey
+from clawfs.mount.errors import RequestError
 from clawfs.store.index import SessionFile, StoreIndex
 
 ALIASES = ("latest", "last", "recent")
@@ -39,21 +40,6 @@ FORK = "fork"
 INDEX_TSV = "index.tsv"
 SESSION_LINK = "session.jsonl"
 MAX_COMMAND = 256
-PATH_XATTR = "user.claw.path"
-
-INDEX_COLUMNS = (
-    "file",
-    "session_id",
-    "created_at_ms",
-    "updated_at_ms",
-    "message_count",
-    "parent_session_id",
-    "branch_name",
-    "model",
-    "workspace_root",
-    "path",
-    "status",
-)
 
 Key = tuple[str, ...]
 Entries = list["Entry"]
@@ -94,15 +80,6 @@ class ForkOutcome:
         """What reading the control file returns after this fork (SPEC §4)."""
         text = f"{self.name}\t{self.branch_name or ''}\t{self.backing_path}\n"
         return text.encode("utf-8", "surrogateescape")
-
-
-class ViewError(Exception):
-    """A request that fails with `errno` (message for the log and the fork result)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.errno = code
-        self.message = message
 
 
 def _dir(key: Key) -> Entry:
@@ -275,52 +252,6 @@ class View:
                 entries.append(_dir((*key, name)))
         return entries
 
-    # --- transcripts: xattrs and index.tsv ----------------------------------------
-
-    def _session_file(self, node: Entry) -> SessionFile | None:
-        if node.kind is not EntryKind.TRANSCRIPT or len(node.key) != 3:
-            return None
-        return self.index.file(node.key[1], node.key[2])
-
-    def xattrs(self, node: Entry) -> dict[str, bytes]:
-        """`user.claw.*` of a transcript (SPEC §2); absent values are left out.
-
-        May fully parse the file (the first time for its version): call it
-        off the request thread, or try `cached_xattrs` first.
-        """
-        sf = self._session_file(node)
-        if sf is None:
-            return {}
-        try:
-            loaded = self.index.summary(sf)
-        except FileNotFoundError:
-            raise ViewError(errno.ESTALE, "session file is gone") from None
-        return _xattrs(sf, loaded)
-
-    def cached_xattrs(self, node: Entry) -> dict[str, bytes] | None:
-        """`xattrs` if it needs no parse (a cached full load), else None."""
-        sf = self._session_file(node)
-        if sf is None:
-            return {}
-        loaded = self.index.cached_summary(sf)
-        return None if loaded is None else _xattrs(sf, loaded)
-
-    def xattr(self, node: Entry, name: str) -> bytes | None:
-        """One attribute; `user.claw.path` needs no parse (the backing file)."""
-        if name == PATH_XATTR:
-            sf = self._session_file(node)
-            return None if sf is None else _encode(sf.path)
-        return self.xattrs(node).get(name)
-
-    def generate(self, node: Entry) -> bytes:
-        """The content of a GENERATED node (index.tsv), built now."""
-        if node.kind is not EntryKind.GENERATED or len(node.key) != 3:
-            raise ViewError(errno.EINVAL, "not a generated file")
-        rows = ["\t".join(INDEX_COLUMNS)]
-        for sf, loaded in self.index.verified(node.key[1]):
-            rows.append("\t".join(_escape(value) for value in _row(sf, loaded)))
-        return ("\n".join(rows) + "\n").encode("utf-8", "surrogateescape")
-
     # --- forks ---------------------------------------------------------------------
 
     def fork(self, node: Entry, command: bytes) -> ForkOutcome:
@@ -331,23 +262,23 @@ class View:
             made = self.index.fork(sf, branch)
         except OSError as e:
             code = e.errno if e.errno else errno.EIO
-            raise ViewError(code, e.strerror or str(e)) from None
+            raise RequestError(code, e.strerror or str(e)) from None
         return ForkOutcome(made.name, session.normalize_branch_name(branch), made.path)
 
     def _fork_source(self, node: Entry) -> SessionFile:
         key = node.key
         if node.kind is not EntryKind.CONTROL or len(key) < 3 or key[0] != SESSIONS:
-            raise ViewError(errno.EINVAL, "not a fork control file")
+            raise RequestError(errno.EINVAL, "not a fork control file")
         fp = key[1]
         if len(key) == 3:
             latest = self.index.latest(fp)
             if latest is None:
-                raise ViewError(errno.ENOENT, "this workspace has no latest session")
+                raise RequestError(errno.ENOENT, "this workspace has no latest session")
             return latest
         owner = self.index.lineage(fp).find(key[3:-1])
         sf = None if owner is None else self.index.file(fp, owner.name)
         if sf is None:
-            raise ViewError(errno.ENOENT, "the session to fork is gone")
+            raise RequestError(errno.ENOENT, "the session to fork is gone")
         return sf
 
 
@@ -361,67 +292,15 @@ def parse_fork_command(data: bytes) -> str | None:
     if data.endswith(b"\n"):
         data = data[:-1]
     if len(data) > MAX_COMMAND:
-        raise ViewError(errno.EINVAL, f"fork command longer than {MAX_COMMAND} bytes")
+        raise RequestError(errno.EINVAL, f"fork command longer than {MAX_COMMAND} bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ViewError(errno.EINVAL, "fork command is not valid UTF-8") from None
+        raise RequestError(errno.EINVAL, "fork command is not valid UTF-8") from None
     lines = [line for line in (rusttext.trim(raw) for raw in text.split("\n")) if line]
     if len(lines) > 1:
-        raise ViewError(errno.EINVAL, "fork command has more than one line")
+        raise RequestError(errno.EINVAL, "fork command has more than one line")
     branch = lines[0] if lines else ""
     if any(unicodedata.category(ch) == "Cc" for ch in branch):
-        raise ViewError(errno.EINVAL, "fork command has a control character")
+        raise RequestError(errno.EINVAL, "fork command has a control character")
     return branch or None
-
-
-def _xattrs(sf: SessionFile, loaded: Summary) -> dict[str, bytes]:
-    values: dict[str, str | int | None] = {
-        "session_id": loaded.session_id,
-        "parent_session_id": loaded.parent_session_id,
-        "branch_name": loaded.branch_name,
-        "message_count": loaded.message_count,
-        "created_at_ms": loaded.created_at_ms,
-        "updated_at_ms": loaded.updated_at_ms,
-        "workspace_root": loaded.workspace_root,
-        "model": loaded.model,
-        "path": sf.path,
-    }
-    return {
-        f"user.claw.{name}": _encode(value) for name, value in values.items() if value is not None
-    }
-
-
-def _encode(value: str | int) -> bytes:
-    return str(value).encode("utf-8", "surrogateescape")
-
-
-def _row(sf: SessionFile, loaded: Summary) -> list[str | int | None]:
-    if loaded.error is not None:
-        status = f"error: {loaded.error}"
-    elif not sf.belongs:
-        status = "foreign"
-    else:
-        status = "ok"
-    return [
-        sf.name,
-        loaded.session_id,
-        loaded.created_at_ms,
-        loaded.updated_at_ms,
-        loaded.message_count,
-        loaded.parent_session_id,
-        loaded.branch_name,
-        loaded.model,
-        loaded.workspace_root,
-        sf.path,
-        status,
-    ]
-
-
-def _escape(value: str | int | None) -> str:
-    """index.tsv cells: empty for absent, `\\`, tab and newline escaped."""
-    if value is None:
-        return ""
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-

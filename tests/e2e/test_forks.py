@@ -34,7 +34,7 @@ import pytest
 
 from clawfs.format import session, snapshot
 from clawfs.format.fingerprint import fingerprint
-from clawfs.mount.view import INDEX_COLUMNS
+from clawfs.mount.render import INDEX_COLUMNS
 from clawfs.store.lineage import MAX_DEPTH
 
 import storegen as sg

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,68 +17,92 @@ import pyfuse3
 import pytest
 import trio
 
-from clawfs.format.summary import FileKey
+from clawfs.format.summary import FileKey, Summary
 from clawfs.mount import fuse_ops
+from clawfs.mount.errors import RequestError
 from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.inodes import ROOT_INODE
-from clawfs.mount.view import Entry, EntryKind, ForkOutcome, ViewError
+from clawfs.mount.view import Entry, EntryKind, ForkOutcome
 
-FORK = Entry(("fork",), EntryKind.CONTROL, "fork")
-TSV = Entry(("index.tsv",), EntryKind.GENERATED, "index.tsv")
+FP = "0123456789abcdef"
+FORK = Entry(("sessions", FP, "fork"), EntryKind.CONTROL, "fork")
+TSV = Entry(("sessions", FP, "index.tsv"), EntryKind.GENERATED, "index.tsv")
+SUMMARY = Summary("a", 1, 2, 3)
 
 
-class FakeView:
-    """A root holding `a.jsonl`, `fork` and `index.tsv`; `fail` makes lookup
-    and xattrs raise it, `fork_fail` a fork."""
+@dataclass
+class FakeFile:
+    """What the adapter's collaborators read of a `SessionFile`."""
+
+    name: str
+    path: str
+    key: FileKey | None = None
+    belongs: bool = True
+
+
+class FakeIndex:
+    """One workspace `FP` holding `a.jsonl`: counts the full loads behind
+    xattrs (`summaries`); index.tsv builds block while `generating` is clear."""
 
     def __init__(self, backing: Path) -> None:
-        self.fail: BaseException | None = None
-        self.forks: list[bytes] = []
-        self.fork_fail: BaseException | None = None
-        self.xattr_calls = 0
+        self.sf = FakeFile("a.jsonl", str(backing))
+        self.summaries = 0
+        self.summary_threads: set[int] = set()
         self.parsed: set[FileKey | None] = set()
         self.generating = threading.Event()
         self.generating.set()
-        self.file = Entry(("a.jsonl",), EntryKind.TRANSCRIPT, "a.jsonl", backing_path=str(backing))
+
+    def file(self, fp: str, name: str) -> FakeFile | None:
+        return self.sf if (fp, name) == (FP, self.sf.name) else None
+
+    def summary(self, sf: FakeFile) -> Summary:
+        self.summaries += 1
+        self.summary_threads.add(threading.get_ident())
+        self.parsed.add(sf.key)
+        return SUMMARY
+
+    def cached_summary(self, sf: FakeFile) -> Summary | None:
+        return SUMMARY if sf.key in self.parsed else None
+
+    def verified(self, fp: str) -> list[tuple[FakeFile, Summary]]:
+        self.generating.wait(10)
+        return [(self.sf, SUMMARY)]
+
+
+class FakeView:
+    """A root holding the entries of workspace `FP` (`a.jsonl`, `fork`,
+    `index.tsv`) by name; `fail` makes lookup raise it, `fork_fail` a fork."""
+
+    def __init__(self, backing: Path) -> None:
+        self.index = FakeIndex(backing)
+        self.fail: BaseException | None = None
+        self.forks: list[bytes] = []
+        self.fork_fail: BaseException | None = None
+        self.file = Entry(("sessions", FP, "a.jsonl"), EntryKind.TRANSCRIPT, "a.jsonl",
+                          backing_path=str(backing))
 
     def root(self) -> Entry:
         return Entry((), EntryKind.DIR, "")
 
+    def _entries(self) -> list[Entry]:
+        return [self.file, FORK, TSV]
+
     def resolve(self, key: tuple[str, ...]) -> Entry | None:
-        entries = {(): self.root(), ("a.jsonl",): self.file, ("fork",): FORK, ("index.tsv",): TSV}
-        return entries.get(key)
+        return self.root() if key == () else {e.key: e for e in self._entries()}.get(key)
 
     def lookup(self, parent: Entry, name: str) -> Entry | None:
         if self.fail is not None:
             raise self.fail
-        return self.resolve((*parent.key, name))
+        return {e.name: e for e in self._entries()}.get(name) if parent.key == () else None
 
     def entries(self, parent: Entry) -> list[Entry]:
         return [self.file, FORK]
-
-    def xattrs(self, entry: Entry) -> dict[str, bytes]:
-        """Like the real view: the first ask for a file version parses it."""
-        if self.fail is not None:
-            raise self.fail
-        self.xattr_calls += 1
-        self.parsed.add(entry.file_key)
-        return {"user.claw.session_id": b"a"}
-
-    def cached_xattrs(self, entry: Entry) -> dict[str, bytes] | None:
-        return {"user.claw.session_id": b"a"} if entry.file_key in self.parsed else None
-
-    def xattr(self, entry: Entry, name: str) -> bytes | None:
-        return entry.backing_path.encode() if entry.backing_path else None
-
-    def generate(self, entry: Entry) -> bytes:
-        self.generating.wait(10)
-        return b"header\n"
 
     def fork(self, entry: Entry, command: bytes) -> ForkOutcome:
         if self.fork_fail is not None:
             raise self.fork_fail
         if b"\n" in command.rstrip(b"\n"):
-            raise ViewError(errno.EINVAL, "fork command has more than one line")
+            raise RequestError(errno.EINVAL, "fork command has more than one line")
         self.forks.append(command)
         return ForkOutcome("new.jsonl", command.strip().decode() or None, "/store/new.jsonl")
 
@@ -111,8 +136,8 @@ def errno_of(call: Callable[[], Coroutine[Any, Any, Any]]) -> int:
         (OSError(0, "no errno"), errno.EIO),
         (OSError(1000, "out of range"), errno.EIO),
         (OSError("no errno at all"), errno.EIO),
-        (ViewError(errno.ENOENT, "gone"), errno.ENOENT),
-        (ViewError(-3, "negative"), errno.EIO),
+        (RequestError(errno.ENOENT, "gone"), errno.ENOENT),
+        (RequestError(-3, "negative"), errno.EIO),
         (ValueError("a bug"), errno.EIO),
         (KeyError("a bug"), errno.EIO),
     ],
@@ -224,23 +249,24 @@ def test_setattr_truncate_on_control_succeeds_elsewhere_erofs(ops: Operations) -
 def test_xattrs_of_a_parsed_file_version_need_no_worker_thread(
     ops: Operations, view: FakeView
 ) -> None:
-    """Only the first ask for a version goes to `View.xattrs` (a parse, in a
-    worker thread); later ones are answered from the view's cached parse."""
-    async def scenario() -> list[bytes]:
+    """Only the first ask for a version loads the file (in a worker thread);
+    later ones are answered on the request thread from the index's cached load."""
+    async def scenario() -> dict[bytes, bytes]:
         attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
         names = await ops.listxattr(attr.st_ino, None)  # type: ignore[arg-type]
-        return [await ops.getxattr(attr.st_ino, n, None) for n in names]  # type: ignore[arg-type]
+        return {n: await ops.getxattr(attr.st_ino, n, None) for n in names}  # type: ignore[arg-type]
 
-    assert run(scenario) == [b"a"] and view.xattr_calls == 1
-    assert run(scenario) == [b"a"] and view.xattr_calls == 1
-    grown = FileKey(1, 2, 3, 4)  # the index saw a new version: asked again
-    view.file = Entry(view.file.key, EntryKind.TRANSCRIPT, "a.jsonl",
-                     backing_path=view.file.backing_path, file_key=grown)
-    assert run(scenario) == [b"a"] and view.xattr_calls == 2
+    index = view.index
+    values = run(scenario)
+    assert values[b"user.claw.session_id"] == b"a" and values[b"user.claw.message_count"] == b"3"
+    assert index.summaries == 1 and threading.get_ident() not in index.summary_threads
+    assert run(scenario) == values and index.summaries == 1
+    index.sf = FakeFile("a.jsonl", index.sf.path, FileKey(1, 2, 3, 4))  # a new version: loaded
+    assert run(scenario) == values and index.summaries == 2
 
 
 def test_index_tsv_builds_never_hold_up_xattrs(ops: Operations, view: FakeView) -> None:
-    view.generating.clear()  # index.tsv builds block until released
+    view.index.generating.clear()  # index.tsv builds block until released
 
     async def scenario() -> bytes:
         tsv = await ops.lookup(ROOT_INODE, b"index.tsv", None)  # type: ignore[arg-type]
@@ -251,7 +277,7 @@ def test_index_tsv_builds_never_hold_up_xattrs(ops: Operations, view: FakeView) 
             await trio.sleep(0.05)
             with trio.fail_after(5):
                 value = await ops.getxattr(attr.st_ino, b"user.claw.session_id", None)  # type: ignore[arg-type]
-            view.generating.set()
+            view.index.generating.set()
         return value
 
     assert run(scenario) == b"a"
@@ -299,4 +325,4 @@ def test_path_xattr_needs_no_parse(ops: Operations, view: FakeView) -> None:
         return await ops.getxattr(attr.st_ino, b"user.claw.path", None)  # type: ignore[arg-type]
 
     assert run(scenario) == str(view.file.backing_path).encode()
-    assert view.xattr_calls == 0
+    assert view.index.summaries == 0

@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from clawfs.format import summary
 from clawfs.format.head import parse_head, read_head
 from clawfs.format.session import JsonlReader, LoadError, Session, load
-from clawfs.mount.view import EntryKind, View, ViewError
+from clawfs.mount import render
+from clawfs.mount.errors import RequestError
+from clawfs.mount.view import EntryKind, View
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import RootKind, make_root
 
@@ -109,8 +111,8 @@ def test_store_pipeline_over_damaged_files(tmp_path: Path, damaged: list[bytes])
     index.global_latest()
     for entry in view.entries(ws):
         if entry.kind is EntryKind.TRANSCRIPT:
-            assert "user.claw.message_count" in view.xattrs(entry)
-    tsv = view.generate(view.resolve(("sessions", directory.name, "index.tsv")) or ws)
+            assert "user.claw.message_count" in render.xattrs(index, entry)
+    tsv = render.generate(index, view.resolve(("sessions", directory.name, "index.tsv")) or ws)
     assert len(tsv.splitlines()) == 1 + 1 + len(damaged)
     forks_dir = view.resolve(("sessions", directory.name, "forks"))
     assert forks_dir is not None
@@ -120,5 +122,5 @@ def test_store_pipeline_over_damaged_files(tmp_path: Path, damaged: list[bytes])
     assert control is not None
     try:
         view.fork(control, b"fuzz\n")
-    except ViewError as e:
+    except RequestError as e:
         assert e.errno == errno.ENOENT, e

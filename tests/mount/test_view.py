@@ -1,28 +1,25 @@
-"""The pure view tree, without a mount: lookup, list, resolve, xattrs, index.tsv, forks."""
+"""The pure view tree, without a mount: resolve, lookup and list."""
 
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from clawfs.format import fingerprint
-from clawfs.mount.view import Entry, EntryKind, View, ViewError, parse_fork_command
+from clawfs.mount.errors import RequestError
+from clawfs.mount.view import Entry, EntryKind, View, parse_fork_command
 from clawfs.store.index import StoreIndex
 from clawfs.store.lineage import MAX_DEPTH
-from clawfs.store.roots import RootKind, make_root
 
 import storegen as sg
 
 T0 = 1_760_000_000_000
 
-
-def _view(*roots: Path) -> View:
-    index = StoreIndex([make_root(str(r), RootKind.STORE, n) for n, r in enumerate(roots)])
-    index.scan()
-    return View(index)
+ViewOf = Callable[..., View]
 
 
 def _follow(view: View, link: Entry) -> Entry | None:
@@ -39,24 +36,6 @@ def _follow(view: View, link: Entry) -> Entry | None:
 
 def _names(entries: list[Entry]) -> list[str]:
     return [e.name for e in entries]
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> tuple[View, str, Path]:
-    ws = os.path.realpath(tmp_path / "myproj")
-    os.mkdir(ws)
-    root = tmp_path / "root"
-    d = sg.fp_dir(root, ws)
-    sg.write_session(d, sg.make_session("session-1-0", updated_at_ms=T0, messages=2,
-                                        workspace_root=ws, model="m1"))
-    sg.write_session(d, sg.make_session("session-2-0", updated_at_ms=T0 + 1, messages=1,
-                                        workspace_root=ws, parent="session-1-0", branch="b"))
-    sg.write_session(d, sg.make_session("session-3-0", updated_at_ms=T0 + 2, messages=0,
-                                        workspace_root=ws, parent="session-2-0"))
-    sg.write_session(d, sg.make_session("session-4-0", updated_at_ms=T0 + 3, messages=1,
-                                        workspace_root="/x\ty\nz\\w"))
-    sg.write_bytes(d, "broken.jsonl", b"{not json\n")
-    return _view(root), d.name, d
 
 
 def test_root_and_workspaces(project: tuple[View, str, Path]) -> None:
@@ -104,52 +83,6 @@ def test_workspace_dir(project: tuple[View, str, Path]) -> None:
     assert view.entries(ws) is view.entries(ws)  # cached while nothing changes
 
 
-def test_xattrs(project: tuple[View, str, Path]) -> None:
-    view, fp, d = project
-    entry = view.resolve(("sessions", fp, "session-2-0.jsonl"))
-    assert entry is not None
-    attrs = view.xattrs(entry)
-    assert attrs == {
-        "user.claw.session_id": b"session-2-0",
-        "user.claw.parent_session_id": b"session-1-0",
-        "user.claw.branch_name": b"b",
-        "user.claw.message_count": b"1",
-        "user.claw.created_at_ms": b"1700000000000",
-        "user.claw.updated_at_ms": str(T0 + 1).encode(),
-        "user.claw.workspace_root": os.fsencode(os.path.realpath(d.parent.parent / "myproj")),
-        "user.claw.path": os.fsencode(d / "session-2-0.jsonl"),
-    }
-    first = view.xattrs(view.resolve(("sessions", fp, "session-1-0.jsonl")) or pytest.fail())
-    assert first["user.claw.model"] == b"m1" and "user.claw.parent_session_id" not in first
-    broken = view.xattrs(view.resolve(("sessions", fp, "broken.jsonl")) or pytest.fail())
-    assert broken["user.claw.session_id"] == b"broken"
-    assert broken["user.claw.message_count"] == b"0"
-    assert view.xattrs(view.resolve(("sessions", fp)) or pytest.fail()) == {}
-
-
-def test_index_tsv(project: tuple[View, str, Path]) -> None:
-    view, fp, d = project
-    entry = view.resolve(("sessions", fp, "index.tsv"))
-    assert entry is not None
-    lines = view.generate(entry).decode().split("\n")
-    assert lines[-1] == ""
-    assert lines[0].split("\t") == [
-        "file", "session_id", "created_at_ms", "updated_at_ms", "message_count",
-        "parent_session_id", "branch_name", "model", "workspace_root", "path", "status",
-    ]
-    rows = [line.split("\t") for line in lines[1:-1]]
-    assert [r[0] for r in rows] == [
-        "session-4-0.jsonl", "session-3-0.jsonl", "session-2-0.jsonl", "session-1-0.jsonl",
-        "broken.jsonl",
-    ]
-    assert all(len(r) == 11 for r in rows)
-    assert rows[0][8] == "/x\\ty\\nz\\\\w" and rows[0][10] == "foreign"
-    assert rows[2][1:7] == ["session-2-0", "1700000000000", str(T0 + 1), "1", "session-1-0", "b"]
-    assert rows[2][7] == "" and rows[2][10] == "ok"
-    assert rows[2][9] == str(d / "session-2-0.jsonl")
-    assert rows[4][1:5] == ["broken", "0", "0", "0"] and rows[4][10].startswith("error: ")
-
-
 def test_forks_tree(project: tuple[View, str, Path]) -> None:
     view, fp, d = project
     forks = view.resolve(("sessions", fp, "forks"))
@@ -185,7 +118,7 @@ def test_fork_through_the_view(project: tuple[View, str, Path]) -> None:
     assert second.branch_name is None
     before = set(os.listdir(d))
     for bad in [b"a\nb\n", b"\xff\n", b"a\x01b", b"x" * 257, b"x" * 200 + "é".encode() * 40]:
-        with pytest.raises(ViewError) as failed:
+        with pytest.raises(RequestError) as failed:
             view.fork(control, bad)
         assert failed.value.errno == errno.EINVAL
     assert set(os.listdir(d)) == before
@@ -199,20 +132,20 @@ def test_fork_command_parsing() -> None:
     assert parse_fork_command("ünïcode".encode()) == "ünïcode"
     assert parse_fork_command(b"x" * 256 + b"\n") == "x" * 256
     for bad in [b"a\nb", b"a\tb", b"\x00", b"x" * 257, b"\xc3"]:
-        with pytest.raises(ViewError):
+        with pytest.raises(RequestError):
             parse_fork_command(bad)
 
 
-def test_no_latest_means_no_alias_and_enoent_fork(tmp_path: Path) -> None:
+def test_no_latest_means_no_alias_and_enoent_fork(view_of: ViewOf, tmp_path: Path) -> None:
     ws = os.path.realpath(tmp_path)
     root = tmp_path / "root"
     d = sg.fp_dir(root, ws)
     sg.write_session(d, sg.make_session("session-1-0", messages=0, workspace_root=ws))
-    view = _view(root)
+    view = view_of(root)
     assert _names(view.entries(view.root())) == ["workspaces", "sessions"]
     assert view.resolve(("latest",)) is None
     assert view.resolve(("sessions", d.name, "latest")) is None
-    with pytest.raises(ViewError) as failed:
+    with pytest.raises(RequestError) as failed:
         view.fork(view.resolve(("sessions", d.name, "fork")) or pytest.fail(), b"x\n")
     assert failed.value.errno == errno.ENOENT
 
@@ -227,7 +160,7 @@ def test_gone_file_resolves_to_none(project: tuple[View, str, Path]) -> None:
     assert view.resolve(("sessions", "0000000000000000")) is None
 
 
-def test_deep_chain_continuation(tmp_path: Path) -> None:
+def test_deep_chain_continuation(view_of: ViewOf, tmp_path: Path) -> None:
     """1,000 forks deep: continuation links at depth 64 lead to nodes at the top of forks/."""
     ws = os.path.realpath(tmp_path)
     root = tmp_path / "root"
@@ -236,7 +169,7 @@ def test_deep_chain_continuation(tmp_path: Path) -> None:
         parent = None if n == 0 else f"s{n - 1:04d}"
         sg.write_session(d, sg.make_session(f"s{n:04d}", parent=parent, workspace_root=ws,
                                             updated_at_ms=T0 + n))
-    view = _view(root)
+    view = view_of(root)
     fp = fingerprint.fingerprint(ws)
     forks = ("sessions", fp, "forks")
     top = _names(view.entries(view.resolve(forks) or pytest.fail()))
@@ -262,7 +195,7 @@ def test_deep_chain_continuation(tmp_path: Path) -> None:
     assert made.branch_name == "deep"
 
 
-def test_parent_cycle_and_orphan_in_a_store(tmp_path: Path) -> None:
+def test_parent_cycle_and_orphan_in_a_store(view_of: ViewOf, tmp_path: Path) -> None:
     """Parent ids that loop, or name nothing here, put sessions at the top of forks/."""
     ws = os.path.realpath(tmp_path)
     root = tmp_path / "root"
@@ -270,7 +203,7 @@ def test_parent_cycle_and_orphan_in_a_store(tmp_path: Path) -> None:
     for sid, parent in [("s-a", "s-c"), ("s-b", "s-a"), ("s-c", "s-b"), ("s-d", "s-b"),
                         ("s-orphan", "s-gone")]:
         sg.write_session(d, sg.make_session(sid, parent=parent, workspace_root=ws))
-    view = _view(root)
+    view = view_of(root)
     forks = view.resolve(("sessions", d.name, "forks"))
     assert forks is not None
     assert sorted(_names(view.entries(forks))) == ["s-a", "s-b", "s-c", "s-orphan"]
@@ -278,7 +211,7 @@ def test_parent_cycle_and_orphan_in_a_store(tmp_path: Path) -> None:
     assert child is not None and child.kind is EntryKind.DIR
 
 
-def _two_workspaces(tmp_path: Path) -> tuple[View, Path, Path]:
+def _two_workspaces(view_of: ViewOf, tmp_path: Path) -> tuple[View, Path, Path]:
     root = tmp_path / "root"
     dirs = []
     for name in ("alpha", "beta"):
@@ -290,12 +223,14 @@ def _two_workspaces(tmp_path: Path) -> tuple[View, Path, Path]:
         sg.write_session(d, sg.make_session(f"session-2-{name}", updated_at_ms=T0 + 1,
                                             workspace_root=ws, parent=f"session-1-{name}"))
         dirs.append(d)
-    return _view(root), dirs[0], dirs[1]
+    return view_of(root), dirs[0], dirs[1]
 
 
-def test_a_change_in_one_workspace_keeps_the_others_cached(tmp_path: Path) -> None:
+def test_a_change_in_one_workspace_keeps_the_others_cached(
+    view_of: ViewOf, tmp_path: Path
+) -> None:
     """An append in `beta` must not rebuild `alpha`'s listings (per-workspace versions)."""
-    view, alpha, beta = _two_workspaces(tmp_path)
+    view, alpha, beta = _two_workspaces(view_of, tmp_path)
     ws_entry = view.resolve(("sessions", alpha.name))
     forks = view.resolve(("sessions", alpha.name, "forks"))
     assert ws_entry is not None and forks is not None
@@ -313,9 +248,9 @@ def test_a_change_in_one_workspace_keeps_the_others_cached(tmp_path: Path) -> No
 
 
 def test_sessions_listing_does_not_snapshot_workspaces(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    view_of: ViewOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    view, alpha, beta = _two_workspaces(tmp_path)
+    view, alpha, beta = _two_workspaces(view_of, tmp_path)
     snapshots = 0
     snapshot = StoreIndex._snapshot
 
@@ -333,11 +268,11 @@ def test_sessions_listing_does_not_snapshot_workspaces(
 
 
 def test_labels_are_not_recomputed_for_an_append(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    view_of: ViewOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from clawfs.store import labels
 
-    view, alpha, beta = _two_workspaces(tmp_path)
+    view, alpha, beta = _two_workspaces(view_of, tmp_path)
     link = view.resolve(("workspaces", "alpha"))
     assert link is not None and link.target == f"../sessions/{alpha.name}"
     calls = 0
@@ -356,31 +291,3 @@ def test_labels_are_not_recomputed_for_an_append(
     assert view.resolve(("workspaces", "alpha")) is not None
     assert view.resolve(("workspaces", "gamma")) is None
     assert calls == 0
-
-
-def test_path_xattr_needs_no_parse(
-    project: tuple[View, str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    view, fp, d = project
-    entry = view.resolve(("sessions", fp, "session-2-0.jsonl"))
-    assert entry is not None
-    loads: list[str] = []
-    load = StoreIndex._load
-
-    def counting(self: StoreIndex, path: str, file_name: str) -> object:
-        loads.append(file_name)
-        return load(self, path, file_name)
-
-    monkeypatch.setattr(StoreIndex, "_load", counting)
-    path = str(d / "session-2-0.jsonl")
-    assert view.xattr(entry, "user.claw.path") == path.encode()
-    assert view.cached_xattrs(entry) is None  # not parsed yet: the caller must hop
-    assert loads == []
-    assert view.xattr(entry, "user.claw.message_count") == b"1"
-    assert loads == ["session-2-0.jsonl"]
-    cached = view.cached_xattrs(entry)
-    assert cached is not None and cached == view.xattrs(entry)
-    assert view.xattr(entry, "user.claw.nope") is None
-    sf = view.index.file(fp, "session-2-0.jsonl")
-    assert sf is not None and view.index.cached_summary(sf) == view.index.summary(sf)
-    assert len(loads) == 1

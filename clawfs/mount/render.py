@@ -1,0 +1,138 @@
+"""What the mount says about a session, as bytes: `index.tsv` and the
+`user.claw.*` extended attributes (SPEC §2). No FUSE here.
+
+Both render claw's list entry for a file (`Summary`, the index's full load)
+plus where the file is. The values need a full load of the file, which the
+index caches per file version: `xattrs` and `generate` may parse (callers
+run them off the request thread), `cached_xattrs` never does, and
+`user.claw.path` (what `claw --resume` needs) is the backing file, known
+without any parse.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from clawfs.format.summary import Summary
+from clawfs.mount.errors import RequestError
+from clawfs.mount.view import Entry, EntryKind
+from clawfs.store.index import SessionFile, StoreIndex
+
+PATH_XATTR = "user.claw.path"
+
+INDEX_COLUMNS = (
+    "file",
+    "session_id",
+    "created_at_ms",
+    "updated_at_ms",
+    "message_count",
+    "parent_session_id",
+    "branch_name",
+    "model",
+    "workspace_root",
+    "path",
+    "status",
+)
+
+
+def xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes]:
+    """`user.claw.*` of a transcript; absent values are left out.
+
+    May fully load the file (the first time for its version): call it off
+    the request thread, or try `cached_xattrs` first.
+    """
+    sf = _session_file(index, entry)
+    if sf is None:
+        return {}
+    try:
+        loaded = index.summary(sf)
+    except FileNotFoundError:
+        raise RequestError(errno.ESTALE, "session file is gone") from None
+    return _xattrs(sf, loaded)
+
+
+def cached_xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes] | None:
+    """`xattrs` if it needs no parse (a cached full load), else None."""
+    sf = _session_file(index, entry)
+    if sf is None:
+        return {}
+    loaded = index.cached_summary(sf)
+    return None if loaded is None else _xattrs(sf, loaded)
+
+
+def xattr(index: StoreIndex, entry: Entry, name: str) -> bytes | None:
+    """One attribute; `user.claw.path` needs no parse (the backing file)."""
+    if name == PATH_XATTR:
+        sf = _session_file(index, entry)
+        return None if sf is None else _encode(sf.path)
+    return xattrs(index, entry).get(name)
+
+
+def generate(index: StoreIndex, entry: Entry) -> bytes:
+    """The content of a GENERATED entry (index.tsv), built now: a header, then
+    one row per file in claw's order. Loads every file not loaded yet."""
+    if entry.kind is not EntryKind.GENERATED or len(entry.key) != 3:
+        raise RequestError(errno.EINVAL, "not a generated file")
+    rows = ["\t".join(INDEX_COLUMNS)]
+    for sf, loaded in index.verified(entry.key[1]):
+        rows.append("\t".join(_escape(value) for value in _row(sf, loaded)))
+    return ("\n".join(rows) + "\n").encode("utf-8", "surrogateescape")
+
+
+def _session_file(index: StoreIndex, entry: Entry) -> SessionFile | None:
+    """The file behind a transcript entry (`sessions/<fp>/<file>`), if any."""
+    if entry.kind is not EntryKind.TRANSCRIPT or len(entry.key) != 3:
+        return None
+    return index.file(entry.key[1], entry.key[2])
+
+
+def _xattrs(sf: SessionFile, loaded: Summary) -> dict[str, bytes]:
+    values: dict[str, str | int | None] = {
+        "session_id": loaded.session_id,
+        "parent_session_id": loaded.parent_session_id,
+        "branch_name": loaded.branch_name,
+        "message_count": loaded.message_count,
+        "created_at_ms": loaded.created_at_ms,
+        "updated_at_ms": loaded.updated_at_ms,
+        "workspace_root": loaded.workspace_root,
+        "model": loaded.model,
+        "path": sf.path,
+    }
+    return {
+        f"user.claw.{name}": _encode(value) for name, value in values.items() if value is not None
+    }
+
+
+def _encode(value: str | int) -> bytes:
+    return str(value).encode("utf-8", "surrogateescape")
+
+
+def _row(sf: SessionFile, loaded: Summary) -> list[str | int | None]:
+    """One index.tsv row, in `INDEX_COLUMNS` order."""
+    if loaded.error is not None:
+        status = f"error: {loaded.error}"
+    elif not sf.belongs:
+        status = "foreign"
+    else:
+        status = "ok"
+    return [
+        sf.name,
+        loaded.session_id,
+        loaded.created_at_ms,
+        loaded.updated_at_ms,
+        loaded.message_count,
+        loaded.parent_session_id,
+        loaded.branch_name,
+        loaded.model,
+        loaded.workspace_root,
+        sf.path,
+        status,
+    ]
+
+
+def _escape(value: str | int | None) -> str:
+    """index.tsv cells: empty for absent, `\\`, tab and newline escaped."""
+    if value is None:
+        return ""
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
