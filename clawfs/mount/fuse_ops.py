@@ -1,11 +1,12 @@
-"""The FUSE adapter: kernel requests -> calls on the pure `View` -> replies.
+"""The FUSE adapter: kernel requests -> calls on the pure mount modules -> replies.
 
-Thin on purpose: what exists, what it is called and what a fork does are
-the view's business (mount/view.py). This module only turns entries into
-inode numbers and attributes, serves bytes, and maps every failure to an
-errno, because pyfuse3 turns any other exception into a dead mount
-(clients get ECONNABORTED) and an errno outside 1..511 into a hung caller
-(pyfuse3 notes).
+Thin on purpose: what exists and what it is called is the view's business
+(view.py), what a file says render.py's (index.tsv, xattrs), what a fork
+does control.py's. This module only turns entries into inode numbers and
+attributes, serves bytes, tells the kernel what to invalidate, and maps
+every failure to an errno, because pyfuse3 turns any other exception into
+a dead mount (clients get ECONNABORTED) and an errno outside 1..511 into a
+hung caller (pyfuse3 notes).
 
 All handlers run on the one trio thread, so whatever may parse whole files
 (xattrs of a file version not parsed yet, index.tsv, forks, the checks
@@ -25,7 +26,6 @@ import logging
 import os
 import stat
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar, TypeVarTuple
@@ -42,10 +42,10 @@ from pyfuse3 import (
     StatvfsData,
 )
 
-from clawfs.mount import kernelcache, render
+from clawfs.mount import control, kernelcache, render
 from clawfs.mount.errors import RequestError
 from clawfs.mount.inodes import InodeTable
-from clawfs.mount.view import SESSIONS, Entry, EntryKind, ForkOutcome, View
+from clawfs.mount.view import Entry, EntryKind, View, workspace_of
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,12 @@ FIRST_OFFSET = 3
 # (0.02 s instead of 0.4 s in pyfuse3; measured by scripts/bench.py).
 OUR_XATTR_PREFIX = "user."
 
-# Worker threads for view calls that may parse whole files: xattrs and forks.
+# Worker threads for calls that may parse whole files: xattrs and forks.
 PARSE_THREADS = 2
 # index.tsv builds (a full parse of a whole workspace) get their own, so a
 # burst of them never makes xattrs or forks wait (seen in the soak: getfattr
 # took 30-60 s behind index.tsv rebuilds).
 GENERATE_THREADS = 1
-# Last results of control files kept for a new open to read (SPEC §4): the
-# most recently written ones; a result older than this many reads as empty.
-FORK_RESULTS = 4096
 # Cache checks after a store change run one at a time, apart from the
 # parsing threads, so a long index.tsv build never delays an invalidation.
 REFRESH_THREADS = 1
@@ -104,7 +101,6 @@ REFRESH_THREADS = 1
 P = ParamSpec("P")
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
-Slot = tuple[EntryKind, tuple[str, ...]]
 
 
 def _errno(value: int | None) -> int:
@@ -179,17 +175,7 @@ class GeneratedHandle:
     data: bytes
 
 
-@dataclass
-class ControlHandle:
-    """A fork control file: the first non-empty write is the command."""
-
-    inode: int
-    entry: Entry
-    used: bool = False
-    result: bytes | None = None
-
-
-FileHandle = TranscriptHandle | GeneratedHandle | ControlHandle
+FileHandle = TranscriptHandle | GeneratedHandle | control.Handle
 
 
 class Operations(pyfuse3.Operations):
@@ -201,16 +187,15 @@ class Operations(pyfuse3.Operations):
         self.initialized = trio.Event()
         """Set when the kernel's INIT arrives: the mount answers from then on."""
         root = view.root()
-        self._inodes: InodeTable[Slot] = InodeTable(
-            (root.kind, root.key), scope=lambda slot: kernelcache.workspace_of(slot[1])
+        self._inodes: InodeTable[kernelcache.Slot] = InodeTable(
+            (root.kind, root.key), scope=lambda slot: workspace_of(slot[1])
         )
         self._dirs: dict[int, DirHandle] = {}
         self._files: dict[int, FileHandle] = {}
         self._open_fds: dict[int, list[int]] = {}
         """Backing descriptors of open transcripts, by inode (for getattr)."""
         self._handle_ids = itertools.count(1)
-        self._fork_results: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
-        """Last result of each control file, for a new open to read (SPEC §4)."""
+        self._controls = control.ControlFiles(view)
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._started_ns = time.time_ns()
@@ -226,7 +211,7 @@ class Operations(pyfuse3.Operations):
     async def _off_thread(
         self, call: Callable[[*Ts], R], *args: *Ts, limiter: trio.CapacityLimiter | None = None
     ) -> R:
-        """Run a view call that may parse whole files (xattrs, index.tsv, fork)
+        """Run a call that may parse whole files (xattrs, index.tsv, fork)
         in a worker thread, so a 10 MB parse does not stall every other request
         (handlers share the one trio thread). The index locks only to commit.
         """
@@ -236,8 +221,9 @@ class Operations(pyfuse3.Operations):
 
     async def refresh_kernel(self, fps: set[str] | None = None) -> None:
         """Invalidate what the kernel holds that changed in workspaces `fps`
-        (None: any). Called by the live store after every applied batch and
-        by a fork before its write returns (read your writes, SPEC §4).
+        (None: any). Called by the live store after every applied batch (a
+        fork checks only what it may have moved before its write returns:
+        control.Fork.run).
 
         Both invalidations used here are safe on the trio thread and inside
         a handler (pyfuse3 notes): the entry one is queued to pyfuse3's
@@ -258,6 +244,8 @@ class Operations(pyfuse3.Operations):
     def _invalidate(self, stale: kernelcache.Stale) -> None:
         """Tell the kernel what `stale` lists, and remember what was checked
         (for inodes it still holds: a forgotten one needs no memory)."""
+        if not self.initialized.is_set():
+            return  # not mounted (adapter unit tests): nothing is cached
         self._seen.update(
             (inode, mark) for inode, mark in stale.seen.items() if self._inodes.is_held(inode)
         )
@@ -355,13 +343,7 @@ class Operations(pyfuse3.Operations):
         parent = self._resolve(parent_inode)
         if parent.kind is not EntryKind.DIR:
             raise FUSEError(errno.ENOTDIR)
-        text = os.fsdecode(name)
-        if text == ".":
-            child: Entry | None = parent
-        elif text == "..":
-            child = self.view.resolve(parent.key[:-1]) if parent.key else parent
-        else:
-            child = self.view.lookup(parent, text)
+        child = self.view.lookup(parent, os.fsdecode(name))
         if child is None:
             raise FUSEError(errno.ENOENT)  # not cached: a new session shows at once
         attr = self._attributes_of(child)
@@ -461,7 +443,7 @@ class Operations(pyfuse3.Operations):
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
         fh = next(self._handle_ids)
         if entry.kind is EntryKind.CONTROL:
-            self._files[fh] = ControlHandle(inode, entry)
+            self._files[fh] = control.Handle(entry)
             return FileInfo(fh=fh, direct_io=True)
         if writing:
             raise FUSEError(errno.EROFS)
@@ -509,78 +491,17 @@ class Operations(pyfuse3.Operations):
             return os.pread(handle.fd, size, off)
         if isinstance(handle, GeneratedHandle):
             return handle.data[off : off + size]
-        result = handle.result if handle.used else self._fork_results.get(handle.entry.key)
-        return (result or b"")[off : off + size]
+        return self._controls.read(handle, off, size)
 
     @handler
     async def write(self, fh: int, off: int, buf: bytes) -> int:
         handle = self._files[fh]
-        if not isinstance(handle, ControlHandle):
+        if not isinstance(handle, control.Handle):
             raise FUSEError(errno.EROFS)
-        if not buf:
-            return 0
-        if handle.used:
-            raise FUSEError(errno.EINVAL)  # one fork per open (SPEC §4)
-        handle.used = True
-        fp = kernelcache.workspace_of(handle.entry.key)
-        aliases = self._held_aliases(fp)
-        seen = {inode: self._seen[inode] for inode, *_ in aliases if inode in self._seen}
-        directory = None if fp is None else self._inodes.current((EntryKind.DIR, (SESSIONS, fp)))
-        try:
-            outcome, stale = await self._off_thread(
-                self._fork, handle.entry, buf, aliases, seen, directory
-            )
-        except RequestError as e:
-            self._remember(handle, f"error: {e.message}\n".encode())
-            raise
-        except Exception:
-            self._remember(handle, b"error: internal error\n")
-            log.exception("fork through %s failed", "/".join(handle.entry.key))
-            raise FUSEError(errno.EIO) from None
-        self._remember(handle, outcome.line())
-        if self.initialized.is_set():
-            self._invalidate(stale)
+        fork = self._controls.accept(handle, buf, self._inodes, self._seen)
+        if fork is not None:
+            self._invalidate(await self._off_thread(fork.run))
         return len(buf)
-
-    def _fork(
-        self,
-        entry: Entry,
-        command: bytes,
-        aliases: list[kernelcache.Held],
-        seen: kernelcache.Seen,
-        directory: int | None,
-    ) -> tuple[ForkOutcome, kernelcache.Stale]:
-        """Fork, then find what the kernel must drop for the fork to be seen
-        when write() returns (SPEC §4), in the same worker thread.
-
-        Not a full pass over the workspace (that is the live store's, when
-        the watcher sees the new file): new names show by themselves (an
-        ENOENT is not cached, listings are read fresh), so only the aliases,
-        which the fork may re-point, are checked, and the new name in the
-        workspace directory is dropped in case an older file of that name
-        is still cached.
-        """
-        outcome = self.view.fork(entry, command)
-        stale = kernelcache.find_stale(self.view, aliases, None, seen)
-        if directory is not None:
-            stale.entries.append((directory, outcome.name))
-        return outcome, stale
-
-    def _held_aliases(self, fp: str | None) -> list[kernelcache.Held]:
-        """The alias inodes a fork in workspace `fp` may re-point that the kernel holds."""
-        held: list[kernelcache.Held] = []
-        for key in kernelcache.alias_keys(fp):
-            inode = self._inodes.current((EntryKind.SYMLINK, key))
-            if inode is not None and self._inodes.is_held(inode):
-                held.append((inode, (EntryKind.SYMLINK, key), None, True))
-        return held
-
-    def _remember(self, handle: ControlHandle, result: bytes) -> None:
-        handle.result = result
-        self._fork_results[handle.entry.key] = result
-        self._fork_results.move_to_end(handle.entry.key)
-        if len(self._fork_results) > FORK_RESULTS:
-            self._fork_results.popitem(last=False)
 
     @handler
     async def flush(self, fh: int) -> None:

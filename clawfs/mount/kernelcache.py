@@ -37,10 +37,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from clawfs.mount.view import ALIASES, SESSIONS, Entry, EntryKind, Key, View
+from clawfs.mount.view import Entry, EntryKind, Key, View, workspace_of
 
 Identity = tuple[int, int] | None
-Held = tuple[int, tuple[EntryKind, Key], Identity, bool]
+Slot = tuple[EntryKind, Key]
+"""What an inode is given for (inodes.py): an entry's kind and key."""
+Held = tuple[int, Slot, Identity, bool]
 """(inode, (kind, key), identity, current): one entry of `InodeTable.held()`."""
 
 GONE = "gone"
@@ -60,29 +62,12 @@ class Stale:
     seen: Seen = field(default_factory=dict)
 
 
-def workspace_of(key: Key) -> str | None:
-    """The workspace (fingerprint) an entry below `sessions/<fp>/` belongs to;
-    None for the top levels (the root aliases, the labels in `workspaces/`,
-    the `sessions/<fp>` directories), which depend on every workspace. The
-    one place outside the view that knows its key layout."""
-    return key[1] if len(key) > 2 and key[0] == SESSIONS else None
-
-
 def in_scope(key: Key, fps: set[str] | None) -> bool:
     """Whether an entry may have changed when the workspaces `fps` did (None: any)."""
     if fps is None:
         return True
     fp = workspace_of(key)
     return fp is None or fp in fps
-
-
-def alias_keys(fp: str | None) -> list[Key]:
-    """The aliases a fork in workspace `fp` may re-point: the root's and the
-    workspace's own (a fork is the newest session of its workspace)."""
-    keys: list[Key] = [(name,) for name in ALIASES]
-    if fp is not None:
-        keys += [(SESSIONS, fp, name) for name in ALIASES]
-    return keys
 
 
 def find_stale(view: View, held: Iterable[Held], fps: set[str] | None, seen: Seen) -> Stale:

@@ -1,4 +1,6 @@
-"""The tree the mount serves, as plain values (SPEC §2, §4). No FUSE here.
+"""The tree the mount serves, as plain values (SPEC §2, §4): resolve a path,
+list a directory. No FUSE here. What a file says is render.py's (index.tsv,
+xattrs); what writing a `fork` file does is control.py's.
 
 An entry is named by its path from the mount root (`Entry.key`), so the
 adapter can resolve any inode again from its key and learn that an entry
@@ -23,13 +25,9 @@ sessions/<fp>/forks/<a>/<b>/...    lineage; each node holds `fork`,
 from __future__ import annotations
 
 import enum
-import errno
-import unicodedata
 from dataclasses import dataclass
 
-from clawfs.format import rusttext, session
 from clawfs.format.summary import FileKey
-from clawfs.mount.errors import RequestError
 from clawfs.store.index import SessionFile, StoreIndex
 
 ALIASES = ("latest", "last", "recent")
@@ -39,7 +37,6 @@ FORKS = "forks"
 FORK = "fork"
 INDEX_TSV = "index.tsv"
 SESSION_LINK = "session.jsonl"
-MAX_COMMAND = 256
 
 Key = tuple[str, ...]
 Entries = list["Entry"]
@@ -70,16 +67,11 @@ class Entry:
     file_key: FileKey | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ForkOutcome:
-    name: str
-    branch_name: str | None
-    backing_path: str
-
-    def line(self) -> bytes:
-        """What reading the control file returns after this fork (SPEC §4)."""
-        text = f"{self.name}\t{self.branch_name or ''}\t{self.backing_path}\n"
-        return text.encode("utf-8", "surrogateescape")
+def workspace_of(key: Key) -> str | None:
+    """The workspace (fingerprint) an entry below `sessions/<fp>/` belongs to;
+    None for the top levels (the root aliases, the labels in `workspaces/`,
+    the `sessions/<fp>` directories), which depend on every workspace."""
+    return key[1] if len(key) > 2 and key[0] == SESSIONS else None
 
 
 def _dir(key: Key) -> Entry:
@@ -100,6 +92,7 @@ class View:
     def __init__(self, index: StoreIndex) -> None:
         self.index = index
         self._lists: dict[Key, tuple[object, Entries]] = {}
+        """Listings by directory key, with the stamp they were built at."""
 
     # --- resolving ------------------------------------------------------------
 
@@ -107,8 +100,14 @@ class View:
         return _dir(())
 
     def lookup(self, parent: Entry, name: str) -> Entry | None:
-        if parent.kind is not EntryKind.DIR or not name or "/" in name or name in (".", ".."):
+        """The entry `name` in directory `parent`, or None; `.` and `..` as on
+        any disk (the root is its own parent)."""
+        if parent.kind is not EntryKind.DIR or not name or "/" in name:
             return None
+        if name == ".":
+            return parent
+        if name == "..":
+            return self.resolve(parent.key[:-1]) if parent.key else parent
         return self.resolve((*parent.key, name))
 
     def resolve(self, key: Key) -> Entry | None:
@@ -251,56 +250,3 @@ class View:
             else:
                 entries.append(_dir((*key, name)))
         return entries
-
-    # --- forks ---------------------------------------------------------------------
-
-    def fork(self, node: Entry, command: bytes) -> ForkOutcome:
-        """Fork the session a control file stands for; `command` is what was written."""
-        branch = parse_fork_command(command)
-        sf = self._fork_source(node)
-        try:
-            made = self.index.fork(sf, branch)
-        except OSError as e:
-            code = e.errno if e.errno else errno.EIO
-            raise RequestError(code, e.strerror or str(e)) from None
-        return ForkOutcome(made.name, session.normalize_branch_name(branch), made.path)
-
-    def _fork_source(self, node: Entry) -> SessionFile:
-        key = node.key
-        if node.kind is not EntryKind.CONTROL or len(key) < 3 or key[0] != SESSIONS:
-            raise RequestError(errno.EINVAL, "not a fork control file")
-        fp = key[1]
-        if len(key) == 3:
-            latest = self.index.latest(fp)
-            if latest is None:
-                raise RequestError(errno.ENOENT, "this workspace has no latest session")
-            return latest
-        owner = self.index.lineage(fp).find(key[3:-1])
-        sf = None if owner is None else self.index.file(fp, owner.name)
-        if sf is None:
-            raise RequestError(errno.ENOENT, "the session to fork is gone")
-        return sf
-
-
-def parse_fork_command(data: bytes) -> str | None:
-    """The branch name in a write to a control file (SPEC §4); None = no branch.
-
-    One line: a trailing newline is dropped, surrounding whitespace
-    trimmed. More than one non-empty line, invalid UTF-8, a control
-    character, or more than 256 bytes: EINVAL.
-    """
-    if data.endswith(b"\n"):
-        data = data[:-1]
-    if len(data) > MAX_COMMAND:
-        raise RequestError(errno.EINVAL, f"fork command longer than {MAX_COMMAND} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RequestError(errno.EINVAL, "fork command is not valid UTF-8") from None
-    lines = [line for line in (rusttext.trim(raw) for raw in text.split("\n")) if line]
-    if len(lines) > 1:
-        raise RequestError(errno.EINVAL, "fork command has more than one line")
-    branch = lines[0] if lines else ""
-    if any(unicodedata.category(ch) == "Cc" for ch in branch):
-        raise RequestError(errno.EINVAL, "fork command has a control character")
-    return branch or None

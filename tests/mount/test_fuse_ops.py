@@ -1,6 +1,6 @@
 """The FUSE adapter's own rules, called directly (no mount): every failure
 becomes an errno in 1..511, forget never raises, control-file handles.
-Everything a real mount shows is tested through one in test_mount_*.py."""
+Everything a real mount shows is tested through one in tests/e2e/."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ import pytest
 import trio
 
 from clawfs.format.summary import FileKey, Summary
-from clawfs.mount import fuse_ops
 from clawfs.mount.errors import RequestError
 from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.inodes import ROOT_INODE
-from clawfs.mount.view import Entry, EntryKind, ForkOutcome
+from clawfs.mount.view import Entry, EntryKind
 
 FP = "0123456789abcdef"
 FORK = Entry(("sessions", FP, "fork"), EntryKind.CONTROL, "fork")
@@ -41,8 +40,9 @@ class FakeFile:
 
 
 class FakeIndex:
-    """One workspace `FP` holding `a.jsonl`: counts the full loads behind
-    xattrs (`summaries`); index.tsv builds block while `generating` is clear."""
+    """One workspace `FP` holding `a.jsonl`, its latest: counts the full loads
+    behind xattrs (`summaries`); index.tsv builds block while `generating` is
+    clear; forks are recorded (`forks`), or raise `fork_fail`."""
 
     def __init__(self, backing: Path) -> None:
         self.sf = FakeFile("a.jsonl", str(backing))
@@ -51,6 +51,8 @@ class FakeIndex:
         self.parsed: set[FileKey | None] = set()
         self.generating = threading.Event()
         self.generating.set()
+        self.forks: list[str | None] = []
+        self.fork_fail: BaseException | None = None
 
     def file(self, fp: str, name: str) -> FakeFile | None:
         return self.sf if (fp, name) == (FP, self.sf.name) else None
@@ -68,16 +70,23 @@ class FakeIndex:
         self.generating.wait(10)
         return [(self.sf, SUMMARY)]
 
+    def latest(self, fp: str) -> FakeFile | None:
+        return self.sf if fp == FP else None
+
+    def fork(self, sf: FakeFile, branch: str | None) -> FakeFile:
+        if self.fork_fail is not None:
+            raise self.fork_fail
+        self.forks.append(branch)
+        return FakeFile("new.jsonl", "/store/new.jsonl")
+
 
 class FakeView:
     """A root holding the entries of workspace `FP` (`a.jsonl`, `fork`,
-    `index.tsv`) by name; `fail` makes lookup raise it, `fork_fail` a fork."""
+    `index.tsv`) by name; `fail` makes lookup raise it."""
 
     def __init__(self, backing: Path) -> None:
         self.index = FakeIndex(backing)
         self.fail: BaseException | None = None
-        self.forks: list[bytes] = []
-        self.fork_fail: BaseException | None = None
         self.file = Entry(("sessions", FP, "a.jsonl"), EntryKind.TRANSCRIPT, "a.jsonl",
                           backing_path=str(backing))
 
@@ -97,14 +106,6 @@ class FakeView:
 
     def entries(self, parent: Entry) -> list[Entry]:
         return [self.file, FORK]
-
-    def fork(self, entry: Entry, command: bytes) -> ForkOutcome:
-        if self.fork_fail is not None:
-            raise self.fork_fail
-        if b"\n" in command.rstrip(b"\n"):
-            raise RequestError(errno.EINVAL, "fork command has more than one line")
-        self.forks.append(command)
-        return ForkOutcome("new.jsonl", command.strip().decode() or None, "/store/new.jsonl")
 
 
 @pytest.fixture
@@ -226,7 +227,7 @@ def test_control_handle_forks_once(ops: Operations, view: FakeView) -> None:
     empty, first, result, second = run(scenario)
     assert (empty, first, second) == (0, 6, errno.EINVAL)
     assert result == b"new.jsonl\ttopic\t/store/new.jsonl\n"
-    assert view.forks == [b"topic\n"]
+    assert view.index.forks == ["topic"]
 
 
 def test_failed_fork_is_readable_as_an_error(ops: Operations) -> None:
@@ -303,19 +304,8 @@ def fork_once(ops: Operations, command: bytes) -> tuple[int, bytes]:
 def test_a_fork_failing_unexpectedly_is_eio_and_reads_back_as_an_error(
     ops: Operations, view: FakeView
 ) -> None:
-    view.fork_fail = ZeroDivisionError("a bug")
+    view.index.fork_fail = ZeroDivisionError("a bug")
     assert fork_once(ops, b"topic\n") == (errno.EIO, b"error: internal error\n")
-
-
-def test_fork_results_are_bounded(
-    ops: Operations, view: FakeView, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(fuse_ops, "FORK_RESULTS", 2)
-    for index in range(5):
-        control = Entry(("x", str(index)), EntryKind.CONTROL, "fork")
-        ops._remember(fuse_ops.ControlHandle(0, control), b"r\n")
-    assert list(ops._fork_results) == [("x", "3"), ("x", "4")]
-    assert fork_once(ops, b"topic\n") == (0, b"new.jsonl\ttopic\t/store/new.jsonl\n")
 
 
 def test_path_xattr_needs_no_parse(ops: Operations, view: FakeView) -> None:

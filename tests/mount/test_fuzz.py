@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from clawfs.format import summary
 from clawfs.format.head import parse_head, read_head
 from clawfs.format.session import JsonlReader, LoadError, Session, load
-from clawfs.mount import render
+from clawfs.mount import control, render
 from clawfs.mount.errors import RequestError
 from clawfs.mount.view import EntryKind, View
 from clawfs.store.index import StoreIndex
@@ -118,9 +118,9 @@ def test_store_pipeline_over_damaged_files(tmp_path: Path, damaged: list[bytes])
     assert forks_dir is not None
     for top in view.entries(forks_dir):
         view.entries(top)
-    control = view.resolve(("sessions", directory.name, "fork"))
-    assert control is not None
+    fork_file = view.resolve(("sessions", directory.name, "fork"))
+    assert fork_file is not None
     try:
-        view.fork(control, b"fuzz\n")
+        control.fork(index, fork_file, b"fuzz\n")
     except RequestError as e:
         assert e.errno == errno.ENOENT, e

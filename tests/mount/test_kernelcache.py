@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clawfs.format.summary import FileKey
-from clawfs.mount.kernelcache import GONE, Held, alias_keys, find_stale, in_scope, workspace_of
+from clawfs.mount.kernelcache import GONE, Held, find_stale, in_scope
 from clawfs.mount.view import Entry, EntryKind, Key, View
 
 FP, OTHER = "a" * 16, "b" * 16
@@ -89,15 +89,3 @@ def test_a_replaced_file_invalidates_its_name_and_a_retired_inode_only_once() ->
     assert (3, "a.jsonl") in once.entries and once.seen[8] == GONE
     again = find_stale(view(), retired, {FP}, {**seen, **once.seen})
     assert (3, "a.jsonl") not in again.entries
-
-
-def test_workspace_of_names_the_workspace_below_sessions_fp_only() -> None:
-    assert workspace_of((*WS, "a.jsonl")) == FP
-    assert workspace_of((*WS, "forks", "x", "fork")) == FP
-    assert workspace_of(WS) is None and workspace_of(("latest",)) is None
-    assert workspace_of(("workspaces", "proj")) is None and workspace_of(()) is None
-
-
-def test_a_fork_checks_only_the_aliases_it_may_repoint() -> None:
-    assert alias_keys(None) == [("latest",), ("last",), ("recent",)]
-    assert alias_keys(FP)[3:] == [(*WS, "latest"), (*WS, "last"), (*WS, "recent")]

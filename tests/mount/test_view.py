@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from clawfs.format import fingerprint
-from clawfs.mount.errors import RequestError
-from clawfs.mount.view import Entry, EntryKind, View, parse_fork_command
+from clawfs.mount import control
+from clawfs.mount.view import Entry, EntryKind, View, workspace_of
 from clawfs.store.index import StoreIndex
 from clawfs.store.lineage import MAX_DEPTH
 
@@ -57,7 +56,10 @@ def test_root_and_workspaces(project: tuple[View, str, Path]) -> None:
     sessions = view.lookup(root, "sessions")
     assert sessions is not None and _names(view.entries(sessions)) == [fp]
     assert view.lookup(root, "nothing") is None
-    assert view.lookup(root, "..") is None
+    assert view.lookup(root, "..") == root and view.lookup(root, ".") == root
+    assert view.lookup(sessions, "..") == root and view.lookup(sessions, ".") == sessions
+    for bad in ["", "a/b", "sessions/"]:
+        assert view.lookup(root, bad) is None
 
 
 def test_workspace_dir(project: tuple[View, str, Path]) -> None:
@@ -101,42 +103,7 @@ def test_forks_tree(project: tuple[View, str, Path]) -> None:
     assert view.resolve(("sessions", fp, "forks", "nope", "fork")) is None
 
 
-def test_fork_through_the_view(project: tuple[View, str, Path]) -> None:
-    view, fp, d = project
-    control = view.resolve(("sessions", fp, "forks", "session-1-0", "fork"))
-    assert control is not None and control.kind is EntryKind.CONTROL
-    outcome = view.fork(control, b"  review\n")
-    name, branch, path = outcome.line().decode().rstrip("\n").split("\t")
-    assert branch == "review" and path == str(d / name)
-    assert view.resolve(("sessions", fp, name)) is not None
-    child = view.resolve(("sessions", fp, "forks", "session-1-0", name.removesuffix(".jsonl")))
-    assert child is not None and child.kind is EntryKind.DIR
-    latest = view.resolve(("sessions", fp, "latest"))
-    assert latest is not None and latest.target == name  # the fork is the newest
-    # The workspace's own control file forks what `latest` names.
-    second = view.fork(view.resolve(("sessions", fp, "fork")) or pytest.fail(), b"")
-    assert second.branch_name is None
-    before = set(os.listdir(d))
-    for bad in [b"a\nb\n", b"\xff\n", b"a\x01b", b"x" * 257, b"x" * 200 + "é".encode() * 40]:
-        with pytest.raises(RequestError) as failed:
-            view.fork(control, bad)
-        assert failed.value.errno == errno.EINVAL
-    assert set(os.listdir(d)) == before
-
-
-def test_fork_command_parsing() -> None:
-    assert parse_fork_command(b"") is None
-    assert parse_fork_command(b"\n") is None
-    assert parse_fork_command(b"  incident-review \n") == "incident-review"
-    assert parse_fork_command(b"\nname\n\n") == "name"
-    assert parse_fork_command("ünïcode".encode()) == "ünïcode"
-    assert parse_fork_command(b"x" * 256 + b"\n") == "x" * 256
-    for bad in [b"a\nb", b"a\tb", b"\x00", b"x" * 257, b"\xc3"]:
-        with pytest.raises(RequestError):
-            parse_fork_command(bad)
-
-
-def test_no_latest_means_no_alias_and_enoent_fork(view_of: ViewOf, tmp_path: Path) -> None:
+def test_no_latest_means_no_alias(view_of: ViewOf, tmp_path: Path) -> None:
     ws = os.path.realpath(tmp_path)
     root = tmp_path / "root"
     d = sg.fp_dir(root, ws)
@@ -145,9 +112,6 @@ def test_no_latest_means_no_alias_and_enoent_fork(view_of: ViewOf, tmp_path: Pat
     assert _names(view.entries(view.root())) == ["workspaces", "sessions"]
     assert view.resolve(("latest",)) is None
     assert view.resolve(("sessions", d.name, "latest")) is None
-    with pytest.raises(RequestError) as failed:
-        view.fork(view.resolve(("sessions", d.name, "fork")) or pytest.fail(), b"x\n")
-    assert failed.value.errno == errno.ENOENT
 
 
 def test_gone_file_resolves_to_none(project: tuple[View, str, Path]) -> None:
@@ -189,9 +153,9 @@ def test_deep_chain_continuation(view_of: ViewOf, tmp_path: Path) -> None:
     longest = "/".join(key) + "/session.jsonl"
     assert len(longest.encode()) < 4096
     # Continuation nodes are ordinary nodes: fork from one.
-    control = view.resolve((*forks, f"s{MAX_DEPTH:04d}", "fork"))
-    assert control is not None
-    made = view.fork(control, b"deep")
+    fork_file = view.resolve((*forks, f"s{MAX_DEPTH:04d}", "fork"))
+    assert fork_file is not None
+    made = control.fork(view.index, fork_file, b"deep")
     assert made.branch_name == "deep"
 
 
@@ -291,3 +255,11 @@ def test_labels_are_not_recomputed_for_an_append(
     assert view.resolve(("workspaces", "alpha")) is not None
     assert view.resolve(("workspaces", "gamma")) is None
     assert calls == 0
+
+
+def test_workspace_of_names_the_workspace_below_sessions_fp_only() -> None:
+    fp = "a" * 16
+    assert workspace_of(("sessions", fp, "a.jsonl")) == fp
+    assert workspace_of(("sessions", fp, "forks", "x", "fork")) == fp
+    assert workspace_of(("sessions", fp)) is None and workspace_of(("latest",)) is None
+    assert workspace_of(("workspaces", "proj")) is None and workspace_of(()) is None
