@@ -12,7 +12,6 @@ from clawfs.format.summary import Summary
 from clawfs.mount import render
 from clawfs.mount.errors import RequestError
 from clawfs.mount.view import Entry, EntryKind, View
-from clawfs.store.index import StoreIndex
 
 import storegen as sg
 
@@ -115,32 +114,24 @@ def test_status_column(project: tuple[View, str, Path]) -> None:
     assert len(render._row(sf, loaded)) == len(render.INDEX_COLUMNS)
 
 
-def test_path_xattr_needs_no_parse(
-    project: tuple[View, str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_path_xattr_needs_no_parse(project: tuple[View, str, Path]) -> None:
+    """The index's cached full load is the witness: none before, then one, kept."""
     view, fp, d = project
+    index = view.index
     entry = _at(view, "sessions", fp, "session-2-0.jsonl")
-    loads: list[str] = []
-    load = StoreIndex._load
-
-    def counting(self: StoreIndex, path: str, file_name: str) -> object:
-        loads.append(file_name)
-        return load(self, path, file_name)
-
-    monkeypatch.setattr(StoreIndex, "_load", counting)
+    sf = index.file(fp, "session-2-0.jsonl") or pytest.fail()
     path = str(d / "session-2-0.jsonl")
-    assert render.xattr(view.index, entry, render.PATH_XATTR) == path.encode()
-    assert render.cached_xattrs(view.index, entry) is None  # not parsed yet: the caller must hop
-    assert loads == []
-    assert render.xattr(view.index, entry, "user.claw.message_count") == b"1"
-    assert loads == ["session-2-0.jsonl"]
-    cached = render.cached_xattrs(view.index, entry)
-    assert cached is not None and cached == render.xattrs(view.index, entry)
-    assert render.xattr(view.index, entry, "user.claw.nope") is None
-    sf = view.index.file(fp, "session-2-0.jsonl")
-    assert sf is not None and view.index.cached_summary(sf) == view.index.summary(sf)
-    assert len(loads) == 1
-    assert render.xattr(view.index, _at(view, "sessions", fp), render.PATH_XATTR) is None
+    assert render.xattr(index, entry, render.PATH_XATTR) == path.encode()
+    assert index.cached_summary(sf) is None  # nothing was loaded
+    assert render.cached_xattrs(index, entry) is None  # not parsed yet: the caller must hop
+    assert render.xattr(index, entry, "user.claw.message_count") == b"1"
+    loaded = index.cached_summary(sf)
+    assert loaded is not None
+    cached = render.cached_xattrs(index, entry)
+    assert cached is not None and cached == render.xattrs(index, entry)
+    assert render.xattr(index, entry, "user.claw.nope") is None
+    assert index.cached_summary(sf) is loaded  # answered from that one load
+    assert render.xattr(index, _at(view, "sessions", fp), render.PATH_XATTR) is None
 
 
 def test_a_new_version_is_parsed_again(project: tuple[View, str, Path]) -> None:
