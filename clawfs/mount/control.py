@@ -167,7 +167,7 @@ class Fork:
     the alias inodes the kernel holds (and what each was last checked
     against), and the workspace directory's inode, if the kernel has one."""
 
-    files: ControlFiles
+    controls: ControlFiles
     handle: Handle
     command: bytes
     aliases: list[kernelcache.Held]
@@ -186,25 +186,26 @@ class Fork:
         workspace directory is dropped in case an older file of that name
         is still cached.
         """
-        view = self.files.view
+        view = self.controls.view
         try:
             outcome = fork(view.index, self.handle.entry, self.command)
             stale = kernelcache.find_stale(view, self.aliases, None, self.seen)
         except RequestError as e:
-            self.files.remember(self.handle, error_line(e.message))
+            self.controls.remember(self.handle, error_line(e.message))
             raise
         except Exception:
-            self.files.remember(self.handle, error_line("internal error"))
+            self.controls.remember(self.handle, error_line("internal error"))
             log.exception("fork through %s failed", "/".join(self.handle.entry.key))
             raise RequestError(errno.EIO, "internal error") from None
         if self.directory is not None:
             stale.entries.append((self.directory, outcome.name))
-        self.files.remember(self.handle, outcome.line())
+        self.controls.remember(self.handle, outcome.line())
         return stale
 
 
 class ControlFiles:
-    """The control files of one mount: their handles and last results."""
+    """The control files of one mount: accepting a write, reading a result,
+    keeping the last ones."""
 
     def __init__(self, view: View, keep: int = LAST_RESULTS) -> None:
         self.view = view
@@ -224,9 +225,9 @@ class ControlFiles:
     ) -> Fork | None:
         """The fork a write of `command` asks for, or None for an empty write.
 
-        Call on the request thread (it reads the inode table); run the
-        returned fork's `run` wherever a full load of the parent may take.
-        Every write to a control file passes here, so this is where a mount
+        Call on the request thread (it reads the inode table), and the
+        returned fork's `run` in a worker thread (it loads the parent in
+        full). Every write to a control file passes here, so this is where a mount
         that must not fork would refuse.
         """
         if not command:
@@ -245,5 +246,6 @@ class ControlFiles:
         return Fork(self, handle, command, aliases, checked, directory)
 
     def remember(self, handle: Handle, result: bytes) -> None:
+        """`result` is what `handle` and, from now on, a new open reads."""
         handle.result = result
         self.results.put(handle.entry.key, result)
