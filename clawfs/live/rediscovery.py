@@ -43,6 +43,7 @@ from pathlib import Path
 import trio
 
 from clawfs.host.mounts import mount_table
+from clawfs.host.paths import inside, overlap
 from clawfs.store import discover, statefile
 from clawfs.store.roots import Root, RootKind, add_unique, global_root_path, make_root
 
@@ -97,7 +98,7 @@ def settings_from_args(
         exclude.append(mountpoint)
         # Resolving a start inside the mount would already ask the mount.
         # A start that holds the mount is fine: the walk leaves it out.
-        for start in [s for s in starts if _inside(s, mountpoint)]:
+        for start in [s for s in starts if inside(s, mountpoint)]:
             log.warning("discovery: not walking %s: it is inside the mountpoint", start)
             starts.remove(start)
     return Settings(
@@ -154,12 +155,7 @@ def with_remembered(
 
 def overlaps(path: str, fences: Iterable[str]) -> bool:
     """`path` is one of `fences`, inside one, or holds one (real paths)."""
-    return any(_inside(path, fence) or _inside(fence, path) for fence in fences)
-
-
-def _inside(path: str, directory: str) -> bool:
-    """`path` is `directory` or below it."""
-    return path == directory or path.startswith(directory.rstrip("/") + "/")
+    return any(overlap(path, fence) for fence in fences)
 
 
 def discover_now(roots: list[Root], settings: Settings | None) -> list[Root]:

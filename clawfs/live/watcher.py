@@ -81,6 +81,7 @@ from typing import Any, Literal, NamedTuple
 import trio
 from inotify_simple import INotify, flags
 
+from clawfs.host import paths
 from clawfs.store import scan
 from clawfs.store.roots import RootKind, make_root
 from clawfs.store.scan import FINGERPRINT_DIR, is_session_name
@@ -319,9 +320,8 @@ class InotifyTree:
         """`path` is gone, or no longer names the directory watched there: drop
         its watch and those below it, report them, and re-attach the roots
         that depended on them."""
-        below = path + os.sep
-        stale = [p for p in self._watches if p == path or p.startswith(below)]
-        roots = {r for r in self._attached if r == path or r.startswith(below)}
+        stale = [p for p in self._watches if paths.inside(p, path)]
+        roots = {r for r in self._attached if paths.inside(r, path)}
         for p in stale:
             if p in self._attached or os.path.dirname(p) in self._attached:
                 self._out.add(Change("dir", p))

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from clawfs.host import paths
 from clawfs.host.mounts import mounts_at, real_mountpoint
 
 FSTYPE = "fuse.clawfs"
@@ -104,15 +105,15 @@ def check_overlap(
     Either way a crawler of one walks the other forever (SPEC §1). Roots that
     do not exist yet count too: they may be created later and watched.
     """
-    mount = Path(real_mountpoint(mountpoint))
+    mount = real_mountpoint(mountpoint)
     for root in roots:
-        real = Path(os.path.realpath(root))
-        if mount == real or real in mount.parents:
+        real = os.path.realpath(root)
+        if paths.inside(mount, real):
             raise MountError(
                 f"cannot mount on {os.fspath(mountpoint)}: it is inside the store root {real} "
                 "(choose a mountpoint outside the store)"
             )
-        if mount in real.parents:
+        if paths.inside(real, mount):
             raise MountError(
                 f"cannot mount on {os.fspath(mountpoint)}: the store root {real} is inside it "
                 "(choose a mountpoint that holds no store)"

@@ -27,6 +27,8 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from clawfs.host import paths
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DEPTH = 4
@@ -182,7 +184,7 @@ class _Scan:
     def walk_start(self, start: str) -> bool:
         """Walk below one real start path; False when cut short."""
         found = self.result.found_under.setdefault(start, [])
-        if _inside(start, self.exclude):
+        if any(paths.inside(start, excluded) for excluded in self.exclude):
             return True
         try:
             st = os.lstat(start)
@@ -268,10 +270,6 @@ def _resolve_above(path: str) -> str:
     """
     parent, name = os.path.split(os.path.abspath(path))
     return os.path.join(os.path.realpath(parent), name) if name else parent
-
-
-def _inside(path: str, dirs: Iterable[str]) -> bool:
-    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in dirs)
 
 
 class Walker:

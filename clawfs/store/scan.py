@@ -20,6 +20,7 @@ import re
 import stat
 from dataclasses import dataclass
 
+from clawfs.host import paths
 from clawfs.store.roots import Root
 
 FINGERPRINT_DIR = re.compile(r"[0-9a-f]{16}")
@@ -59,11 +60,6 @@ class Found:
     directory: str
 
 
-def inside(path: str, root: Root) -> bool:
-    base = root.realpath.rstrip("/") + "/"
-    return path.startswith(base)
-
-
 def _resolve(entry: os.DirEntry[str], root: Root, want_dir: bool) -> str | None:
     """The real path of `entry` if it is the wanted kind and inside `root`."""
     try:
@@ -77,8 +73,8 @@ def _resolve_path(path: str, lst: os.stat_result, root: Root, want_dir: bool) ->
     mode = lst.st_mode
     if stat.S_ISLNK(mode):
         real = os.path.realpath(path)
-        if not inside(real, root):
-            return None
+        if not paths.below(real, root.realpath):
+            return None  # outside the root, or the root itself (listed twice)
         mode = os.stat(real).st_mode
     if want_dir:
         return real if stat.S_ISDIR(mode) else None
@@ -162,10 +158,11 @@ def locate(root: Root, path: str) -> tuple[str | None, str] | None:
     if root.path.rstrip("/") != base:
         candidates.append(root.path.rstrip("/"))
     for prefix in candidates:
-        if path == prefix:
+        rest = paths.relative(path, prefix)
+        if rest == "":
             return None, ""
-        if path.startswith(prefix + "/"):
-            parts = path[len(prefix) + 1 :].split("/")
+        if rest is not None:
+            parts = rest.split("/")
             if len(parts) == 1:
                 name = parts[0]
                 if FINGERPRINT_DIR.fullmatch(name):
