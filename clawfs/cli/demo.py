@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from clawfs.cli.samplestore import SampleStore, generate
+from clawfs.host import dirs, paths
 from clawfs.host.mounts import mounts_at
 from clawfs.mount.mountpoint import FSTYPE
 from clawfs.store import discover, scan
@@ -25,7 +26,7 @@ DISCOVERY_SECONDS = 3.0
 
 
 def main(argv: list[str]) -> int:
-    mountpoint = Path(argv[0]).expanduser() if argv else Path.home() / "claw"
+    mountpoint = Path(argv[0]).expanduser() if argv else Path(dirs.home(), "claw")
     mountpoint = Path(os.path.abspath(mountpoint))
     if not _prepare(mountpoint):
         return 1
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
         what = f"your claw sessions ({len(stores)} store(s), e.g. {_short(Path(stores[0]))})"
         args: list[str] = []
     else:
-        sample = sample_store(_data_home() / "clawfs" / "demo-store")
+        sample = sample_store(dirs.data_dir() / "demo-store")
         what = f"a sample store (no claw sessions found on this machine): {_short(sample.base)}"
         args = sample.mount_args()
     done = subprocess.run(_clawfs("mount", str(mountpoint), *args), check=False)
@@ -70,7 +71,7 @@ def real_stores(mountpoint: Path) -> list[str]:
     """
     candidates = [global_root_path(), os.path.join(os.getcwd(), ".claw", "sessions")]
     walked = discover.walk(
-        [str(Path.home())], exclude=[str(mountpoint)],
+        [dirs.home()], exclude=[str(mountpoint)],
         deadline=time.monotonic() + DISCOVERY_SECONDS,
     )
     candidates += walked.roots
@@ -149,15 +150,10 @@ def _clawfs(*args: str) -> list[str]:
     return [sys.executable, "-m", "clawfs", *args]
 
 
-def _data_home() -> Path:
-    xdg = os.environ.get("XDG_DATA_HOME", "")
-    return Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
-
-
 def _short(path: Path) -> str:
     """`~/x` for paths under the home directory."""
-    home = Path.home()
-    return "~/" + str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+    rest = paths.relative(str(path), dirs.home())
+    return str(path) if rest is None else "~/" + (rest or ".")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ level so every FUSE request is logged.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
+
+from clawfs.host import dirs
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 STDERR_FORMAT = "clawfs: %(message)s"
@@ -19,10 +20,7 @@ STDERR_FORMAT = "clawfs: %(message)s"
 
 def default_log_file() -> Path:
     """The daemon's log file when `--log-file` is not given."""
-    state = os.environ.get("XDG_STATE_HOME", "")
-    # The XDG spec says a relative XDG_STATE_HOME is invalid: ignore it.
-    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
-    return base / "clawfs" / "clawfs.log"
+    return dirs.state_dir() / "clawfs.log"
 
 
 def level(debug: bool) -> int:

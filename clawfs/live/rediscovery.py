@@ -42,6 +42,7 @@ from pathlib import Path
 
 import trio
 
+from clawfs.host.dirs import home
 from clawfs.host.mounts import mount_table
 from clawfs.host.paths import inside, overlap
 from clawfs.store import discover, statefile
@@ -91,7 +92,7 @@ def settings_from_args(
     if getattr(args, "no_discover", False):
         return None
     dirs = list(getattr(args, "discover_dirs", None) or [])
-    starts = [os.path.abspath(os.path.expanduser(d)) for d in dirs] or [_home(environ)]
+    starts = [os.path.abspath(os.path.expanduser(d)) for d in dirs] or [home(environ)]
     depth = getattr(args, "discover_depth", None)
     exclude = fuse_mountpoints()
     if mountpoint is not None:
@@ -108,10 +109,6 @@ def settings_from_args(
         known=[os.path.realpath(global_root_path(environ))],
         interval=_interval(environ),
     )
-
-
-def _home(environ: Mapping[str, str]) -> str:
-    return environ.get("HOME") or os.path.expanduser("~")
 
 
 def _interval(environ: Mapping[str, str]) -> float:

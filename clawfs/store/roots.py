@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from clawfs.format import session
+from clawfs.host import dirs
 
 
 class RootKind(enum.Enum):
@@ -64,12 +65,7 @@ def make_root(path: str, kind: RootKind, precedence: int) -> Root:
 
 def global_root_path(env: Mapping[str, str] | None = None) -> str:
     """claw's global root: `$CLAW_CONFIG_HOME/sessions`, else `~/.claw/sessions`."""
-    environ = os.environ if env is None else env
-    config_home = environ.get("CLAW_CONFIG_HOME")
-    if config_home:
-        return os.path.join(config_home, "sessions")
-    home = environ.get("HOME") or os.path.expanduser("~")
-    return os.path.join(home, ".claw", "sessions")
+    return os.path.join(dirs.claw_config_home(env), "sessions")
 
 
 def build_roots(

@@ -23,27 +23,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clawfs.host import dirs
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "discovered.json"
 VERSION = 1
 
 
-def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """`$XDG_STATE_HOME/clawfs`, else `~/.local/state/clawfs`.
-
-    The XDG spec says a relative `XDG_STATE_HOME` is invalid and must be
-    ignored, so it is.
-    """
-    xdg = environ.get("XDG_STATE_HOME", "")
-    if os.path.isabs(xdg):
-        return Path(xdg) / "clawfs"
-    home = environ.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".local" / "state" / "clawfs"
-
-
 def default_path() -> Path:
-    return state_dir() / FILE_NAME
+    """`$XDG_STATE_HOME/clawfs/discovered.json` (host/dirs.py)."""
+    return dirs.state_dir() / FILE_NAME
 
 
 @dataclass

@@ -281,14 +281,6 @@ def test_walker_stop(home: Path) -> None:
 # --- statefile ---------------------------------------------------------------
 
 
-def test_state_dir_follows_xdg(tmp_path: Path) -> None:
-    xdg = str(tmp_path / "state")
-    assert statefile.state_dir({"XDG_STATE_HOME": xdg, "HOME": "/h"}) == Path(xdg, "clawfs")
-    rel = {"XDG_STATE_HOME": "relative/state", "HOME": "/h"}
-    assert statefile.state_dir(rel) == Path("/h/.local/state/clawfs")
-    assert statefile.state_dir({"HOME": "/h"}) == Path("/h/.local/state/clawfs")
-
-
 def test_default_path_uses_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert statefile.default_path() == tmp_path / "clawfs" / statefile.FILE_NAME
