@@ -8,8 +8,9 @@ Two views of a file exist, and they are kept apart on purpose:
 * `Summary` is claw's list entry for the file after a full load
   (claw-store-format §5): it is the truth, but needs the whole file.
 
-Both are plain values keyed by the backing file's identity (`FileKey`), so
-caches can be extended or dropped when the file changes.
+Both are plain values; the store keys them by the backing file's version
+(`store/files.py` `FileKey`), so caches can be extended or dropped when the
+file changes.
 """
 
 from __future__ import annotations
@@ -18,23 +19,6 @@ from dataclasses import dataclass, field
 
 from clawfs.format import session
 from clawfs.format.session import Session
-
-
-@dataclass(frozen=True, slots=True)
-class FileKey:
-    """Identity of one version of a backing file.
-
-    `dev`/`ino` name the file; a rename over it (claw's snapshot save) is a
-    new key. `size` and `mtime_ns` tell whether it changed in place.
-    """
-
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-
-    def same_file(self, other: FileKey) -> bool:
-        return self.dev == other.dev and self.ino == other.ino
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from clawfs.mount import control, kernelcache, render
 from clawfs.mount.errors import RequestError
 from clawfs.mount.inodes import InodeTable
 from clawfs.mount.view import Entry, EntryKind, View, workspace_of
+from clawfs.store import files
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ class Operations(pyfuse3.Operations):
         """
         if entry.kind is not EntryKind.TRANSCRIPT:
             return self._inodes.number((entry.kind, entry.key)), None
-        st = _lstat_regular(entry)
+        st = files.lstat_regular(_backing(entry))
         identity = (st.st_dev, st.st_ino)
         return self._inodes.number((entry.kind, entry.key), identity), st
 
@@ -289,7 +290,7 @@ class Operations(pyfuse3.Operations):
         """stat of a transcript's backing file, if it is still this inode's file."""
         known = self._inodes.entry(inode)
         try:
-            st: os.stat_result | None = _lstat_regular(entry)
+            st: os.stat_result | None = files.lstat_regular(_backing(entry))
         except FileNotFoundError:
             st = None
         if st is None or known is None or known[1] != (st.st_dev, st.st_ino):
@@ -458,28 +459,25 @@ class Operations(pyfuse3.Operations):
         raise FUSEError(errno.EISDIR if entry.kind is EntryKind.DIR else errno.EINVAL)
 
     def _open_transcript(self, fh: int, inode: int, node: Entry) -> FileInfo:
-        # O_NONBLOCK: a FIFO swapped in for the file must not block the open,
-        # which would stall every request (handlers share one thread).
-        # O_NOFOLLOW: a symlink swapped in is never followed out of the store
-        # (SPEC §6), even before the watcher has told the index.
-        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
+        # The safe open (store/files.py): a FIFO swapped in for the file does
+        # not block the open, which would stall every request (handlers share
+        # one thread); a symlink swapped in is never followed out of the store.
         try:
-            fd = os.open(_backing(node), flags)
+            opened = files.open_backing(_backing(node))
+        except files.NotRegular:
+            raise FUSEError(errno.ENOENT) from None  # no longer a session file
         except OSError as e:
             if e.errno != errno.ELOOP:
                 raise
-            raise FUSEError(errno.ENOENT) from None  # no longer a session file
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise FUSEError(errno.ENOENT)  # no longer a session file
+            raise FUSEError(errno.ENOENT) from None  # a symlink now: no longer a session file
+        st = opened.stat
         entry = self._inodes.entry(inode)
         if entry is None or entry[1] != (st.st_dev, st.st_ino):
-            os.close(fd)
+            opened.close()
             self._inodes.retire(inode)
             raise FUSEError(errno.ESTALE)  # replaced since lookup: the kernel retries
-        self._files[fh] = TranscriptHandle(inode, fd)
-        self._open_fds.setdefault(inode, []).append(fd)
+        self._files[fh] = TranscriptHandle(inode, opened.fd)
+        self._open_fds.setdefault(inode, []).append(opened.fd)
         # keep_cache: re-reads come from the page cache; a changed size or
         # mtime drops those pages by itself (libfuse's AUTO_INVAL_DATA).
         return FileInfo(fh=fh, keep_cache=True)
@@ -611,17 +609,6 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> None:
         raise FUSEError(errno.EROFS)
-
-
-def _lstat_regular(node: Entry) -> os.stat_result:
-    """lstat of a transcript's backing file; FileNotFoundError unless it is a
-    regular file. lstat, not stat: a symlink (or a FIFO) swapped in for a
-    session is no longer a session, and a symlink is never followed out of
-    the store (SPEC §6), even before the watcher has told the index."""
-    st = os.lstat(_backing(node))
-    if not stat.S_ISREG(st.st_mode):
-        raise FileNotFoundError(errno.ENOENT, "not a regular file", node.backing_path)
-    return st
 
 
 def _backing(node: Entry) -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from clawfs.format.summary import FileKey
+from clawfs.store.files import FileKey
 from clawfs.store.index import SessionFile, StoreIndex
 
 ALIASES = ("latest", "last", "recent")

@@ -35,7 +35,6 @@ import errno
 import hashlib
 import itertools
 import os
-import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -43,6 +42,7 @@ from dataclasses import dataclass, replace
 
 from clawfs.format import clawjson, rusttext, session, snapshot
 from clawfs.format.clawjson import render
+from clawfs.store import files
 
 MAX_ATTEMPTS = 1000
 """Names tried before giving up (each attempt is a fresh id)."""
@@ -123,38 +123,35 @@ def write_fork(
     prompt_history; pass 2 re-reads the same bytes from the same fd and
     renders one message at a time (claw's order puts all messages last).
     """
-    fd = _open_parent(parent_path)
-    try:
-        parent = _check_parent(fd, parent_path, file_name or os.path.basename(parent_path))
+    with _open_parent(parent_path) as opened:
+        parent = _check_parent(opened, parent_path, file_name or os.path.basename(parent_path))
         for _attempt in range(MAX_ATTEMPTS):
             now = clock.now_ms()
             new_id = session.new_session_id(now, clock.counter())
             final = os.path.join(directory, new_id + ".jsonl")
             fork = parent.session.forked(new_id, now, branch_name)
-            if _publish(_fork_lines(fd, parent_path, parent, fork), final, parent.stat, clock):
+            lines = _fork_lines(opened.fd, parent_path, parent, fork)
+            if _publish(lines, final, parent.stat, clock):
                 return final
-    finally:
-        os.close(fd)
     raise FileExistsError(errno.EEXIST, "no free session id for the fork", directory)
 
 
-def _open_parent(path: str) -> int:
+def _open_parent(path: str) -> files.BackingFile:
     try:
-        # O_NONBLOCK: a FIFO in the file's place must not block the open.
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        return files.open_backing(path)
+    except (files.NotRegular, files.Unreadable) as e:
+        raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
     except OSError as e:
         raise _gone(f"session to fork is gone or unreadable: {e.strerror}", path) from None
 
 
-def _check_parent(fd: int, path: str, file_name: str) -> _Parent:
+def _check_parent(opened: files.BackingFile, path: str, file_name: str) -> _Parent:
     """Pass 1: the parent loaded as claw loads it, messages counted, not kept."""
     reader = session.JsonlReader(keep_messages=False)
     digest = hashlib.blake2b()
     length = 0
+    fd, st = opened.fd, opened.stat
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _gone("not a regular file", path)  # reported as unreadable below
         while chunk := os.pread(fd, READ_CHUNK, length):
             length += len(chunk)
             digest.update(chunk)

@@ -13,7 +13,6 @@ where files go, and commits a load and its effects in one step.
 from __future__ import annotations
 
 import os
-import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,8 +20,9 @@ from dataclasses import dataclass
 
 from clawfs.format import head as heads
 from clawfs.format import session, summary
-from clawfs.format.summary import FileKey, Head, Summary
-from clawfs.store import order
+from clawfs.format.summary import Head, Summary
+from clawfs.store import files, order
+from clawfs.store.files import FileKey
 
 READ_CHUNK = 1 << 20
 HEAD_WINDOW = 1 << 20
@@ -33,16 +33,6 @@ KEPT_READER_BYTES = 32 << 20
 
 CHECK_BYTES = 256
 """Bytes before a kept reader's end, compared to tell that the old part is unchanged."""
-
-OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-"""How session files are opened. O_NONBLOCK: a FIFO swapped in for a file
-after it was listed would otherwise block the open until a writer came
-(and with it the index); regular files ignore the flag."""
-
-
-def file_key(st: os.stat_result) -> FileKey:
-    return FileKey(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
 
 @dataclass(slots=True)
 class Loaded:
@@ -90,14 +80,14 @@ class FullParseCache:
         None when it cannot be opened or read, or is no longer a regular file.
         """
         try:
-            fd = os.open(path, OPEN_FLAGS)
-        except OSError:
+            opened = files.open_backing(path)
+        except files.Unreadable as e:
+            self._report(path, f"cannot read: {e.strerror}")
             return None
+        except OSError:
+            return None  # gone, or replaced by something that is not a session file
+        fd, key = opened.fd, opened.key
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None  # replaced by something that is not a session file
-            key = file_key(st)
             with self._lock:
                 kept = self._kept.pop(path, None)
             start, first = 0, b""
@@ -119,7 +109,7 @@ class FullParseCache:
             self._report(path, f"cannot read: {e.strerror}")
             return None
         finally:
-            os.close(fd)
+            opened.close()
         try:
             result = summary.summary_of(reader.finish(file_name, order.mtime_ms(key.mtime_ns)))
         except session.LoadError as error:

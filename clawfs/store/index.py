@@ -31,7 +31,6 @@ import functools
 import heapq
 import logging
 import os
-import stat
 import threading
 import time
 from collections import OrderedDict
@@ -41,12 +40,13 @@ from typing import Protocol
 
 from clawfs.format import head as heads
 from clawfs.format import session
-from clawfs.format.summary import FileKey, Head, Summary
-from clawfs.store import forkwriter, labels, order
+from clawfs.format.summary import Head, Summary
+from clawfs.store import files, forkwriter, labels, order
 from clawfs.store import latest as latest_rule
 from clawfs.store import lineage as lineage_tree
 from clawfs.store import scan as scanning
-from clawfs.store.fullparse import OPEN_FLAGS, FullParseCache, Loaded, file_key
+from clawfs.store.files import FileKey, file_key
+from clawfs.store.fullparse import FullParseCache, Loaded
 from clawfs.store.membership import Membership
 from clawfs.store.roots import Root, RootKind, make_root, suffixed_name
 
@@ -312,23 +312,25 @@ class StoreIndex:
         unreadable one is left out, logged once.
         """
         try:
-            fd = os.open(found.path, OPEN_FLAGS)
+            opened = files.open_backing(found.path)
+        except files.NotRegular:
+            return None
+        except files.Unreadable as e:
+            self._report(found.path, f"skipped, cannot read: {e.strerror}")
+            return None
         except OSError as e:
             self._report(found.path, f"skipped, cannot open: {e.strerror}")
             return None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            key = file_key(st)
+            key = opened.key
             if old is not None and old.key == key and old.path == found.path:
                 return _Probe(found, key, old.head, self._cached_summary(found.path, key))
-            head = heads.read_head(fd)
+            head = heads.read_head(opened.fd)
         except OSError as e:
             self._report(found.path, f"skipped, cannot read: {e.strerror}")
             return None
         finally:
-            os.close(fd)
+            opened.close()
         result = self._cached_summary(found.path, key)
         if result is None and not head.meta_found:
             loaded = self._load(found.path, found.file_name)

@@ -17,11 +17,12 @@ import pyfuse3
 import pytest
 import trio
 
-from clawfs.format.summary import FileKey, Summary
+from clawfs.format.summary import Summary
 from clawfs.mount.errors import RequestError
 from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.inodes import ROOT_INODE
 from clawfs.mount.view import Entry, EntryKind
+from clawfs.store.files import FileKey
 
 FP = "0123456789abcdef"
 FORK = Entry(("sessions", FP, "fork"), EntryKind.CONTROL, "fork")
@@ -316,3 +317,32 @@ def test_path_xattr_needs_no_parse(ops: Operations, view: FakeView) -> None:
 
     assert run(scenario) == str(view.file.backing_path).encode()
     assert view.index.summaries == 0
+
+
+@pytest.mark.parametrize("swap", ["fifo", "directory", "symlink", "other file"])
+def test_a_transcript_swapped_after_lookup_is_not_opened(
+    ops: Operations, view: FakeView, swap: str, tmp_path: Path
+) -> None:
+    """The safe open (store/files.py) refuses what is no longer a session file
+    as ENOENT; another regular file in its place is ESTALE (the kernel looks
+    again)."""
+    backing = Path(view.file.backing_path or "")
+
+    async def scenario() -> None:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        if swap == "other file":  # created before the old one goes: a new inode
+            (tmp_path / "new.jsonl").write_bytes(b"another file\n")
+            os.replace(tmp_path / "new.jsonl", backing)
+        else:
+            backing.unlink()
+        if swap == "fifo":
+            os.mkfifo(backing)
+        elif swap == "directory":
+            backing.mkdir()
+        elif swap == "symlink":
+            (tmp_path / "elsewhere.jsonl").write_bytes(b"secret\n")
+            os.symlink(tmp_path / "elsewhere.jsonl", backing)
+        await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+
+    expected = errno.ESTALE if swap == "other file" else errno.ENOENT
+    assert errno_of(scenario) == expected

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from clawfs.format.summary import FileKey
 from clawfs.mount.kernelcache import GONE, Held, find_stale, in_scope
 from clawfs.mount.view import Entry, EntryKind, Key, View
+from clawfs.store.files import FileKey
 
 FP, OTHER = "a" * 16, "b" * 16
 WS: Key = ("sessions", FP)

@@ -20,7 +20,7 @@ import pytest
 
 from clawfs.format import clawjson, session, snapshot
 from clawfs.format.clawjson import JsonObject
-from clawfs.store import forkwriter
+from clawfs.store import files, forkwriter
 
 import storegen as sg
 
@@ -150,8 +150,10 @@ def _rewrite_between_passes(monkeypatch: pytest.MonkeyPatch, change: str) -> Non
     """Change the parent in place right after pass 1 checked it."""
     check = forkwriter._check_parent
 
-    def check_then_change(fd: int, path: str, file_name: str) -> forkwriter._Parent:
-        checked = check(fd, path, file_name)
+    def check_then_change(
+        opened: files.BackingFile, path: str, file_name: str
+    ) -> forkwriter._Parent:
+        checked = check(opened, path, file_name)
         with open(path, "r+b") as f:
             if change == "truncate":
                 f.truncate(checked.length // 2)

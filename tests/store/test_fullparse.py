@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clawfs.store import fullparse
+from clawfs.store import files
 from clawfs.store.fullparse import FullParseCache
 
 import storegen as sg
@@ -55,7 +55,7 @@ def test_cached_is_per_version(tmp_path: Path) -> None:
     assert cache.cached(str(path), loaded.key) == loaded.summary
     sg.append_message(path, sg.text_message("more"))
     assert cache.load(str(path), path.name) is not None
-    assert cache.cached(str(path), fullparse.file_key(os.stat(path))) is None
+    assert cache.cached(str(path), files.file_key(os.stat(path))) is None
 
 
 def test_a_file_claw_cannot_load_is_reported(tmp_path: Path) -> None:

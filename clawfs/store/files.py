@@ -1,0 +1,119 @@
+"""The one way clawfs opens a backing file, and what names a version of one.
+
+A session file is untrusted input and can change between being listed and
+being opened: whoever can write the store (another user of a shared store,
+claw itself) may swap in a symlink, a FIFO, a directory or a device. Every
+read of a session file's bytes therefore starts with `open_backing`:
+
+* `O_NOFOLLOW`: a symlink swapped in is never followed out of the store
+  (SPEC §6), even before the watcher has told the index;
+* `O_NONBLOCK`: opening a FIFO would otherwise block until a writer came,
+  and with it the index, or every FUSE request (they share one thread);
+  regular files ignore the flag;
+* the checks run on `fstat` of the open descriptor, so they are about the
+  file that is read, not whatever the name points to a moment later;
+* only a regular file is a session file.
+
+`FileKey` names one version of a file on disk. It is the store's business
+(claw's bytes do not know where they lie): caches of heads and full loads
+are keyed by it, and a file that kept its key did not change.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+
+OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """Identity of one version of a backing file.
+
+    `dev`/`ino` name the file; a rename over it (claw's snapshot save) is a
+    new key. `size` and `mtime_ns` tell whether it changed in place.
+    """
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+    def same_file(self, other: FileKey) -> bool:
+        return self.dev == other.dev and self.ino == other.ino
+
+
+def file_key(st: os.stat_result) -> FileKey:
+    return FileKey(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class NotRegular(FileNotFoundError):
+    """The path names something that is not a regular file (a FIFO, a
+    directory, a device; for `lstat_regular` also a symlink): no longer a
+    session file. errno ENOENT."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.ENOENT, "not a regular file", path)
+
+
+class Unreadable(OSError):
+    """The file opened but `fstat` of it failed (EIO on a network filesystem,
+    say): a failure to read it, not to open it. Same errno as the fstat's."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackingFile:
+    """An open backing file: its descriptor and the fstat its checks ran on.
+
+    The caller owns `fd` (close it, or use the object as a context manager).
+    """
+
+    fd: int
+    stat: os.stat_result
+
+    @property
+    def key(self) -> FileKey:
+        return file_key(self.stat)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> BackingFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_backing(path: str) -> BackingFile:
+    """Open the regular file at `path` for reading, safely (see the module).
+
+    Raises the open's own `OSError` (ENOENT: gone; ELOOP: a symlink now;
+    EACCES ...), `Unreadable` when its fstat fails, `NotRegular` when it is
+    not a regular file. No descriptor is left open when it raises.
+    """
+    fd = os.open(path, OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        os.close(fd)
+        raise Unreadable(e.errno, e.strerror, path) from None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotRegular(path)
+    return BackingFile(fd, st)
+
+
+def lstat_regular(path: str) -> os.stat_result:
+    """lstat of a backing file; `NotRegular` unless it is a regular file.
+
+    lstat, not stat: a symlink (or a FIFO) swapped in for a session is no
+    longer a session, and a symlink is never followed out of the store.
+    """
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegular(path)
+    return st
