@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable
 
-from clawfs.format import clawjson, rusttext, session
+from clawfs.format import clawjson, jsonl, session
 from clawfs.format.summary import Head
 
 HEAD_BYTES = 16 * 1024
@@ -95,19 +95,13 @@ def _first_line(data: bytes) -> tuple[str | None, bytes]:
     None when there is none or it is not UTF-8 (then claw cannot load the
     file at all, and the index will find that out with a full load).
     """
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        if end < 0:
-            end = len(data)
-        try:
-            line = rusttext.trim(data[start:end].decode("utf-8"))
-        except UnicodeDecodeError:
-            return None, b""
-        if line:
-            return line, data[end + 1 :]
-        start = end + 1
-    return None, b""
+    try:
+        first = next(jsonl.lines(data), None)
+    except jsonl.NotUtf8:
+        return None, b""
+    if first is None:
+        return None, b""
+    return first.text, data[first.end :]
 
 
 def _meta_of(line: str) -> session.Meta | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from clawfs.format import clawjson, rusttext
+from clawfs.format import clawjson, jsonl, rusttext
 from clawfs.format.clawjson import JsonObject, JsonValue
 
 UTF8_ERROR = "stream did not contain valid UTF-8"
@@ -397,11 +397,12 @@ def _created_fallback(session_id: str, mtime_ms: int) -> int:
 class JsonlReader:
     """Loads a file from its bytes in pieces, so a grown file is read from its old end.
 
-    `feed` consumes complete lines only and keeps the unfinished tail;
-    `offset` is how many bytes were consumed. `error` is the JSONL error of
-    the first bad line (or the UTF-8 error); `finish` is authoritative, as a
-    file that fails as JSONL can still be legacy JSON. `finish` does not
-    change the reader, so feeding may go on after it.
+    `feed` consumes complete lines only and keeps the unfinished tail
+    (jsonl.py splits them); `offset` is how many bytes were consumed.
+    `error` is the JSONL error of the first bad line (or the UTF-8 error);
+    `finish` is authoritative, as a file that fails as JSONL can still be
+    legacy JSON. `finish` does not change the reader, so feeding may go on
+    after it.
 
     Legacy detection needs the whole text, but only while the file can
     still be one JSON value: before any non-blank line, when the first
@@ -410,48 +411,37 @@ class JsonlReader:
     """
 
     def __init__(self, *, keep_messages: bool = True) -> None:
-        self.offset = 0
         self.error: LoadError | None = None
         self._records = _Records(keep_messages=keep_messages)
-        self._tail = b""
-        self._line_number = 0
+        self._lines = jsonl.Splitter()
         self._nonblank = 0
         self._utf8_bad = False
         self._kept: bytearray | None = bytearray()
         self._kept_for_single_line = False
 
+    @property
+    def offset(self) -> int:
+        """Bytes of complete lines consumed (a grown file is fed from here)."""
+        return self._lines.offset
+
     def feed(self, data: bytes) -> None:
-        buffer = self._tail + data if self._tail else data
-        end = buffer.rfind(b"\n") + 1
-        if end == 0:
-            self._tail = bytes(buffer)
-            return
-        chunk = buffer[:end]
-        self._tail = bytes(buffer[end:])
-        self.offset += end
-        if self._utf8_bad:
-            return
         try:
-            text = chunk.decode("utf-8")
-        except UnicodeDecodeError:
-            self._utf8_bad = True
-            self.error = LoadError(UTF8_ERROR)
-            self._kept = None
+            lines = self._lines.feed(data)
+        except jsonl.NotUtf8:
+            self._fail_utf8()
             return
-        lines = text.split("\n")
-        lines.pop()
-        for raw in lines:
-            self._line_number += 1
-            if self.error is None or self._kept is not None:
-                self._take_line(raw)
+        self._take_lines(lines)
         if self._kept is not None:
-            self._kept += chunk
+            self._kept += data
 
     def finish(self, file_name: str, mtime_ms: int) -> Session:
         """The session claw would load from everything fed so far (tail included)."""
         reader = self._copy()
-        if self._tail:
-            reader.feed(b"\n")
+        if not reader._utf8_bad:
+            try:
+                reader._take_lines(self._lines.pending())
+            except jsonl.NotUtf8:
+                reader._fail_utf8()
         if reader._utf8_bad:
             raise LoadError(UTF8_ERROR)
         if reader._kept is not None:
@@ -463,22 +453,30 @@ class JsonlReader:
         return reader._records.session(file_name, mtime_ms)
 
     def _copy(self) -> JsonlReader:
+        """A copy for `finish` to take the last line into. It shares the
+        splitter, which `finish` only asks for its pending line."""
         clone = JsonlReader()
-        clone.offset = self.offset
         clone.error = self.error
         clone._records = self._records.copy()
-        clone._tail = self._tail
-        clone._line_number = self._line_number
+        clone._lines = self._lines
         clone._nonblank = self._nonblank
         clone._utf8_bad = self._utf8_bad
         clone._kept = None if self._kept is None else bytearray(self._kept)
         clone._kept_for_single_line = self._kept_for_single_line
         return clone
 
-    def _take_line(self, raw: str) -> None:
-        line = rusttext.trim(raw)
-        if not line:
-            return
+    def _fail_utf8(self) -> None:
+        """Any invalid UTF-8 fails the file, and no legacy JSON can be read."""
+        self._utf8_bad = True
+        self.error = LoadError(UTF8_ERROR)
+        self._kept = None
+
+    def _take_lines(self, lines: list[jsonl.Line]) -> None:
+        for line in lines:
+            if self.error is None or self._kept is not None:
+                self._take_line(line)
+
+    def _take_line(self, line: jsonl.Line) -> None:
         self._nonblank += 1
         if self._nonblank > 1:
             if self._kept_for_single_line:
@@ -493,18 +491,18 @@ class JsonlReader:
             return
         try:
             if not isinstance(value, dict):
-                raise LoadError(f"JSONL record at line {self._line_number} must be an object")
-            self._records.take(value, self._line_number)
+                raise LoadError(f"JSONL record at line {line.number} must be an object")
+            self._records.take(value, line.number)
         except LoadError as error:
             self.error = error
 
-    def _parse_line(self, line: str) -> JsonValue | None:
+    def _parse_line(self, line: jsonl.Line) -> JsonValue | None:
         """The line's value; on failure records claw's error and returns None."""
         try:
-            return clawjson.parse(line)
+            return clawjson.parse(line.text)
         except clawjson.ClawJsonError as error:
             if self.error is None:
-                self.error = LoadError(f"invalid JSONL record at line {self._line_number}: {error}")
+                self.error = LoadError(f"invalid JSONL record at line {line.number}: {error}")
             return None
 
     def _judge_first_line(self, value: JsonValue | None) -> None:

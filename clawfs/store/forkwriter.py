@@ -40,7 +40,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from clawfs.format import clawjson, rusttext, session, snapshot
+from clawfs.format import clawjson, jsonl, session, snapshot
 from clawfs.format.clawjson import render
 from clawfs.store import files
 
@@ -182,50 +182,42 @@ def _fork_lines(fd: int, path: str, parent: _Parent, fork: session.Session) -> I
 def _reread_messages(fd: int, path: str, parent: _Parent) -> Iterator[session.Message]:
     """Pass 2: each message of the bytes pass 1 checked, normalized, in file order.
 
-    Lines are split and trimmed as `JsonlReader` does. Bytes that differ
-    from pass 1 (the file rewritten in place) fail the fork: an append
-    lies past `parent.length` and is not read.
+    Lines are split by the splitter `JsonlReader` uses (jsonl.py). Bytes
+    that differ from pass 1 (the file rewritten in place) fail the fork: an
+    append lies past `parent.length` and is not read.
     """
     digest = hashlib.blake2b()
-    buffer = bytearray()
+    splitter = jsonl.Splitter()
     offset = 0
-    while offset < parent.length:
-        try:
-            chunk = os.pread(fd, min(READ_CHUNK, parent.length - offset), offset)
-        except OSError as e:
-            raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
-        if not chunk:
-            raise _changed(path)
-        offset += len(chunk)
-        digest.update(chunk)
-        buffer += chunk
-        start = 0
-        while (end := buffer.find(b"\n", start)) >= 0:
-            message = _message_in(bytes(buffer[start:end]), path)
-            if message is not None:
-                yield message
-            start = end + 1
-        del buffer[:start]
-    if buffer:
-        message = _message_in(bytes(buffer), path)
-        if message is not None:
-            yield message
+    try:
+        while offset < parent.length:
+            try:
+                chunk = os.pread(fd, min(READ_CHUNK, parent.length - offset), offset)
+            except OSError as e:
+                raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
+            if not chunk:
+                raise _changed(path)
+            offset += len(chunk)
+            digest.update(chunk)
+            yield from _messages_in(splitter.feed(chunk), path)
+        yield from _messages_in(splitter.pending(), path)
+    except jsonl.NotUtf8:
+        raise _changed(path) from None
     if digest.digest() != parent.digest:
         raise _changed(path)
 
 
-def _message_in(raw: bytes, path: str) -> session.Message | None:
-    """The normalized message of one line, None for a blank or other record."""
-    try:
-        line = rusttext.trim(raw.decode("utf-8"))
-        if not line:
-            return None
-        value = clawjson.parse(line)
-        if not isinstance(value, dict) or value.get("type") != "message":
-            return None
-        return session.normalize_message(value["message"])
-    except (UnicodeDecodeError, clawjson.ClawJsonError, session.LoadError, KeyError):
-        raise _changed(path) from None
+def _messages_in(lines: list[jsonl.Line], path: str) -> Iterator[session.Message]:
+    """The normalized message of each line that holds one, in order."""
+    for line in lines:
+        try:
+            value = clawjson.parse(line.text)
+            if not isinstance(value, dict) or value.get("type") != "message":
+                continue
+            message = session.normalize_message(value["message"])
+        except (clawjson.ClawJsonError, session.LoadError, KeyError):
+            raise _changed(path) from None
+        yield message
 
 
 def _changed(path: str) -> FileNotFoundError:
