@@ -11,9 +11,34 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from clawfs.format import clawjson, jsonl, session
-from clawfs.format.summary import Head
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a file's first meta line says, plus whether a message follows.
+
+    `meta_found` is False when the first non-blank line is not a parseable
+    `session_meta` record (legacy JSON, corrupt, empty file ...): the index
+    then has to fully load the file to know anything.
+    """
+
+    meta_found: bool
+    session_id: str | None = None
+    created_at_ms: int | None = None
+    updated_at_ms: int | None = None
+    parent_session_id: str | None = None
+    branch_name: str | None = None
+    model: str | None = None
+    workspace_root: str | None = None
+    has_messages: bool = False
+    """A `message` record was seen within the bytes read."""
+    scanned: int = field(default=0, compare=False)
+    """How many bytes from the start were read: `has_messages` = False is
+    definitive for a file no longer than this. Not part of what the head says."""
+
 
 HEAD_BYTES = 16 * 1024
 """First read: enough for the meta line and the start of the body."""

@@ -2,10 +2,11 @@
 
 Two views of a file exist, and they are kept apart on purpose:
 
-* `Head` is what the first meta line says. It costs one small read and is
-  what the index orders by (SPEC §7: costs grow with sessions, not bytes).
-  It can lie: claw lets the *last* meta line win and a body can be corrupt.
-* `Summary` is claw's list entry for the file after a full load
+* `Head` (head.py) is what the first meta line says. It costs one small
+  read and is what the index orders by (SPEC §7: costs grow with sessions,
+  not bytes). It can lie: claw lets the *last* meta line win and a body can
+  be corrupt.
+* `Summary` (here) is claw's list entry for the file after a full load
   (claw-store-format §5): it is the truth, but needs the whole file.
 
 Both are plain values; the store keys them by the backing file's version
@@ -15,34 +16,10 @@ file changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from clawfs.format import session
 from clawfs.format.session import Session
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    """What a file's first meta line says, plus whether a message follows.
-
-    `meta_found` is False when the first non-blank line is not a parseable
-    `session_meta` record (legacy JSON, corrupt, empty file ...): the index
-    then has to fully load the file to know anything.
-    """
-
-    meta_found: bool
-    session_id: str | None = None
-    created_at_ms: int | None = None
-    updated_at_ms: int | None = None
-    parent_session_id: str | None = None
-    branch_name: str | None = None
-    model: str | None = None
-    workspace_root: str | None = None
-    has_messages: bool = False
-    """A `message` record was seen within the bytes read."""
-    scanned: int = field(default=0, compare=False)
-    """How many bytes from the start were read: `has_messages` = False is
-    definitive for a file no longer than this. Not part of what the head says."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from clawfs.format import head as heads
 from clawfs.format import session, summary
-from clawfs.format.summary import Head, Summary
+from clawfs.format.head import Head
+from clawfs.format.summary import Summary
 from clawfs.store import files, order
 from clawfs.store.files import FileKey
 

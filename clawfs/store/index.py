@@ -40,7 +40,8 @@ from typing import Protocol
 
 from clawfs.format import head as heads
 from clawfs.format import session
-from clawfs.format.summary import Head, Summary
+from clawfs.format.head import Head
+from clawfs.format.summary import Summary
 from clawfs.store import files, forkwriter, labels, order
 from clawfs.store import latest as latest_rule
 from clawfs.store import lineage as lineage_tree

@@ -20,7 +20,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 
-from clawfs.format.summary import Head, Summary
+from clawfs.format.head import Head
+from clawfs.format.summary import Summary
 from clawfs.store.order import SortKey
 
 

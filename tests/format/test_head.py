@@ -1,4 +1,4 @@
-"""A file's head from one small read (summary.Head)."""
+"""A file's head from one small read (head.Head)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 from clawfs.format.clawjson import JsonObject, render
-from clawfs.format.head import HEAD_BYTES, parse_head, read_head
-from clawfs.format.summary import Head
+from clawfs.format.head import HEAD_BYTES, Head, parse_head, read_head
 
 META: JsonObject = {
     "created_at_ms": 10,
