@@ -56,14 +56,15 @@ def lines(data: bytes, *, first_number: int = 1, start: int = 0) -> Iterator[Lin
     size = len(data)
     while position < size:
         newline = data.find(b"\n", position)
-        stop = size if newline < 0 else newline
+        end = size if newline < 0 else newline + 1
         try:
-            text = rusttext.trim(data[position:stop].decode("utf-8"))
+            # The line with its `\n`, which is whitespace: trimmed with the rest.
+            text = rusttext.trim(data[position:end].decode("utf-8"))
         except UnicodeDecodeError:
             raise NotUtf8(f"line {number} is not UTF-8") from None
-        position = stop + 1
         if text:
-            yield Line(number, text, start + min(position, size))
+            yield Line(number, text, start + end)
+        position = end
         number += 1
 
 
