@@ -4,6 +4,7 @@
     clawfs umount MOUNTPOINT [--lazy]
     clawfs tree [store options]
     clawfs workspaces [store options] [--json]
+    clawfs show REF [store options]
 
 Store options are shared by every subcommand that reads a store, so they
 are declared once (`add_store_options`).
@@ -93,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_store_options(workspaces)
     workspaces.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    show = commands.add_parser(
+        "show", help="print a session as Markdown, no mount",
+        description="Print a session as Markdown. REF: a file, an id, or latest (last, recent)"
+        " as `claw --resume` finds it in the current directory.",
+    )
+    show.add_argument("ref", metavar="REF")
+    add_store_options(show)
     return parser
 
 
@@ -114,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from clawfs.cli.workspaces_cmd import run_workspaces
 
             return run_workspaces(args)
+        if args.command == "show":
+            from clawfs.cli.show_cmd import run_show
+
+            return run_show(args)
         from clawfs.cli.tree_cmd import run_tree
 
         return run_tree(args)

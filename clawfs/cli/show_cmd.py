@@ -1,0 +1,99 @@
+"""`clawfs show REF`: one session as Markdown on stdout, no mount (SPEC §8).
+
+REF is a file, an id, or `latest` (`last`, `recent`), resolved as
+`claw --resume REF` resolves it in the current directory
+(store/references.py). The Markdown is the mount's (format/markdown.py),
+written as it is rendered, so `clawfs show latest | less` starts at once
+and a closed pipe ends it quietly.
+
+Store options say which roots are read. Discovery runs only for a
+`--discover DIR` given: claw resolves a reference in the current
+directory's store and the global root, which are the default roots, and
+walking the home directory would only make `show` slow. Nothing on this
+path imports pyfuse3, so it works on a machine without FUSE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+from collections.abc import Iterator
+
+from clawfs.format import markdown
+from clawfs.store import references
+from clawfs.store.index import StoreIndex
+from clawfs.store.roots import Root, roots_from_args
+
+READ_CHUNK = 1 << 20
+SIGPIPE_STATUS = 128 + 13
+"""What a shell reports for a command a closed pipe ended."""
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Entry for the `show` subcommand: `ref` and the store options."""
+    cwd = os.getcwd()
+    reference: str = args.ref
+    path = references.direct_path(reference, cwd)
+    file_name = None
+    if path is None:
+        index = StoreIndex(_roots(args))
+        index.scan()
+        try:
+            found = references.resolve(index, reference, cwd)
+        except references.ReferenceError as e:
+            print(f"clawfs: {e}", file=sys.stderr)
+            return 1
+        if found.elsewhere and found.file is not None:
+            origin = found.file.facts.workspace_root or found.file.directory
+            print(f"clawfs: note: a session from a different workspace (origin: {origin})",
+                  file=sys.stderr)
+        path = found.path
+        file_name = None if found.file is None else found.file.file_name
+    return _show(path, file_name)
+
+
+def _roots(args: argparse.Namespace) -> list[Root]:
+    roots = roots_from_args(args)
+    if not getattr(args, "discover_dirs", None):
+        return roots
+    from clawfs.live import rediscovery
+
+    return rediscovery.discover_now(roots, rediscovery.settings_from_args(args))
+
+
+def _show(path: str, file_name: str | None) -> int:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as e:
+        print(f"clawfs: {path}: {e.strerror}", file=sys.stderr)
+        return 1
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            print(f"clawfs: {path}: not a session file", file=sys.stderr)
+            return 1
+        return _write(markdown.render_file(_chunks(fd), path, file_name), path)
+    finally:
+        os.close(fd)
+
+
+def _chunks(fd: int) -> Iterator[bytes]:
+    while chunk := os.read(fd, READ_CHUNK):
+        yield chunk
+
+
+def _write(pieces: Iterator[bytes], path: str) -> int:
+    out = sys.stdout.buffer
+    try:
+        for piece in pieces:
+            out.write(piece)
+        out.flush()
+    except BrokenPipeError:
+        # The reader is gone (`| head`): stop, and keep Python's exit flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_STATUS
+    except OSError as e:
+        print(f"clawfs: {path}: {e.strerror}", file=sys.stderr)
+        return 1
+    return 0
