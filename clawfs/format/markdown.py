@@ -144,7 +144,10 @@ class Renderer:
 
     def _header(self) -> str:
         meta = self._meta
-        session_id = session.file_stem(self.file_name) if meta is None else meta.session_id
+        if meta is None:
+            session_id = _lossy(session.file_stem(self.file_name))
+        else:
+            session_id = meta.session_id
         title = session_id if self._title is None else self._title
         return f"# {title}\n\n{facts_table(meta, session_id, self.path)}\n"
 
