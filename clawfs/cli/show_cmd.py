@@ -84,14 +84,19 @@ def _chunks(fd: int) -> Iterator[bytes]:
 
 
 def _write(pieces: Iterator[bytes], path: str) -> int:
-    out = sys.stdout.buffer
+    """Write every piece to fd 1 with `os.write`: Python's buffered stdout
+    drops the rest of a large write the pipe took only part of (and reports
+    success) when the reader goes away, so nothing would tell us."""
+    sys.stdout.flush()
+    out = sys.stdout.fileno()
     try:
         for piece in pieces:
-            out.write(piece)
-        out.flush()
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(out, view) :]
     except BrokenPipeError:
-        # The reader is gone (`| head`): stop, and keep Python's exit flush quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader is gone (`| head`): stop quietly, as a SIGPIPE would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out)
         return SIGPIPE_STATUS
     except OSError as e:
         print(f"clawfs: {path}: {e.strerror}", file=sys.stderr)
