@@ -73,7 +73,8 @@ def _show(path: str, file_name: str | None) -> int:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             print(f"clawfs: {path}: not a session file", file=sys.stderr)
             return 1
-        return _write(markdown.render_file(_chunks(fd), path, file_name), path)
+        pieces = markdown.render_file(_chunks(fd), os.path.realpath(path), file_name)
+        return _write(pieces, path)
     finally:
         os.close(fd)
 

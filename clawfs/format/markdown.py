@@ -61,6 +61,7 @@ the slice and one chunk's rendering.
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -298,7 +299,7 @@ class MarkdownReader:
     """
 
     def __init__(self, path: str, file_name: str | None = None) -> None:
-        name = file_name if file_name is not None else path.rsplit("/", 1)[-1]
+        name = file_name if file_name is not None else os.path.basename(path)
         self.emitted = 0
         """Bytes `feed` returned so far: the rendering's stable part."""
         self.offset = 0

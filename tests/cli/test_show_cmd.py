@@ -44,7 +44,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _md(path: Path) -> bytes:
-    return markdown.render_bytes(path.read_bytes(), str(path))
+    return markdown.render_bytes(path.read_bytes(), os.path.realpath(path))
 
 
 def _store(ws: Path) -> Path:
