@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from clawfs.format import clawjson
 
@@ -91,35 +92,36 @@ def open_fence(text: str) -> str | None:
 
 def tool_input(text: str) -> str:
     """A tool call's input: pretty-printed un-escaped, in one fenced block."""
-    if not text:
-        return "*(no input)*\n\n"
-    value = _parse(text)
-    if value is None:
-        return fenced(text)
-    try:
-        return fenced(pretty(value))
-    except RecursionError:
-        return fenced(text)
+    return _unescaped(text, "*(no input)*\n\n", lambda value: fenced(pretty(value)))
 
 
 def tool_output(text: str) -> str:
     """A tool result's output: multi-line string fields as blocks of their own."""
+    return _unescaped(text, "*(no output)*\n\n", _output_blocks)
+
+
+def _unescaped(text: str, empty: str, layout: Callable[[object], str]) -> str:
+    """`text` laid out by `layout` if it holds JSON, else as it is."""
     if not text:
-        return "*(no output)*\n\n"
+        return empty
     value = _parse(text)
     if value is None:
         return fenced(text)
     try:
-        if isinstance(value, _Pairs):
-            blocks, rest = _split(value, "")
-            if blocks:
-                parts = [f"{code_span(path)}\n\n{fenced(body)}" for path, body in blocks]
-                if rest:
-                    parts.append(fenced(pretty(rest)))
-                return "".join(parts)
-        return fenced(pretty(value))
-    except RecursionError:
+        return layout(value)
+    except RecursionError:  # nested deeper than the layout can recurse
         return fenced(text)
+
+
+def _output_blocks(value: object) -> str:
+    if isinstance(value, _Pairs):
+        blocks, rest = _split(value, "")
+        if blocks:
+            parts = [f"{code_span(path)}\n\n{fenced(body)}" for path, body in blocks]
+            if rest:
+                parts.append(fenced(pretty(rest)))
+            return "".join(parts)
+    return fenced(pretty(value))
 
 
 def _parse(text: str) -> object | None:
