@@ -40,8 +40,8 @@ holds only what claw's appends do not change:
 * The title needs the first user text, which can come after the header's
   place (a compacted session starts with a system message). Records are
   held, not rendered, until a user text decides the title or
-  `TITLE_MESSAGES` messages (or `TITLE_RECORDS` records) went by without
-  one; then the title is the id. This is the one change an append can make
+  `TITLE_MESSAGES` messages (or `TITLE_RECORDS` records, `TITLE_BYTES`
+  bytes) went by without one; then the title is the id. This is the one change an append can make
   to earlier text: a session whose first user text is not in the file yet
   (claw's REPL saves a meta-only file at start and appends the first
   prompt later) renders with its id as title, and is retitled when the
@@ -51,7 +51,8 @@ holds only what claw's appends do not change:
 
 For a mount (part 2 of issue 14): the exact size of a file version is
 `reader.emitted + len(reader.tail())` after feeding the whole file, with
-memory bounded by the held records and one line. When the file only grew,
+memory bounded by the held records and one line (and what claw's reader
+keeps while the file may still be legacy JSON). When the file only grew,
 the kept reader is fed the new bytes (as store/fullparse.py extends loads):
 the first `emitted` bytes of the old rendering are unchanged, what was its
 tail may be. `render_range` returns a slice of a rendering, holding only
@@ -76,7 +77,10 @@ TITLE_MESSAGES = 16
 its 2nd to 7th message in the corpus)."""
 TITLE_RECORDS = 4096
 """Records held at most while the title is open (a snapshot lists every
-prompt before the first message); bounds the memory a hostile file costs."""
+prompt before the first message)."""
+TITLE_BYTES = 4 << 20
+"""File bytes held at most while the title is open: with `TITLE_RECORDS`,
+what bounds the memory a hostile file costs."""
 
 _NO_NOW = -1
 """The "now" passed to claw's loader: a created time it falls back to is not recorded."""
@@ -126,17 +130,22 @@ class Renderer:
             or self._held_messages >= TITLE_MESSAGES
             or len(self._held) >= TITLE_RECORDS
         ):
-            return self._start()
+            return self.start()
         return ""
+
+    @property
+    def started(self) -> bool:
+        return self._open
 
     def finish(self, error: str | None = None) -> str:
         """The text after everything fed: held records, then claw's error if any."""
-        text = "" if self._open else self._start()
+        text = "" if self._open else self.start()
         if error is not None:
             text += f"**claw cannot load this file:** {error}\n"
         return text
 
-    def _start(self) -> str:
+    def start(self) -> str:
+        """Write the header now (the title is the id if still open), then what was held."""
         self._open = True
         parts = [self._header()]
         parts += [self._record(record) for record in self._held]
@@ -316,6 +325,8 @@ class MarkdownReader:
         self._single: Record | None = None
         """The first record, held while it is the only line and has a
         `messages` key: the file may still be legacy JSON (session.py)."""
+        self._held_bytes = 0
+        """Bytes of the lines the renderer holds while the title is open."""
 
     def feed(self, data: bytes) -> bytes:
         self.offset += len(data)
@@ -351,7 +362,13 @@ class MarkdownReader:
             self._single = record
             return ""
         text = self._release(self._renderer)
-        return text if record is None else text + self._renderer.feed(record)
+        if record is not None:
+            text += self._renderer.feed(record)
+        if not self._renderer.started:
+            self._held_bytes += len(line)
+            if self._held_bytes > TITLE_BYTES:
+                text += self._renderer.start()
+        return text
 
     def _release(self, renderer: Renderer) -> str:
         single, self._single = self._single, None

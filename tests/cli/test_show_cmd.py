@@ -9,9 +9,11 @@ workspace's sessions are all empty, and its two errors read as below).
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,17 @@ TORSTAN = (
     CORPUS / "Torstan__claw-code/rust/.claw/sessions/433010833d26c6d3"
     / "session-1775996322136-0.jsonl"
 )
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """`main` logs to the stderr of the moment: a captured one, closed after the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in set(root.handlers) - set(handlers):
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

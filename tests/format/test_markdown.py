@@ -229,6 +229,15 @@ def test_title_is_the_id_without_a_user_text_in_the_first_messages() -> None:
     assert md(alone).startswith("# session-1776000000001-0\n")
 
 
+def test_held_bytes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = jsonl(message("system", text("x" * 200)), message("user", text("late")))
+    assert md(data).startswith("# late\n")
+    monkeypatch.setattr(markdown, "TITLE_BYTES", 100)
+    reader = markdown.MarkdownReader(PATH)
+    assert reader.feed(data).startswith(b"# session-1776000000001-0\n")
+    assert reader.tail() == b""
+
+
 def test_a_file_without_meta_is_titled_by_its_name() -> None:
     rendered = md(line(message("assistant", text("hi"))), "/s/abc.jsonl")
     assert rendered.startswith("# abc\n\n| id | `abc` |\n|---|---|\n| created | not recorded |")
