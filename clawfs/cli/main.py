@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser(
         "show", help="print a session as Markdown, no mount",
         description="Print a session as Markdown. REF: a file, an id, or latest (last, recent)"
-        " as `claw --resume` finds it in the current directory.",
+        " as `claw --resume` finds it in the current directory. Reads the store options' roots"
+        " (by default this directory's store and the global one); discovers only with --discover.",
     )
     show.add_argument("ref", metavar="REF")
     add_store_options(show)
