@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import sys
 from collections.abc import Iterator
 
 from clawfs.format import markdown
-from clawfs.store import references
+from clawfs.store import files, references
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import Root, roots_from_args
 
@@ -64,19 +63,14 @@ def _roots(args: argparse.Namespace) -> list[Root]:
 
 
 def _show(path: str, file_name: str | None) -> int:
+    real = os.path.realpath(path)  # a path the user gave may be a link; the file is read safely
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        backing = files.open_backing(real)
     except OSError as e:
         print(f"clawfs: {path}: {e.strerror}", file=sys.stderr)
         return 1
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            print(f"clawfs: {path}: not a session file", file=sys.stderr)
-            return 1
-        pieces = markdown.render_file(_chunks(fd), os.path.realpath(path), file_name)
-        return _write(pieces, path)
-    finally:
-        os.close(fd)
+    with backing:
+        return _write(markdown.render_file(_chunks(backing.fd), real, file_name), path)
 
 
 def _chunks(fd: int) -> Iterator[bytes]:

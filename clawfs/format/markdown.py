@@ -66,7 +66,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from clawfs.format import clawjson, rusttext, session
+from clawfs.format import clawjson, jsonl, session
 from clawfs.format.clawjson import JsonObject
 from clawfs.format.mdblocks import code_span, open_fence, tool_input, tool_output
 from clawfs.format.session import Compaction, LoadError, Message, Meta, PromptEntry, Session
@@ -302,9 +302,9 @@ class MarkdownReader:
     `feed` consumes complete lines and returns the stable text they add;
     `tail()` is the text the rendering of everything fed so far ends with.
     It does not change the reader, so feeding may go on after it (a file
-    that grew). claw's reader (session.py) is fed the same lines, one at a
-    time, and is the judge: a line is rendered only once it accepted it, and
-    its verdict names the error.
+    that grew). Each line goes to claw's reader (session.py) on its own,
+    and claw's reader is the judge: a line is rendered only once it took
+    it, and its verdict names the error. Lines are claw's (format/jsonl.py).
     """
 
     def __init__(self, path: str, file_name: str | None = None) -> None:
@@ -316,56 +316,63 @@ class MarkdownReader:
         self._file_name = name
         self._renderer = Renderer(path, name)
         self._claw = session.JsonlReader(keep_messages=False)
-        self._pieces: list[bytes] = []
-        """The unfinished last line (claw's reader holds it too)."""
+        self._lines = jsonl.Splitter()
         self._stopped = False
         """claw refused a line: nothing from there on is rendered."""
-        self._lines = 0
+        self._taken = 0
         """Non-blank lines taken."""
         self._single: Record | None = None
         """The first record, held while it is the only line and has a
         `messages` key: the file may still be legacy JSON (session.py)."""
         self._held_bytes = 0
         """Bytes of the lines the renderer holds while the title is open."""
+        self._line_end = 0
+        """Where the last line taken ended."""
 
     def feed(self, data: bytes) -> bytes:
-        self.offset += len(data)
         parts: list[str] = []
         start = 0
-        for end in _line_ends(data):
-            piece = data[start:end]
-            start = end
-            self._claw.feed(piece)
-            line = b"".join([*self._pieces, piece]) if self._pieces else piece
-            self._pieces = []
-            if not self._stopped:
-                parts.append(self._take(line))
+        # One line at a time, so that claw's verdict is known line by line.
+        while (newline := data.find(b"\n", start)) >= 0:
+            parts += self._piece(data[start : newline + 1])
+            start = newline + 1
         if start < len(data):
-            rest = data[start:]
-            self._claw.feed(rest)
-            self._pieces.append(rest)
+            parts += self._piece(data[start:])
+        self.offset += len(data)
         text = "".join(parts).encode("utf-8", "replace")
         self.emitted += len(text)
         return text
 
-    def _take(self, line: bytes) -> str:
-        """Render one complete line claw's reader was just fed."""
+    def _piece(self, piece: bytes) -> list[str]:
+        """Feed a piece that ends a line or holds no line end; render what it completes."""
+        self._claw.feed(piece)
+        if self._stopped:
+            return []
+        try:
+            lines = self._lines.feed(piece)
+        except jsonl.NotUtf8:
+            lines = []
         if self._claw.error is not None:
             self._stopped = True
-            return ""
-        parsed = _parse(line)
+            return []
+        return [self._take(line) for line in lines]
+
+    def _take(self, line: jsonl.Line) -> str:
+        """Render one line claw's reader took."""
+        size, self._line_end = line.end - self._line_end, line.end
+        parsed = _parse(line.text)
         if parsed is None:
             return ""
         obj, record = parsed
-        self._lines += 1
-        if self._lines == 1 and "messages" in obj:
+        self._taken += 1
+        if self._taken == 1 and "messages" in obj:
             self._single = record
             return ""
         text = self._release(self._renderer)
         if record is not None:
             text += self._renderer.feed(record)
         if not self._renderer.started:
-            self._held_bytes += len(line)
+            self._held_bytes += size
             if self._held_bytes > TITLE_BYTES:
                 text += self._renderer.start()
         return text
@@ -381,13 +388,16 @@ class MarkdownReader:
             error = None
         except LoadError as e:
             loaded, error = None, str(e)
-        partial = b"".join(self._pieces)
         taken = not self._stopped and self._claw.error is None
         """claw's reader took every complete line."""
-        last = _parse(partial) if taken and partial else None
+        try:
+            pending = self._lines.pending() if taken else []
+        except jsonl.NotUtf8:
+            pending, taken = [], False
+        last = _parse(pending[0].text) if pending else None
         only_line = taken and (
-            (self._lines == 1 and self._single is not None and _blank(partial))
-            or (self._lines == 0 and last is not None and "messages" in last[0])
+            (self._taken == 1 and self._single is not None and not pending)
+            or (self._taken == 0 and last is not None and "messages" in last[0])
         )
         if only_line or (self._claw.error is not None and loaded is not None):
             # Legacy whole-file JSON: nothing was emitted; it renders from the session.
@@ -402,30 +412,12 @@ class MarkdownReader:
         return "".join(parts).encode("utf-8", "replace")
 
 
-def _line_ends(data: bytes) -> Iterator[int]:
-    """The offset after each newline in `data`."""
-    at = data.find(b"\n")
-    while at >= 0:
-        yield at + 1
-        at = data.find(b"\n", at + 1)
-
-
-def _blank(data: bytes) -> bool:
-    try:
-        return not rusttext.trim(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        return False
-
-
-def _parse(line: bytes) -> tuple[JsonObject, Record | None] | None:
+def _parse(text: str) -> tuple[JsonObject, Record | None] | None:
     """A line's object and record (None: none claw keeps); None when it is
-    blank or no JSON object. Only lines claw's reader accepted are rendered."""
+    no JSON object. Only lines claw's reader took are rendered."""
     try:
-        text = rusttext.trim(line.decode("utf-8"))
-        if not text:
-            return None
         obj = clawjson.parse(text)
-    except (UnicodeDecodeError, clawjson.ClawJsonError):
+    except clawjson.ClawJsonError:
         return None
     if not isinstance(obj, dict):
         return None

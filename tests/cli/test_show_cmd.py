@@ -141,7 +141,7 @@ def test_claws_errors(workspace: Path, capfdbinary: pytest.CaptureFixture[bytes]
         "Note: /resume latest searches all workspaces.\n"
     ))
     assert _show(capfdbinary, str(workspace)) == (
-        1, b"", f"clawfs: {workspace}: not a session file\n"
+        1, b"", f"clawfs: {workspace}: not a regular file\n"
     )
 
 

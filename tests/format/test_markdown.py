@@ -236,6 +236,8 @@ def test_held_bytes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     reader = markdown.MarkdownReader(PATH)
     assert reader.feed(data).startswith(b"# session-1776000000001-0\n")
     assert reader.tail() == b""
+    bytewise = [data[at : at + 1] for at in range(len(data))]
+    assert b"".join(markdown.render_file(bytewise, PATH)) == markdown.render_bytes(data, PATH)
 
 
 def test_a_file_without_meta_is_titled_by_its_name() -> None:
