@@ -292,7 +292,6 @@ def render_prompt(entry: PromptEntry) -> str:
     return f"**prompt** · {iso_time(entry.timestamp_ms)}\n\n" + prose(entry.text)
 
 
-
 # -- file bytes to Markdown -----------------------------------------------------
 
 
