@@ -58,6 +58,13 @@ def _depth(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clawfs",
@@ -79,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the daemon's log (default $XDG_STATE_HOME/clawfs/clawfs.log)")
     mount.add_argument("--allow-other", action="store_true",
                        help="let other users in (the kernel then checks file modes)")
+    mount.add_argument("--poll-interval", type=_seconds, default=2.0, metavar="SECONDS",
+                       help="how often stores on network or FUSE filesystems, which inotify "
+                            "cannot watch, are polled (default 2)")
 
     umount = commands.add_parser("umount", help="unmount a clawfs mount")
     umount.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")

@@ -85,7 +85,10 @@ def run_mount(args: argparse.Namespace) -> int:
         ready.ready()
 
     # Live from here on: the watcher follows the store, discovered roots join it.
-    live = LiveStore(index, ops.refresh_kernel, force_polling=force_polling_from_env())
+    live = LiveStore(
+        index, ops.refresh_kernel, force_polling=force_polling_from_env(),
+        poll_interval_s=args.poll_interval,
+    )
     walk = found.start(live.add_root)
 
     async def startup() -> None:

@@ -32,7 +32,8 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from clawfs.live.watcher import RESCAN, Batcher, Change, Watcher
+from clawfs.live.changes import RESCAN, Batcher, Change
+from clawfs.live.watcher import POLL_SECONDS, Watcher
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import Root
 from clawfs.store.scan import FINGERPRINT_DIR
@@ -79,7 +80,7 @@ class LiveStore:
         on_changed: OnChanged,
         *,
         force_polling: bool = False,
-        poll_interval_s: float = 1.0,
+        poll_interval_s: float = POLL_SECONDS,
         sweep_interval_s: float = SWEEP_SECONDS,
     ) -> None:
         self.index = index

@@ -25,7 +25,8 @@ What is watched, and why:
   created"), its nearest existing ancestor, at most `ancestor_levels` up;
   when the next path component appears the watch moves down, and once the
   root exists it is attached. Roots further away than that, or that cannot
-  be watched, are tried again every `poll_interval_s`.
+  be watched, are tried again every `poll_interval_s`. (A polled root is
+  stat'ed until it exists.)
 - only names claw counts as sessions: the extension is exactly `jsonl` or
   `json`. claw's temp files (`x.jsonl.tmp-<ms>-<n>`) and `/clear` backups
   (`x.jsonl.before-clear-<ms>.bak`) are therefore never reported; a save
@@ -51,20 +52,24 @@ one directory collapse into one "dir" change.
 
 Changes are reported from the moment `run` signals it has started (the
 watches are in place by then): scan the store *after* that, and nothing can
-fall between the scan and the first change. Likewise, call `add_root` before
-scanning a root added later.
+fall between the scan and the first change. A root added while running is
+reported whole ("dir" changes for it and its fingerprint directories) once
+its watch or first listing is in place, so whatever its consumer read of
+it before is read again then.
 
-Fallback: when inotify cannot be had (`inotify_init1` fails: ENOSYS, EMFILE,
-ENFILE) or the watch limit is reached (ENOSPC from `inotify_add_watch`), one
-warning is logged and the watcher polls instead: every `poll_interval_s` it
-lists the roots and their fingerprint directories in a worker thread, with
-the index's own listing (`scan.read_root`, `scan.read_fp_dir`), and compares
-size, mtime and inode of every session file, emitting the same `Change`
-values.
+Polling: a root on a network or FUSE filesystem (NFS, SMB, sshfs, ...:
+host/filesystems.py) is polled every `poll_interval_s` instead, since
+inotify never sees what other machines write there, while the other roots
+keep inotify. So is every root when inotify cannot be had (`inotify_init1`
+fails: ENOSYS, EMFILE, ENFILE) or the watch limit is reached (ENOSPC from
+`inotify_add_watch`; one warning is logged), or when polling is forced.
+The poller (poller.py) lists only directories whose stat changed and stats
+only what those listings name plus the files in use, in a worker thread,
+emitting the same `Change` values.
 In both modes a safety sweep emits "rescan" every `sweep_interval_s`, so
 anything missed (a rename of a root's parent, which inotify does not report
-to the root's own watch) is caught; in inotify mode the sweep also re-checks
-every watch against the disk.
+to the root's own watch; an append to an idle session on a polled root) is
+caught; the sweep also re-checks every inotify watch against the disk.
 """
 
 from __future__ import annotations
@@ -72,70 +77,23 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import stat
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import trio
 from inotify_simple import INotify, flags
 
-from clawfs.host import paths
-from clawfs.store import scan
-from clawfs.store.roots import RootKind, make_root
+from clawfs.host import filesystems, paths
+from clawfs.live.changes import RESCAN as RESCAN
+from clawfs.live.changes import Batcher
+from clawfs.live.changes import Change as Change
+from clawfs.live.poller import HOT_SECONDS, Poller
 from clawfs.store.scan import FINGERPRINT_DIR, is_session_name
 
 log = logging.getLogger(__name__)
 
-ChangeKind = Literal["file", "dir", "rescan"]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One thing the consumer must look at again (see the module docstring)."""
-
-    kind: ChangeKind
-    path: str
-
-
-RESCAN = Change("rescan", "")
-
-
-class Batcher:
-    """Gathers changes between two deliveries and shapes them into one batch.
-
-    A burst must cost the consumer bounded work: each change appears once,
-    entries of a directory named as a whole are dropped, and more than
-    `dir_threshold` entries of one directory become one "dir" change.
-    """
-
-    def __init__(self, dir_threshold: int = 128) -> None:
-        self._threshold = dir_threshold
-        self._changes: dict[Change, None] = {}  # an ordered set
-
-    def __bool__(self) -> bool:
-        return bool(self._changes)
-
-    def add(self, change: Change) -> None:
-        self._changes[change] = None
-
-    def take(self) -> list[Change]:
-        """Return the batch gathered so far and start a new one."""
-        changes, self._changes = list(self._changes), {}
-        if RESCAN in changes:
-            return [RESCAN]
-        per_dir = Counter(os.path.dirname(c.path) for c in changes if c.kind == "file")
-        whole = {c.path for c in changes if c.kind == "dir"}
-        whole |= {d for d, n in per_dir.items() if n > self._threshold}
-        batch: dict[Change, None] = {}
-        for change in changes:
-            parent = os.path.dirname(change.path)
-            if change.kind == "file" and parent in whole:
-                change = Change("dir", parent)
-            batch[change] = None
-        return list(batch)
-
+POLL_SECONDS = 2.0
+"""The polling period unless told otherwise (SPEC §7: `--poll-interval`)."""
 
 # Every watch asks for the same events, so a directory that plays two parts
 # (a root that is also the ancestor of a missing root) needs one watch only.
@@ -403,90 +361,36 @@ def _scandir(path: str) -> Iterator[os.DirEntry[str]]:
         return
 
 
-class Stamp(NamedTuple):
-    """What polling compares for one path: placement (kind) and the stat
-    fields an append, a save by rename or a replacement changes."""
-
-    kind: Literal["file", "dir"]
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-
-
-def poll_snapshot(roots: Iterable[str]) -> dict[str, Stamp]:
-    """Each existing root, its fingerprint directories and the session files
-    in both, exactly as the index's scan sees them (`scan.read_root`,
-    `scan.read_fp_dir`: symlinks followed while they stay inside the root).
-    Blocking (one stat per file): run it in a worker thread.
-
-    Paths are named as they sit in the root (`<root>/<fp>/<name>`, also
-    when `<fp>` is a symlink), stats taken of what they resolve to, so an
-    append behind a link shows up like any other."""
-    snapshot: dict[str, Stamp] = {}
-    for path in roots:
-        # Only the paths matter to the listing; kind and precedence do not.
-        root = make_root(path, RootKind.STORE, 0)
-        _stamp(snapshot, path, root.realpath, "dir")
-        if path not in snapshot:
-            continue
-        listing = scan.read_root(root)
-        for fp, directory in listing.fp_dirs:
-            layout = os.path.join(path, fp)
-            _stamp(snapshot, layout, directory, "dir")
-            for found in scan.read_fp_dir(root, fp, directory):
-                _stamp(snapshot, os.path.join(layout, found.file_name), found.path, "file")
-        for found in listing.flat:
-            _stamp(snapshot, os.path.join(path, found.file_name), found.path, "file")
-    return snapshot
-
-
-def _stamp(
-    snapshot: dict[str, Stamp], path: str, real: str, kind: Literal["file", "dir"]
-) -> None:
-    try:
-        st = os.stat(real)
-    except OSError:
-        return  # vanished while listing: the next poll sees it gone
-    if kind == "dir":
-        if stat.S_ISDIR(st.st_mode):
-            snapshot[path] = Stamp("dir", st.st_dev, st.st_ino, 0, 0)
-    else:
-        snapshot[path] = Stamp("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def poll_diff(old: dict[str, Stamp], new: dict[str, Stamp]) -> list[Change]:
-    """The changes that turn `old` into `new`, as inotify would have reported
-    them (a path that changed placement is reported under both kinds)."""
-    changed = [p for p, s in new.items() if old.get(p) != s]
-    changed += [p for p in old if p not in new]
-    out: dict[Change, None] = {}
-    for path in sorted(changed):
-        for stamp in (old.get(path), new.get(path)):
-            if stamp is not None:
-                out[Change(stamp.kind, path)] = None
-    return list(out)
+PollReason = Callable[[str], str | None]
+"""Why a root must be polled (the kind of shared filesystem it is on), or
+None for a root inotify can watch: `filesystems.shared_kind` in a mount."""
 
 
 class Watcher:
     """Watches store roots and hands batches of `Change` to `on_changes`.
 
     Run it in a nursery: `await nursery.start(watcher.run)` returns once the
-    watches are in place (or the first poll snapshot is taken). `on_changes`
-    is called on the trio thread and should not block for long: events keep
-    queuing in the kernel meanwhile (an overflow becomes a "rescan"). An
-    exception from it is logged, and the next sweep repairs what was lost.
-    `add_root` and `close` are to be called on the trio thread too.
+    watches are in place and the polled roots' first listing is taken. Each
+    root is watched with inotify unless `poll_reason` names a reason to poll
+    it (a network or FUSE filesystem), `force_polling` is set, or inotify
+    cannot be had; the others keep inotify in the same watcher.
+    `on_changes` is called on the trio thread and should not block for long:
+    events keep queuing in the kernel meanwhile (an overflow becomes a
+    "rescan"). An exception from it is logged, and the next sweep repairs
+    what was lost. `add_root` and `close` are to be called on the trio
+    thread too.
 
     Roots are made absolute (`os.path.abspath`, symlinks kept), and every
     path in a change is that root joined with entry names, so the consumer
-    can key on the same strings. `mode` says "inotify" or "polling" once
-    running (freshness is 100 ms vs 2 s). Parameters: `coalesce_s` is the
-    gathering window after a first event; `poll_interval_s` the polling
-    period, also how often unwatched roots are retried; `sweep_interval_s`
+    can key on the same strings. `mode` says "inotify", "polling" or
+    "inotify+polling" once running (freshness is 100 ms vs 2 s), `polled()`
+    which roots are polled. Parameters: `coalesce_s` is the gathering
+    window after a first event; `poll_interval_s` the polling period, also
+    how often roots inotify cannot reach yet are retried; `sweep_interval_s`
     the safety rescan period; `dir_threshold` how many entries of one
     directory a batch names before naming the directory instead;
-    `ancestor_levels` how far above a missing root a watch may sit.
+    `ancestor_levels` how far above a missing root a watch may sit; `hot_s`
+    how long a polled file stays hot (poller.py).
     """
 
     def __init__(
@@ -495,37 +399,51 @@ class Watcher:
         on_changes: Callable[[list[Change]], None],
         *,
         coalesce_s: float = 0.005,
-        poll_interval_s: float = 1.0,
+        poll_interval_s: float = POLL_SECONDS,
         sweep_interval_s: float = 60.0,
         force_polling: bool = False,
+        poll_reason: PollReason = filesystems.shared_kind,
         dir_threshold: int = 128,
         ancestor_levels: int = 4,
+        hot_s: float = HOT_SECONDS,
     ) -> None:
         self._on_changes = on_changes
         self._coalesce_s = coalesce_s
         self._poll_s = poll_interval_s
         self._sweep_s = sweep_interval_s
         self._force_polling = force_polling
+        self._poll_reason = poll_reason
         self._levels = ancestor_levels
         self._batcher = Batcher(dir_threshold)
+        self._poller = Poller(hot_s)
+        self._poll_limiter = trio.CapacityLimiter(1)
         self._tree: InotifyTree | None = None
+        self._watched: list[str] = []
+        """Roots given to inotify."""
         self._scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
         self._closed = False
-        self.mode: Literal["inotify", "polling"] | None = None
+        self.mode: Literal["inotify", "polling", "inotify+polling"] | None = None
         self._roots: list[str] = []
         for root in roots:
             self.add_root(root)
 
     def add_root(self, path: str | os.PathLike[str]) -> None:
-        """Watch one more root from now on. With inotify nothing is reported
-        for what it already holds (scan it after this call); when polling,
-        the next poll reports its contents as new, which is harmless."""
+        """Watch one more root from now on. Before `run`, nothing is reported
+        for what it already holds (scan it after `run` started); once
+        running, the root and its fingerprint directories are reported as
+        "dir" changes as soon as it is watched (where it lies on is found
+        out in a worker thread first, which may take a moment)."""
         root = os.path.abspath(os.fspath(path))
         if root in self._roots:
             return
         self._roots.append(root)
-        if self._tree is not None:
-            self._tree.add_root(root, announce=False)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._route, root)
+
+    def polled(self) -> list[str]:
+        """The roots that are polled."""
+        return self._poller.roots()
 
     def close(self) -> None:
         """Stop `run` (it returns normally) and release the inotify fd."""
@@ -538,34 +456,74 @@ class Watcher:
             if self._closed:
                 task_status.started()
                 return
-            tree = None if self._force_polling else self._open_tree()
-            if tree is not None:
-                self.mode = "inotify"
+            roots = list(self._roots)
+            reasons = await trio.to_thread.run_sync(self._reasons, roots)
+            local = [root for root in roots if reasons[root] is None]
+            tree = self._open_tree(local) if local else None
+            for root in roots:
+                if tree is None or reasons[root] is not None:
+                    self._poll(root, reasons[root], announce=False)
+            self._tree = tree
+            self._watched = local if tree is not None else []
+            self._set_mode()
+            await self._poll_once()  # the first listing: nothing to report yet
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 task_status.started()
-                self._tree = tree
-                try:
-                    await self._inotify_loop(tree)
-                finally:
-                    self._tree = None
-                    tree.close()
-                self._fall_back("inotify watch limit reached (fs.inotify.max_user_watches)")
-            self.mode = "polling"
-            snapshot = await trio.to_thread.run_sync(poll_snapshot, tuple(self._roots))
-            if tree is None:
-                task_status.started()
-            else:
-                self._batcher.add(RESCAN)  # what changed during the switch is unknown
-                self._flush()
-            await self._poll_loop(snapshot)
+                for root in self._roots[len(roots):]:  # added while starting
+                    nursery.start_soon(self._route, root)
+                nursery.start_soon(self._poll_loop)
+                nursery.start_soon(self._sweep_loop)
+                if tree is not None:
+                    await self._inotify(tree)
 
-    def _open_tree(self) -> InotifyTree | None:
+    def _reasons(self, roots: list[str]) -> dict[str, str | None]:
+        """Why each root is polled, None for those inotify can watch (blocking:
+        statfs may wait for a file server)."""
+        return {root: self._reason(root) for root in roots}
+
+    def _reason(self, root: str) -> str | None:
+        if self._force_polling:
+            return "polling is forced"
+        kind = self._poll_reason(root)
+        if kind is None:
+            return None
+        return f"it is on {kind}, where inotify does not see other machines' writes"
+
+    async def _route(self, root: str) -> None:
+        """Watch a root added while running, by inotify or by polling."""
+        reason = await trio.to_thread.run_sync(self._reason, root)
+        if reason is None and self._tree is not None:
+            self._tree.add_root(root, announce=True)
+            self._watched.append(root)
+            self._flush()
+        else:
+            self._poll(root, reason, announce=True)
+        self._set_mode()
+
+    def _poll(self, root: str, reason: str | None, *, announce: bool) -> None:
+        if reason is not None and not self._force_polling:
+            log.info("polling %s every %.1f s: %s", root, self._poll_s, reason)
+        self._poller.add_root(root, announce=announce)
+
+    def _set_mode(self) -> None:
+        if not self.polled():
+            self.mode = "inotify"
+        elif self._watched:
+            self.mode = "inotify+polling"
+        else:
+            self.mode = "polling"
+
+    def _open_tree(self, roots: list[str]) -> InotifyTree | None:
+        if self._force_polling:
+            return None
         try:
             inotify = INotify(nonblocking=True)
         except OSError as e:
             self._fall_back(f"inotify unavailable ({e.strerror or e})")
             return None
         tree = InotifyTree(inotify, self._batcher, self._levels)
-        for root in self._roots:
+        for root in roots:
             tree.add_root(root, announce=False)
         if tree.limit_reached:
             tree.close()
@@ -577,37 +535,57 @@ class Watcher:
     def _fall_back(self, reason: str) -> None:
         log.warning("%s: polling the store every %.1f s instead", reason, self._poll_s)
 
+    async def _inotify(self, tree: InotifyTree) -> None:
+        """Follow inotify until the watch limit is reached, then poll its roots."""
+        try:
+            await self._inotify_loop(tree)
+        finally:
+            self._tree = None
+            tree.close()
+        self._fall_back("inotify watch limit reached (fs.inotify.max_user_watches)")
+        for root in self._watched:
+            self._poller.add_root(root, announce=False)
+        self._watched = []
+        self._set_mode()
+        await self._poll_once()  # the first listing of those roots, before the rescan
+        self._batcher.add(RESCAN)  # what changed during the switch is unknown
+        self._flush()
+
     async def _inotify_loop(self, tree: InotifyTree) -> None:
         """Until the watch limit is reached: wait for events, let a burst
         gather for `coalesce_s`, handle it, deliver one batch."""
-        now = trio.current_time
-        next_retry = now() + self._poll_s
-        next_sweep = now() + self._sweep_s
+        next_retry = trio.current_time() + self._poll_s
         while not tree.limit_reached:
-            with trio.move_on_at(min(next_retry, next_sweep)):
+            with trio.move_on_at(next_retry):
                 await trio.lowlevel.wait_readable(tree.fileno())
                 await trio.sleep(self._coalesce_s)
                 tree.handle(tree.read())
-            if now() >= next_retry:
+            if trio.current_time() >= next_retry:
                 tree.retry_unwatched()
-                next_retry = now() + self._poll_s
-            if now() >= next_sweep:
-                tree.resync()
-                self._batcher.add(RESCAN)
-                next_sweep = now() + self._sweep_s
+                next_retry = trio.current_time() + self._poll_s
             self._flush()
 
-    async def _poll_loop(self, snapshot: dict[str, Stamp]) -> None:
-        next_sweep = trio.current_time() + self._sweep_s
+    async def _poll_loop(self) -> None:
         while True:
             await trio.sleep(self._poll_s)
-            fresh = await trio.to_thread.run_sync(poll_snapshot, tuple(self._roots))
-            for change in poll_diff(snapshot, fresh):
-                self._batcher.add(change)
-            snapshot = fresh
-            if trio.current_time() >= next_sweep:
-                self._batcher.add(RESCAN)
-                next_sweep = trio.current_time() + self._sweep_s
+            if self.polled():
+                await self._poll_once()
+                self._flush()
+
+    async def _poll_once(self) -> None:
+        """One poll in a worker thread (one at a time), its changes gathered."""
+        changes = await trio.to_thread.run_sync(self._poller.poll, limiter=self._poll_limiter)
+        for change in changes:
+            self._batcher.add(change)
+
+    async def _sweep_loop(self) -> None:
+        """The safety sweep: every `sweep_interval_s`, re-check the watches
+        against the disk and have the consumer rescan everything."""
+        while True:
+            await trio.sleep(self._sweep_s)
+            if self._tree is not None:
+                self._tree.resync()
+            self._batcher.add(RESCAN)
             self._flush()
 
     def _flush(self) -> None:

@@ -10,6 +10,7 @@ ensure_system_packages() {
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     command -v getfattr >/dev/null 2>&1 || missing+=(attr)
     command -v tree >/dev/null 2>&1 || missing+=(tree)
+    command -v bindfs >/dev/null 2>&1 || missing+=(bindfs)  # a FUSE store for the polling tests
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing system packages: ${missing[*]}" >&2
         local sudo=""

@@ -32,7 +32,8 @@ def test_a_session_swapped_for_a_symlink_out_of_the_store_is_never_followed(
     secret_bytes = render(make_session("secret-outside", messages=7)) + b'{"pad":"SECRET"}\n'
     secret.write_bytes(secret_bytes)
 
-    with mounted([store], tmp=tmp_path / "m", env={"CLAWFS_FORCE_POLLING": "1"}) as m:
+    with mounted([store], tmp=tmp_path / "m", env={"CLAWFS_FORCE_POLLING": "1"},
+                 extra_args=["--poll-interval", "1"]) as m:
         through = m.path / "sessions" / directory.name / "s1.jsonl"
         assert b"s1" in through.read_bytes()  # the kernel now holds its entry
 
