@@ -1,0 +1,678 @@
+"""The index cache: what the index learned about each file version, kept across mounts.
+
+Every mount used to read every session's head again, and its background
+sweep every byte (issue 16: half of a mount's scan, ~55 s of CPU at 100,000
+sessions). What the index learns about a file is a function of one version
+of it, so it is kept here, keyed by the file's real path and its identity
+(`Identity`: device, inode, size, mtime and ctime in ns; ctime also moves
+when a file is rewritten in place and its mtime set back, which only the
+kernel can set), and a row whose identity is not the file's now is a miss.
+Per version: the head, the full load's `Summary` once there was one, and
+what the readable view needs without rendering (SPEC §8: `Rendered`).
+
+Why SQLite (the standard library's sqlite3): one file and transactions, so
+a batch is written whole or not at all, also when the process is killed or
+the machine loses power (WAL, synchronous=NORMAL); in WAL mode readers never
+wait for the writer, two mounts share one file, and writers take turns
+(BEGIN IMMEDIATE with a busy timeout); lookups by key without reading the
+rest; STRICT tables refuse a value of the wrong type when it is written, so
+a bulk read needs no check per value. A JSON or pickle file would be
+rewritten whole on every change and raced by two mounts, dbm has no
+transactions, LMDB is not in the standard library.
+
+One file per machine (`<cache dir>/index.sqlite3`), not one per set of
+roots: a mount's roots change while it runs (discovery adds some, the local
+root depends on the working directory), two mounts with overlapping roots
+would each keep and learn the same files, and a row keyed by real path does
+not depend on who mounted what. Rows of directories that no mount has read
+for `EXPIRE_DAYS` are dropped.
+
+Never trusted, only checked (SPEC §7: it may make a mount faster, never an
+answer different). When opened:
+- a missing file is created; one SQLite cannot read (garbage, truncated:
+  `PRAGMA quick_check`) is removed and created again;
+- one from another schema, clawfs version or code (a digest of the format
+  package, which computes every value kept here) is emptied in place, under
+  the write lock, so a mount still using it sees one consistent file, and
+  a writer stops writing to a cache whose stamp is no longer its own;
+- the rows of a writer that never closed it (its process is gone: a killed
+  mount) are dropped. Its batches are whole, but they are what a mount was
+  doing when it died, and re-reading them costs little.
+Each is logged. A directory on a network filesystem is refused: SQLite's
+WAL needs memory shared through a local one (host/filesystems.py).
+
+Threads and forks: no connection outlives a call. `load` and `get` open,
+read and close; `commit` writes what `put` and `forget` queued (cheap,
+under a lock: the index may call them while holding its own). So the mount
+reads the cache before the daemon forks and writes it after, from any
+thread, never on the request path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import clawfs
+from clawfs import format as format_package
+from clawfs.format.head import Head
+from clawfs.format.summary import Summary
+from clawfs.host import filesystems
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+FILE_NAME = "index.sqlite3"
+EXPIRE_DAYS = 60
+BATCH_ROWS = 5000
+"""Rows per transaction: another mount waits for at most one batch."""
+BUSY_SECONDS = 10.0
+"""How long a writer waits for another one before it tries again later."""
+MIN_SQLITE = (3, 37, 0)
+"""STRICT tables."""
+
+_U64 = 1 << 64
+
+
+class Identity(NamedTuple):
+    """One version of one file, as far as a stat can tell."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Identity:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class Rendered(NamedTuple):
+    """What the Markdown view of a file version needs without rendering it."""
+
+    size: int
+    title: str
+
+
+class Entry(NamedTuple):
+    """What is known of one file version. (Tuples, not dataclasses: a mount
+    makes 100,000 of each, and a tuple is made several times faster.)"""
+
+    identity: Identity
+    head: Head
+    summary: Summary | None = None
+    rendered: Rendered | None = None
+
+
+class Snapshot:
+    """What `load` read: entries by real directory, then file name."""
+
+    def __init__(self, by_dir: dict[str, dict[str, Entry]]) -> None:
+        self._by_dir = by_dir
+
+    def __len__(self) -> int:
+        return sum(len(files) for files in self._by_dir.values())
+
+    def get(self, path: str, identity: Identity) -> Entry | None:
+        """The entry of `path` (a real path) if it was written for `identity`."""
+        directory, name = os.path.split(path)
+        entry = self._by_dir.get(directory, {}).get(name)
+        return entry if entry is not None and entry.identity == identity else None
+
+    def paths(self) -> Iterator[str]:
+        for directory, files in self._by_dir.items():
+            for name in files:
+                yield os.path.join(directory, name)
+
+
+_TABLES = (
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID",
+    "CREATE TABLE dirs(id INTEGER PRIMARY KEY, path BLOB NOT NULL UNIQUE,"
+    " used_day INTEGER NOT NULL) STRICT",
+    "CREATE TABLE texts(id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE) STRICT",
+    "CREATE TABLE writers(session INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER NOT NULL,"
+    " started TEXT NOT NULL, boot TEXT NOT NULL) STRICT",
+    # Model and workspace root name few distinct values: kept once (texts).
+    # The summary's id is NULL when it is the head's.
+    "CREATE TABLE files(dir INTEGER NOT NULL, name BLOB NOT NULL,"
+    " dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, session INTEGER NOT NULL,"
+    " head_meta INTEGER NOT NULL, head_id TEXT, head_created INTEGER, head_updated INTEGER,"
+    " head_parent TEXT, head_branch TEXT, head_model INTEGER, head_root INTEGER,"
+    " head_messages INTEGER NOT NULL, head_scanned INTEGER NOT NULL,"
+    " loaded INTEGER NOT NULL, sum_id TEXT, sum_created INTEGER, sum_updated INTEGER,"
+    " sum_messages INTEGER, sum_parent TEXT, sum_branch TEXT, sum_model INTEGER,"
+    " sum_root INTEGER, sum_error TEXT, md_size INTEGER, md_title TEXT,"
+    " PRIMARY KEY (dir, name)) STRICT, WITHOUT ROWID",
+)
+
+_COLUMNS = (
+    "dir, name, dev, ino, size, mtime_ns, ctime_ns, head_meta, head_id, head_created,"
+    " head_updated, head_parent, head_branch, head_model, head_root, head_messages,"
+    " head_scanned, loaded, sum_id, sum_created, sum_updated, sum_messages, sum_parent,"
+    " sum_branch, sum_model, sum_root, sum_error, md_size, md_title"
+)
+_INSERT = f"INSERT OR REPLACE INTO files(session, {_COLUMNS}) VALUES ({', '.join('?' * 30)})"
+
+
+class _Corrupt(Exception):
+    """The file holds what this module never writes."""
+
+
+class IndexCache:
+    """The cache file at `path`; get one from `open_cache`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._pending: dict[str, Entry | None] = {}
+        self._touched: set[int] = set()
+        self._session: int | None = None
+        self._session_pid = 0
+        self._off = False
+
+    # --- reading ----------------------------------------------------------------
+
+    def load(self, under: Iterable[str] | None = None) -> Snapshot:
+        """Every entry, or those of directories below the real paths `under`
+        (store roots). Reading 100,000 rows takes a fraction of a second."""
+        if self._off:
+            return Snapshot({})
+        try:
+            with self._connect() as db, _no_gc():
+                db.execute("BEGIN")  # one snapshot of every table
+                dirs = {i: os.fsdecode(p) for i, p in db.execute("SELECT id, path FROM dirs")}
+                if under is not None:
+                    roots = list(under)
+                    dirs = {i: d for i, d in dirs.items() if any(_below(d, r) for r in roots)}
+                texts = _texts(db)
+                by_dir: dict[str, dict[str, Entry]] = {}
+                for rows in _rows_of(db, None if under is None else list(dirs)):
+                    _decode_into(by_dir, dirs, texts, rows)
+                db.execute("COMMIT")
+        except (_Corrupt, KeyError) as e:
+            self._rebuild(f"a row it cannot hold ({e!r})", force=True)
+            return Snapshot({})
+        except sqlite3.Error as e:
+            self._fail("reading", e)
+            return Snapshot({})
+        with self._lock:
+            self._touched.update(i for i, d in dirs.items() if d in by_dir)
+        return Snapshot(by_dir)
+
+    def get(self, path: str, identity: Identity) -> Entry | None:
+        """The entry of the real path `path` if it was written for `identity`."""
+        if self._off:
+            return None
+        directory, name = os.path.split(path)
+        try:
+            with self._connect() as db:
+                found = db.execute(
+                    f"SELECT {_COLUMNS} FROM files JOIN dirs ON files.dir = dirs.id"
+                    " WHERE dirs.path = ? AND files.name = ?",
+                    (os.fsencode(directory), os.fsencode(name)),
+                ).fetchall()
+                texts = _texts(db) if found else {}
+        except sqlite3.Error as e:
+            self._fail("reading", e)
+            return None
+        by_dir: dict[str, dict[str, Entry]] = {}
+        try:
+            _decode_into(by_dir, {r[0]: directory for r in found}, texts, found)
+        except (_Corrupt, KeyError):
+            return None
+        return Snapshot(by_dir).get(path, identity)
+
+    # --- writing ----------------------------------------------------------------
+
+    def put(self, path: str, entry: Entry) -> None:
+        """Queue what is known of the real path `path` (replacing what was)."""
+        with self._lock:
+            self._pending[path] = entry
+
+    def forget(self, path: str) -> None:
+        """Queue the removal of the real path `path` (a file that is gone)."""
+        with self._lock:
+            self._pending[path] = None
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def commit(self) -> int:
+        """Write what was queued, `BATCH_ROWS` per transaction; the rows written.
+
+        Blocking (it may wait up to BUSY_SECONDS for another mount's batch):
+        call it from a worker thread. What another writer kept locked is
+        written next time; a failure that is not that turns the cache off
+        for the rest of this process, logged.
+        """
+        with self._writing:
+            with self._lock:
+                todo, self._pending = list(self._pending.items()), {}
+                touched, self._touched = self._touched, set()
+            if self._off or not (todo or touched):
+                return 0
+            written = 0
+            try:
+                with self._connect() as db:
+                    session, ids = self._writer(db), _Ids(db)
+                    for start in range(0, max(len(todo), 1), BATCH_ROWS):
+                        batch = todo[start : start + BATCH_ROWS]
+                        if not self._write(db, session, ids, batch, touched if start == 0 else ()):
+                            return written
+                        written += len(batch)
+            except sqlite3.Error as e:
+                if e.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                    self._requeue(todo[written:], touched if written == 0 else set())
+                    log.info("index cache %s is busy: %d row(s) wait", self.path,
+                             len(todo) - written)
+                else:
+                    self._fail("writing", e)
+            return written
+
+    def close(self) -> None:
+        """Write what is queued and leave the cache as a writer that ended cleanly."""
+        self.commit()
+        with self._writing:
+            if self._session is None or self._session_pid != os.getpid() or self._off:
+                return
+            try:
+                with self._connect() as db:
+                    db.execute("DELETE FROM writers WHERE session = ?", (self._session,))
+            except sqlite3.Error as e:
+                self._fail("closing", e)
+            self._session = None
+
+    def _write(
+        self,
+        db: sqlite3.Connection,
+        session: int,
+        ids: _Ids,
+        batch: list[tuple[str, Entry | None]],
+        touched: Iterable[int],
+    ) -> bool:
+        """One transaction. False when the cache is no longer ours to write."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if _stamp_of(db) != code_stamp():
+                db.execute("ROLLBACK")
+                log.warning("index cache %s was taken over by another clawfs: not writing to it",
+                            self.path)
+                self._off = True
+                return False
+            gone, rows = [], []
+            for path, entry in batch:
+                directory, name = os.path.split(path)
+                key = (ids.dir(directory), os.fsencode(name))
+                if entry is None:
+                    gone.append(key)
+                else:
+                    rows.append(_encode(session, key, entry, ids.text))
+            db.executemany("DELETE FROM files WHERE dir = ? AND name = ?", gone)
+            _insert(db, rows)
+            today = _today()
+            db.executemany("UPDATE dirs SET used_day = ? WHERE id = ? AND used_day < ?",
+                           [(today, i, today) for i in {*touched, *(row[1] for row in rows)}])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return True
+
+    def _writer(self, db: sqlite3.Connection) -> int:
+        """This process's writer session, registered on its first commit (a
+        daemon forked after reading registers its own pid)."""
+        if self._session is None or self._session_pid != os.getpid():
+            pid = os.getpid()
+            row = db.execute(
+                "INSERT INTO writers(pid, started, boot) VALUES (?, ?, ?) RETURNING session",
+                (pid, _process_start(pid) or "", _boot_id()),
+            ).fetchone()
+            self._session, self._session_pid = int(row[0]), pid
+        return self._session
+
+    def _requeue(self, items: list[tuple[str, Entry | None]], touched: set[int]) -> None:
+        with self._lock:
+            for path, entry in items:
+                self._pending.setdefault(path, entry)  # a newer one queued meanwhile wins
+            self._touched |= touched
+
+    # --- opening and checking ---------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA journal_size_limit = 8388608")
+            yield db
+        finally:
+            db.close()
+
+    def _prepare(self) -> None:
+        """Check the file and make it one this code may use (module docstring)."""
+        try:
+            _create_private(self.path)
+            with self._connect() as db:
+                problem = _problem(db)
+        except sqlite3.DatabaseError as e:
+            log.warning("index cache %s is unreadable (%s): starting a new one", self.path, e)
+            remove_cache(self.path.parent)
+            _create_private(self.path)
+            problem = ""
+        if problem is not None:
+            self._rebuild(problem)
+        with self._connect() as db:
+            self._drop_dead_writers(db)
+            _expire(db)
+
+    def _rebuild(self, reason: str, *, force: bool = False) -> None:
+        """Empty the cache in place and stamp it as ours, under the write lock:
+        unless `force`d, only if it still needs it then, so two mounts doing
+        it at once leave one good file. `reason` is logged (none for a new file)."""
+        if reason:
+            log.warning("index cache %s: %s: emptied", self.path, reason)
+        try:
+            with self._connect() as db:
+                db.execute("BEGIN IMMEDIATE")
+                if force or _problem(db) is not None:
+                    tables = [r[0] for r in db.execute(
+                        "SELECT name FROM sqlite_schema WHERE type = 'table'"
+                        " AND name NOT LIKE 'sqlite_%'")]
+                    for table in tables:
+                        db.execute(f'DROP TABLE "{table}"')
+                    for statement in _TABLES:
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    db.execute("INSERT INTO meta VALUES ('stamp', ?)", (code_stamp(),))
+                db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._fail("emptying", e)
+
+    def _drop_dead_writers(self, db: sqlite3.Connection) -> None:
+        boot = _boot_id()
+        dead = [
+            (session, pid)
+            for session, pid, started, writer_boot in db.execute("SELECT * FROM writers")
+            if writer_boot != boot or _process_start(pid) != started
+        ]
+        if not dead:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        for session, pid in dead:
+            count = db.execute("DELETE FROM files WHERE session = ?", (session,)).rowcount
+            db.execute("DELETE FROM writers WHERE session = ?", (session,))
+            log.warning("index cache %s: a mount (pid %d) ended without closing it:"
+                        " dropped the %d row(s) it wrote", self.path, pid, count)
+        db.execute("COMMIT")
+
+    def _fail(self, doing: str, error: sqlite3.Error) -> None:
+        if not self._off:
+            log.warning("index cache %s: %s failed (%s): going on without it",
+                        self.path, doing, error)
+        self._off = True
+
+
+def open_cache(directory: Path) -> IndexCache | None:
+    """The index cache in `directory` (created, checked, rebuilt as needed),
+    or None, logged, when there can be none there."""
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        log.warning("no index cache: SQLite %s is older than 3.37", sqlite3.sqlite_version)
+        return None
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        log.warning("no index cache: cannot create %s: %s", directory, e.strerror)
+        return None
+    kind = filesystems.shared_kind(directory)
+    if kind is not None:
+        log.warning("no index cache: %s is on %s, and SQLite's WAL needs a local filesystem",
+                    directory, kind)
+        return None
+    cache = IndexCache(directory / FILE_NAME)
+    try:
+        cache._prepare()
+    except (OSError, sqlite3.Error) as e:
+        log.warning("no index cache in %s: %s", directory, e)
+        return None
+    return None if cache._off else cache
+
+
+def remove_cache(directory: Path) -> None:
+    """Delete the cache file in `directory` with its journal files."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(directory / (FILE_NAME + suffix))
+
+
+@functools.cache
+def code_stamp() -> str:
+    """clawfs's version and a digest of the format package's source: every
+    value kept is computed there, so a change to it empties the cache."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(format_package.__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return f"clawfs {clawfs.__version__} format {digest.hexdigest()[:16]}"
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _problem(db: sqlite3.Connection) -> str | None:
+    """Why this file cannot be used as it is ("" for a new, empty one), or None.
+    Raises sqlite3.DatabaseError for a file SQLite cannot read."""
+    check = db.execute("PRAGMA quick_check").fetchall()
+    if check != [("ok",)]:
+        raise sqlite3.DatabaseError(f"quick_check: {check[0][0]}")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0:
+        return ""
+    if version != SCHEMA_VERSION:
+        return f"schema version {version}, not {SCHEMA_VERSION}"
+    stamp = _stamp_of(db)
+    return None if stamp == code_stamp() else f"written by {stamp}, not {code_stamp()}"
+
+
+def _stamp_of(db: sqlite3.Connection) -> str | None:
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'stamp'").fetchone()
+    except sqlite3.OperationalError:
+        return None  # no meta table: not ours
+    return None if row is None else str(row[0])
+
+
+def _create_private(path: Path) -> None:
+    """Create the file readable by its owner only (SQLite gives its journal
+    files the same mode): it names every session file and its id."""
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
+
+
+def _expire(db: sqlite3.Connection) -> None:
+    """Drop the rows of directories no mount has read for EXPIRE_DAYS."""
+    before = _today() - EXPIRE_DAYS
+    if db.execute("SELECT 1 FROM dirs WHERE used_day < ? LIMIT 1", (before,)).fetchone() is None:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("DELETE FROM files WHERE dir IN (SELECT id FROM dirs WHERE used_day < ?)",
+               (before,))
+    db.execute("DELETE FROM dirs WHERE used_day < ?", (before,))
+    db.execute("DELETE FROM texts WHERE id NOT IN (SELECT used FROM ("
+               "SELECT head_model AS used FROM files UNION SELECT head_root FROM files"
+               " UNION SELECT sum_model FROM files UNION SELECT sum_root FROM files)"
+               " WHERE used IS NOT NULL)")
+    db.execute("COMMIT")
+
+
+class _Ids:
+    """The ids of directories and texts (model, workspace root) within one
+    commit, adding those missing. Valid across its transactions: expiry
+    only drops directories unused for days and texts no row uses, and these
+    are used by the rows this commit writes."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._dirs: dict[str, int] = {}
+        self._texts: dict[str | None, int | None] = {None: None}
+
+    def dir(self, path: str) -> int:
+        found = self._dirs.get(path)
+        if found is None:
+            raw = os.fsencode(path)
+            row = self._db.execute("SELECT id FROM dirs WHERE path = ?", (raw,)).fetchone()
+            if row is None:
+                row = self._db.execute("INSERT INTO dirs(path, used_day) VALUES (?, ?)"
+                                       " RETURNING id", (raw, _today())).fetchone()
+            found = self._dirs[path] = int(row[0])
+        return found
+
+    def text(self, value: str | None) -> int | None:
+        if value in self._texts:
+            return self._texts[value]
+        row = self._db.execute("SELECT id FROM texts WHERE value = ?", (value,)).fetchone()
+        if row is None:
+            row = self._db.execute("INSERT INTO texts(value) VALUES (?) RETURNING id",
+                                   (value,)).fetchone()
+        found = self._texts[value] = int(row[0])
+        return found
+
+
+def _texts(db: sqlite3.Connection) -> dict[int | None, str | None]:
+    texts: dict[int | None, str | None] = {None: None}
+    texts.update(db.execute("SELECT id, value FROM texts"))
+    return texts
+
+
+def _encode(
+    session: int, key: tuple[int, bytes], entry: Entry, ids: Callable[[str | None], int | None]
+) -> tuple[Any, ...]:
+    ident, head, summary, rendered = entry.identity, entry.head, entry.summary, entry.rendered
+    row: tuple[Any, ...] = (
+        session, *key,
+        _signed(ident.dev), _signed(ident.ino), ident.size, ident.mtime_ns, ident.ctime_ns,
+        head.meta_found, head.session_id, head.created_at_ms, head.updated_at_ms,
+        head.parent_session_id, head.branch_name, ids(head.model), ids(head.workspace_root),
+        head.has_messages, head.scanned,
+    )
+    if summary is None:
+        row += (False, None, None, None, None, None, None, None, None, None)
+    else:
+        row += (
+            True, None if summary.session_id == head.session_id else summary.session_id,
+            summary.created_at_ms, summary.updated_at_ms, summary.message_count,
+            summary.parent_session_id, summary.branch_name, ids(summary.model),
+            ids(summary.workspace_root), summary.error,
+        )
+    return row + ((None, None) if rendered is None else (rendered.size, rendered.title))
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows; one whose text SQLite cannot take (a lone surrogate, which
+    claw's parser never lets through, in an error text) is left out."""
+    try:
+        db.executemany(_INSERT, rows)
+    except UnicodeEncodeError:
+        for row in rows:
+            with contextlib.suppress(UnicodeEncodeError):
+                db.execute(_INSERT, row)
+
+
+def _rows_of(db: sqlite3.Connection, dir_ids: list[int] | None) -> Iterator[list[Any]]:
+    if dir_ids is None:
+        yield db.execute(f"SELECT {_COLUMNS} FROM files").fetchall()
+        return
+    for dir_id in dir_ids:
+        yield db.execute(f"SELECT {_COLUMNS} FROM files WHERE dir = ?", (dir_id,)).fetchall()
+
+
+def _decode_into(
+    by_dir: dict[str, dict[str, Entry]],
+    dirs: dict[int, str],
+    texts: dict[int | None, str | None],
+    rows: list[Any],
+) -> None:
+    """Rows into entries, in one tight loop (100,000 of them at a mount)."""
+    fsdecode = os.fsdecode
+    for (
+        dir_id, name, dev, ino, size, mtime_ns, ctime_ns,
+        meta, hid, hcreated, hupdated, hparent, hbranch, hmodel, hroot, hmessages, hscanned,
+        loaded, sid, screated, supdated, smessages, sparent, sbranch, smodel, sroot, serror,
+        md_size, md_title,
+    ) in rows:
+        files = by_dir.get(dirs[dir_id])
+        if files is None:
+            files = by_dir[dirs[dir_id]] = {}
+        head = Head(bool(meta), hid, hcreated, hupdated, hparent, hbranch, texts[hmodel],
+                    texts[hroot], bool(hmessages), hscanned)
+        summary = None
+        if loaded:
+            session_id = hid if sid is None else sid
+            if session_id is None:
+                raise _Corrupt("a loaded row without a session id")
+            summary = Summary(session_id, screated, supdated, smessages, sparent, sbranch,
+                              texts[smodel], texts[sroot], serror)
+        files[fsdecode(name)] = Entry(
+            Identity(dev + _U64 if dev < 0 else dev, ino + _U64 if ino < 0 else ino, size,
+                     mtime_ns, ctime_ns),
+            head, summary, None if md_size is None else Rendered(md_size, md_title),
+        )
+
+
+def _signed(value: int) -> int:
+    """A 64-bit unsigned value (st_dev, st_ino) as SQLite's signed INTEGER."""
+    return value - _U64 if value >= 1 << 63 else value
+
+
+def _below(directory: str, root: str) -> bool:
+    return directory == root or directory.startswith(root.rstrip("/") + "/")
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """A bulk read makes ~500,000 objects and no cycles: collecting while
+    they are made would cost a third of the read for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _today() -> int:
+    return int(time.time() // 86_400)
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, proc(5) stat field
+    22), or None when there is no such process: with the boot id, what tells
+    a live writer from a dead one whose pid was reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    return fields[19].decode("ascii") if len(fields) > 19 else None
