@@ -609,32 +609,6 @@ def test_polling_reports_the_same_kinds_of_change(store: Path, tmp_path: Path) -
     watch([store, late_root], body, force_polling=True, poll_interval_s=0.05)
 
 
-def test_polling_follows_a_symlinked_fingerprint_dir_inside_the_root(store: Path) -> None:
-    """As the index's scan does: `<root>/<fp>` may be a link to a directory in
-    the root, named by its link; a link out of the root is not followed."""
-    shared = store / "shared"
-    shared.mkdir()
-    behind = shared / "s.jsonl"
-    behind.write_bytes(META)
-    (store / FP2).symlink_to("shared")
-    outside = store.parent / "outside"
-    outside.mkdir()
-    (outside / "o.jsonl").write_bytes(META)
-    (store / "0123456789abcdef").symlink_to(outside)  # leads out: not followed
-    linked = store / FP2 / "s.jsonl"
-
-    async def body(w: Watcher, m: Mirror) -> None:
-        assert w.mode == "polling"
-        with open(behind, "ab") as f:
-            f.write(LINE)
-        with trio.fail_after(10):
-            while Change("file", str(linked)) not in m.changes:
-                await trio.sleep(0.01)
-        assert all("shared" not in c.path and "outside" not in c.path for c in m.changes)
-
-    watch([store], body, force_polling=True, poll_interval_s=0.05)
-
-
 def test_roots_on_shared_filesystems_are_polled_and_the_others_keep_inotify(
     store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
