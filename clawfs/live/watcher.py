@@ -459,7 +459,7 @@ class Watcher:
             roots = list(self._roots)
             reasons = await trio.to_thread.run_sync(self._reasons, roots)
             local = [root for root in roots if reasons[root] is None]
-            tree = self._open_tree(local) if local else None
+            tree = self._open_tree(local)  # also without local roots: some may be added
             for root in roots:
                 if tree is None or reasons[root] is not None:
                     self._poll(root, reasons[root], announce=False)

@@ -652,6 +652,23 @@ def test_roots_on_shared_filesystems_are_polled_and_the_others_keep_inotify(
     ]
 
 
+def test_a_local_root_added_to_polled_ones_gets_inotify(tmp_path: Path) -> None:
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    (remote / FP).mkdir(parents=True)
+    (local / FP).mkdir(parents=True)
+
+    async def body(w: Watcher, m: Mirror) -> None:
+        assert w.mode == "polling"
+        w.add_root(local)
+        m.roots.append(str(local))
+        await settle(m, lambda: w.mode == "inotify+polling")
+        assert w.polled() == [str(remote)]
+        (local / FP / "s.jsonl").write_bytes(META)
+        await settle(m, lambda: str(local / FP / "s.jsonl") in m.files)
+
+    watch([remote], body, poll_reason=lambda root: "nfs" if "remote" in root else None)
+
+
 def test_falls_back_to_polling_when_inotify_is_unavailable(
     store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
