@@ -154,6 +154,10 @@ _TABLES = (
     " loaded INTEGER NOT NULL, sum_id TEXT, sum_created INTEGER, sum_updated INTEGER,"
     " sum_messages INTEGER, sum_parent TEXT, sum_branch TEXT, sum_model INTEGER,"
     " sum_root INTEGER, sum_error TEXT, md_size INTEGER, md_title TEXT,"
+    " CHECK (head_meta = 0 OR (head_id IS NOT NULL AND head_updated IS NOT NULL)),"
+    " CHECK (loaded = 0 OR (sum_created IS NOT NULL AND sum_updated IS NOT NULL"
+    " AND sum_messages IS NOT NULL AND (sum_id IS NOT NULL OR head_id IS NOT NULL))),"
+    " CHECK ((md_size IS NULL) = (md_title IS NULL)),"
     " PRIMARY KEY (dir, name)) STRICT, WITHOUT ROWID",
 )
 
@@ -164,10 +168,6 @@ _COLUMNS = (
     " sum_branch, sum_model, sum_root, sum_error, md_size, md_title"
 )
 _INSERT = f"INSERT OR REPLACE INTO files(session, {_COLUMNS}) VALUES ({', '.join('?' * 30)})"
-
-
-class _Corrupt(Exception):
-    """The file holds what this module never writes."""
 
 
 class IndexCache:
@@ -202,7 +202,7 @@ class IndexCache:
                 for rows in _rows_of(db, None if under is None else list(dirs)):
                     _decode_into(by_dir, dirs, texts, rows)
                 db.execute("COMMIT")
-        except (_Corrupt, KeyError) as e:
+        except KeyError as e:  # a text or directory id that is not there
             self._rebuild(f"a row it cannot hold ({e!r})", force=True)
             return Snapshot({})
         except sqlite3.Error as e:
@@ -231,7 +231,7 @@ class IndexCache:
         by_dir: dict[str, dict[str, Entry]] = {}
         try:
             _decode_into(by_dir, {r[0]: directory for r in found}, texts, found)
-        except (_Corrupt, KeyError):
+        except KeyError:
             return None
         return Snapshot(by_dir).get(path, identity)
 
@@ -605,7 +605,12 @@ def _decode_into(
     texts: dict[int | None, str | None],
     rows: list[Any],
 ) -> None:
-    """Rows into entries, in one tight loop (100,000 of them at a mount)."""
+    """Rows into entries, in one tight loop (100,000 of them at a mount).
+
+    Nothing is checked per value: STRICT types and the CHECK constraints
+    held when the rows were written, and `quick_check` (which checks both)
+    passed when the cache was opened. Ids have no such check: a dangling
+    one raises KeyError."""
     fsdecode = os.fsdecode
     for (
         dir_id, name, dev, ino, size, mtime_ns, ctime_ns,
@@ -620,11 +625,8 @@ def _decode_into(
                     texts[hroot], bool(hmessages), hscanned)
         summary = None
         if loaded:
-            session_id = hid if sid is None else sid
-            if session_id is None:
-                raise _Corrupt("a loaded row without a session id")
-            summary = Summary(session_id, screated, supdated, smessages, sparent, sbranch,
-                              texts[smodel], texts[sroot], serror)
+            summary = Summary(hid if sid is None else sid, screated, supdated, smessages,
+                              sparent, sbranch, texts[smodel], texts[sroot], serror)
         files[fsdecode(name)] = Entry(
             Identity(dev + _U64 if dev < 0 else dev, ino + _U64 if ino < 0 else ino, size,
                      mtime_ns, ctime_ns),

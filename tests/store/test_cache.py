@@ -246,16 +246,22 @@ def test_another_clawfs_is_emptied_and_an_older_writer_stops(
     assert rows
 
 
+@pytest.mark.parametrize(("damage", "seen"), [
+    ("UPDATE files SET head_model = 999", "a row it cannot hold"),  # no such text
+    # A head with a meta line has an id: quick_check checks the constraint.
+    ("UPDATE files SET head_id = NULL", "CHECK constraint failed in files"),
+])
 def test_a_row_the_code_never_writes_empties_the_cache(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str, seen: str
 ) -> None:
     some_rows(tmp_path, 10)
     with sqlite3.connect(tmp_path / FILE_NAME) as db:
-        db.execute("UPDATE files SET head_model = 999")  # no such text
+        db.execute("PRAGMA ignore_check_constraints = ON")  # as a flipped bit would
+        db.execute(damage)
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
         cache = opened(tmp_path)
         assert len(cache.load()) == 0
-    assert "a row it cannot hold" in caplog.text
+    assert seen in caplog.text
     assert len(opened(tmp_path).load()) == 0
 
 
