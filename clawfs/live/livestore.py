@@ -16,8 +16,10 @@ of it), and only one batch is applied at a time: a storm costs a few
 bounded refreshes, never a rebuild per event.
 
 `add_root` makes a store root live at runtime (discovery calls it from its
-own thread): the root is watched first, then indexed, then the kernel is
-told, in that order so that nothing written meanwhile is missed.
+own thread): the root is handed to the watcher, indexed, and the kernel
+told; once the watcher has it in place (by inotify, or polled when it lies
+on a network or FUSE filesystem) it reports the root whole, so nothing
+written meanwhile is missed.
 
 No FUSE here: `on_changed` is whatever the mount wants done after a change.
 """
