@@ -308,10 +308,11 @@ class MountDiscovery:
     ) -> Callable[[], Awaitable[None]] | None:
         if self.settings is None:
             return None
+        walked = self.remembered.walked(self.settings.starts)  # before the walk adds to it
         self.rediscovery = Rediscovery(
             self.settings, self.remembered, add_root, [r.realpath for r in self.roots]
         ).start()
-        if self.remembered.walked(self.settings.starts):
+        if walked:
             return None
         return functools.partial(wait_for_first_walk, self.rediscovery)
 

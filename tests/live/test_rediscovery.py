@@ -160,6 +160,29 @@ def test_rediscovery_skips_served_roots_and_survives_a_failing_add(tmp_path: Pat
     assert calls == [b]
 
 
+def test_mount_discovery_waits_for_a_first_walk_that_ends_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first walk may end before `start` returns (a tiny home, a busy
+    machine): whether to wait is decided by what was remembered before it."""
+    home = tmp_path / "home"
+    project(home, "a")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("CLAW_CONFIG_HOME", str(home / ".claw"))
+    started = Rediscovery.start
+
+    def walked_at_once(self: Rediscovery) -> Rediscovery:
+        started(self)
+        assert self.wait_first(10)
+        return self
+
+    monkeypatch.setattr(Rediscovery, "start", walked_at_once)
+    first = discovery.MountDiscovery(args(), str(tmp_path / "mnt"), [])
+    assert first.start(lambda path: None) is not None
+    first.stop()
+
+
 def test_mount_discovery_waits_only_when_nothing_is_remembered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
