@@ -4,6 +4,12 @@ A foreground mount logs to stderr, where the user is looking. A daemon has no
 terminal, so it logs to a file (SPEC §1: `--log-file`, default under
 `$XDG_STATE_HOME/clawfs/` or `~/.local/state/clawfs/`). `--debug` lowers the
 level so every FUSE request is logged.
+
+Every handler installed here formats through `StoreTextFormatter`, which
+escapes the message (format/printable.py): log messages carry store text
+(file names, ids, branch names, models, paths), and escaping it where the
+line is written covers every log call, those added later too, instead of
+trusting each call site to remember.
 """
 
 from __future__ import annotations
@@ -11,11 +17,38 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
+from clawfs.format import printable
 from clawfs.host import dirs
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 STDERR_FORMAT = "clawfs: %(message)s"
+TRACE_INDENT = "  "
+
+
+class StoreTextFormatter(logging.Formatter):
+    """A formatter under which store text can neither forge a line nor reach
+    the terminal raw: the message is escaped (no newline, no ESC, no format
+    character), and a traceback's lines, the only lines a record may add, are
+    escaped and indented, so none of them starts like a log line (an
+    exception's message may quote a file name)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        escaped = logging.makeLogRecord(
+            {**record.__dict__, "message": printable.shown(record.message)}
+        )
+        return super().formatMessage(escaped)
+
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    return "\n".join(TRACE_INDENT + printable.shown(line) for line in text.split("\n"))
 
 
 def default_log_file() -> Path:
@@ -34,7 +67,7 @@ def to_stderr(debug: bool, quiet: bool = False) -> logging.Handler:
     --debug, the requests go to its log).
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(STDERR_FORMAT))
+    handler.setFormatter(StoreTextFormatter(STDERR_FORMAT))
     _install(handler, debug)
     if quiet:
         handler.setLevel(logging.WARNING)
@@ -45,7 +78,7 @@ def to_file(path: Path, debug: bool) -> logging.Handler:
     """Append to `path`, creating its directory (raises OSError if impossible)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8", delay=False)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(StoreTextFormatter(FORMAT))
     return _install(handler, debug)
 
 

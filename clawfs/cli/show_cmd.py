@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from clawfs.format import markdown
+from clawfs.format import markdown, printable
 from clawfs.store import files, references
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import Root, roots_from_args
@@ -46,8 +46,8 @@ def run_show(args: argparse.Namespace) -> int:
             return 1
         if found.elsewhere and found.file is not None:
             origin = found.file.facts.workspace_root or found.file.directory
-            print(f"clawfs: note: a session from a different workspace (origin: {origin})",
-                  file=sys.stderr)
+            print("clawfs: note: a session from a different workspace (origin: "
+                  f"{printable.shown(origin)})", file=sys.stderr)
         path = found.path
         file_name = None if found.file is None else found.file.file_name
     return _show(path, file_name)
@@ -67,7 +67,7 @@ def _show(path: str, file_name: str | None) -> int:
     try:
         backing = files.open_backing(real)
     except OSError as e:
-        print(f"clawfs: {path}: {e.strerror}", file=sys.stderr)
+        print(f"clawfs: {printable.shown(path)}: {e.strerror}", file=sys.stderr)
         return 1
     with backing:
         return _write(markdown.render_file(_chunks(backing.fd), real, file_name), path)
@@ -94,6 +94,6 @@ def _write(pieces: Iterator[bytes], path: str) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), out)
         return SIGPIPE_STATUS
     except OSError as e:
-        print(f"clawfs: {path}: {e.strerror}", file=sys.stderr)
+        print(f"clawfs: {printable.shown(path)}: {e.strerror}", file=sys.stderr)
         return 1
     return 0

@@ -9,7 +9,9 @@ backend  c689a366f52ab4ed  24 sessions  latest: session-1780037086127-0.jsonl
 
 Each line is a node of `forks/` (file stem, branch name in brackets,
 message count, markers); children are indented under their parent. The
-walk is iterative, so a 1,000-deep chain prints without recursion.
+walk is iterative, so a 1,000-deep chain prints without recursion. Every
+line is store text (names, branch names, labels) and goes to a terminal, so
+it is escaped (format/printable.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from clawfs.format import printable
 from clawfs.format.summary import Summary
 from clawfs.live import rediscovery as discovery
 from clawfs.store.index import StoreIndex, Workspace
@@ -31,7 +34,7 @@ def render_tree(index: StoreIndex) -> str:
     lines: list[str] = []
     for ws in index.workspaces():
         lines += _workspace_lines(index, ws)
-    return "".join(line + "\n" for line in lines)
+    return "".join(printable.shown(line) + "\n" for line in lines)
 
 
 def _workspace_lines(index: StoreIndex, ws: Workspace) -> list[str]:

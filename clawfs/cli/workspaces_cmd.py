@@ -9,7 +9,9 @@ shop     /home/me/shop         0b1d2e3f4a5b6c7d         3  s-a.jsonl
 One row per workspace, sorted by label then fingerprint: what the mount
 would show under `workspaces/` and `sessions/`, so a user can check what a
 mount will serve without mounting. `--json` prints the same as a list of
-objects for scripts. An absent value is `-` in the table and null in JSON.
+objects for scripts. An absent value is `-` in the table and null in JSON. Labels,
+paths and names are store text: the table escapes them (format/printable.py),
+JSON escapes them by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from clawfs.format import printable
 from clawfs.live import rediscovery as discovery
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import roots_from_args
@@ -61,7 +64,8 @@ def rows(index: StoreIndex) -> list[Row]:
 def render_table(found: Sequence[Row]) -> str:
     """An aligned table, numbers right-aligned; the last column is not padded."""
     cells = [list(HEADERS)] + [
-        [r.label or "-", r.path or "-", r.fingerprint, str(r.sessions), r.latest or "-"]
+        [printable.shown(cell) for cell in (r.label or "-", r.path or "-", r.fingerprint,
+                                             str(r.sessions), r.latest or "-")]
         for r in found
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(HEADERS))]
@@ -76,7 +80,8 @@ def render_table(found: Sequence[Row]) -> str:
 
 
 def render_json(found: Sequence[Row]) -> str:
-    # ASCII escapes: a path that is not UTF-8 (a lone surrogate here) stays valid JSON.
+    # ASCII escapes: a path that is not UTF-8 (a lone surrogate here) stays valid JSON,
+    # and no control or format character reaches the terminal.
     return json.dumps([asdict(r) for r in found], indent=2) + "\n"
 
 
@@ -88,7 +93,7 @@ def run_workspaces(args: argparse.Namespace) -> int:
     found = rows(index)
     text = render_json(found) if getattr(args, "json", False) else render_table(found)
     sys.stdout.flush()
-    # Paths that are not UTF-8 go out as the bytes they are.
+    # UTF-8 whatever the locale; the text is escaped already.
     sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stdout.buffer.flush()
     return 0

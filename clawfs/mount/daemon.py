@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from clawfs.format import printable
+
 READY = b"ready\n"
 
 
@@ -74,7 +76,8 @@ def _parent(read_end: int, mountpoint: str, log_file: Path) -> int:
         reason = line.decode(errors="replace").strip().removeprefix("error: ")
         if not reason:
             reason = "the daemon stopped before the mount was ready"
-        print(f"clawfs: {reason} (see {log_file})", file=sys.stderr)
+        # The daemon's reason may quote store text (an exception's message).
+        print(f"clawfs: {printable.shown(reason)} (see {log_file})", file=sys.stderr)
         return 1
     try:
         os.stat(mountpoint)  # answered by the daemon: proves the mount serves

@@ -13,7 +13,7 @@ import ntpath
 import posixpath
 from collections.abc import Mapping
 
-from clawfs.format import fingerprint
+from clawfs.format import fingerprint, printable
 
 
 def last_component(path: str) -> str:
@@ -36,8 +36,11 @@ def last_component(path: str) -> str:
 
 
 def as_name(component: str) -> str:
-    """A usable directory entry name: `/` and NUL replaced, `.`, `..` and "" too."""
-    name = component.replace("/", "_").replace("\0", "_")
+    """A usable directory entry name made from store text: `/`, controls
+    (NUL among them) and format characters replaced (a U+202E in a label
+    would make `ls` show another name: format/printable.py), `.`, `..` and
+    "" too."""
+    name = printable.for_name(component.replace("/", "_"))
     if name in ("", ".", ".."):
         return "_" * max(len(name), 1)
     return name

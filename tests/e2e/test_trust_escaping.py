@@ -51,8 +51,6 @@ def raw_controls(text: str) -> list[str]:
     return sorted({repr(ch) for ch in CONTROL.findall(text)})
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: forged logs: a file name writes a forged "
-                   "line and raw escapes into the daemon's log")
 def test_a_file_name_cannot_forge_a_log_line(tmp_path: Path) -> None:
     store = hostile_store(tmp_path)
     with mounted([store], tmp=tmp_path / "m", foreground=False) as m:
@@ -63,8 +61,6 @@ def test_a_file_name_cannot_forge_a_log_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["tree", "workspaces"])
-@pytest.mark.xfail(strict=True, reason="issue 13: forged logs: a file name writes a forged "
-                   "line and raw escapes to the terminal")
 def test_a_file_name_cannot_drive_the_terminal(tmp_path: Path, command: str) -> None:
     store = hostile_store(tmp_path)
     sandbox = Sandbox(tmp_path / "sandbox")
@@ -98,8 +94,6 @@ def format_characters(text: str) -> list[str]:
     return sorted({f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) == "Cf"})
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: listing spoofing: labels keep bidi controls "
-                   "and other format characters")
 def test_labels_hold_no_format_characters(tmp_path: Path) -> None:
     store = spoofing_store(tmp_path)
     with mounted([store], tmp=tmp_path / "m") as m:
@@ -114,8 +108,6 @@ def test_labels_hold_no_format_characters(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["tree", "workspaces"])
-@pytest.mark.xfail(strict=True, reason="issue 13: listing spoofing: labels and branch names "
-                   "reach the terminal with their format characters")
 def test_the_terminal_gets_no_format_characters(tmp_path: Path, command: str) -> None:
     store = spoofing_store(tmp_path)
     sandbox = Sandbox(tmp_path / "sandbox")

@@ -110,6 +110,9 @@ def test_labels() -> None:
     assert labels.label_of("/") == "_"
     assert labels.label_of("/x/..") == "__"
     assert labels.label_of("C:\\a/b") == "b"
+    # Store text: no control or format character makes a name look like another.
+    assert labels.label_of("/srv/evil\u202egnp.exe") == "evil_gnp.exe"
+    assert labels.label_of("/srv/a\nb\x00c\u200b") == "a_b_c_"
     resolved = labels.resolve_collisions(
         {"aaaaaaaaaaaaaaaa": "p", "bbbbbbbbbbbbbbbb": "p", "cccccccccccccccc": "q"}
     )
