@@ -23,7 +23,7 @@ from clawfs.format import printable
 from clawfs.format.summary import Summary
 from clawfs.live import rediscovery as discovery
 from clawfs.store.index import StoreIndex, Workspace
-from clawfs.store.lineage import Lineage, Node
+from clawfs.store.lineage import ForkNode, Lineage
 from clawfs.store.roots import roots_from_args
 
 INDENT = "  "
@@ -70,7 +70,9 @@ def _tree_lines(
     return lines
 
 
-def _describe(node: Node, ws: Workspace, summaries: dict[str, Summary], latest: str | None) -> str:
+def _describe(
+    node: ForkNode, ws: Workspace, summaries: dict[str, Summary], latest: str | None
+) -> str:
     loaded = summaries.get(node.name)
     parts = [node.dir_name]
     if loaded is not None and loaded.branch_name:

@@ -48,7 +48,7 @@ class Member:
 
 
 @dataclass(slots=True)
-class Node:
+class ForkNode:
     """One directory in `forks/`.
 
     `children` maps the child directory names of this node to entry names,
@@ -71,7 +71,7 @@ class Node:
 class Lineage:
     top: dict[str, str] = field(default_factory=dict)
     """Directory names at the top of `forks/` -> entry names, in order."""
-    nodes: dict[str, Node] = field(default_factory=dict)
+    nodes: dict[str, ForkNode] = field(default_factory=dict)
     """Entry name -> node."""
     cycles: list[list[str]] = field(default_factory=list)
     """Parent cycles found and broken (entry names), for logs and tests."""
@@ -80,7 +80,7 @@ class Lineage:
     orphans: frozenset[str] = frozenset()
     """Parent ids no member owns, for `grown`: a new owner of one moves its children."""
 
-    def find(self, dir_names: Sequence[str]) -> Node | None:
+    def find(self, dir_names: Sequence[str]) -> ForkNode | None:
         """The node at `forks/<dir_names...>`; None if there is none.
 
         Never follows a link: a continuation node is reached from the top.
@@ -99,7 +99,7 @@ class Lineage:
     def path(self, name: str) -> tuple[str, ...]:
         """Directory names from `forks/` down to the node of entry `name`."""
         parts: list[str] = []
-        node: Node | None = self.nodes[name]
+        node: ForkNode | None = self.nodes[name]
         while node is not None:
             parts.append(node.dir_name)
             node = None if node.parent is None else self.nodes[node.parent]
@@ -186,14 +186,14 @@ def grown(lineage: Lineage, member: Member, rank: Callable[[str], SortKey]) -> L
             lineage.top, stem, name,
             lambda entry: nodes[entry].continued_from is not None or rank(entry) > key,
         )
-        out.nodes[name] = Node(name, stem, None, 1)
+        out.nodes[name] = ForkNode(name, stem, None, 1)
         return out
     parent = lineage.nodes[up]
     if parent.depth >= MAX_DEPTH or stem in parent.children:
         return None
     children = _inserted(parent.children, stem, name, lambda entry: rank(entry) > key)
     out.nodes[up] = replace(parent, children=children)
-    out.nodes[name] = Node(name, stem, up, parent.depth + 1)
+    out.nodes[name] = ForkNode(name, stem, up, parent.depth + 1)
     return out
 
 
@@ -244,7 +244,7 @@ def _place(lineage: Lineage, roots: list[str], children: dict[str, list[str]]) -
     for name in roots:
         dir_name = _dir_name(name, top_taken)
         lineage.top[dir_name] = name
-        lineage.nodes[name] = Node(name, dir_name, None, 1)
+        lineage.nodes[name] = ForkNode(name, dir_name, None, 1)
         queue.append(name)
     while queue:
         node = lineage.nodes[queue.popleft()]
@@ -259,9 +259,9 @@ def _place(lineage: Lineage, roots: list[str], children: dict[str, list[str]]) -
             if node.links:
                 top_name = _dir_name(kid, top_taken)
                 lineage.top[top_name] = kid
-                lineage.nodes[kid] = Node(kid, top_name, None, 1, continued_from=node.name)
+                lineage.nodes[kid] = ForkNode(kid, top_name, None, 1, continued_from=node.name)
             else:
-                lineage.nodes[kid] = Node(kid, local, node.name, node.depth + 1)
+                lineage.nodes[kid] = ForkNode(kid, local, node.name, node.depth + 1)
             queue.append(kid)
 
 
