@@ -38,7 +38,7 @@ def render_tree(index: StoreIndex) -> str:
 
 
 def _workspace_lines(index: StoreIndex, ws: Workspace) -> list[str]:
-    summaries = {sf.name: loaded for sf, loaded in index.verified(ws.fp)}
+    summaries = {sf.name: loaded for sf, loaded in index.loaded(ws.fp)}
     ws = index.workspace(ws.fp) or ws
     latest = index.latest(ws.fp)
     latest_name = latest.name if latest is not None else "none"

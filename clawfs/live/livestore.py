@@ -4,7 +4,7 @@ The index is built before the daemon forks (no thread may exist before
 that), and the watcher can only start once trio runs, so whatever changed
 in between is caught by one rescan right after the watches are in place
 (the index reuses every entry whose stat did not change, so this costs
-stats, not parses). From then on every batch of `Change` from the watcher
+stats, not loads). From then on every batch of `Change` from the watcher
 is applied to the index in a worker thread (a burst of 1,000 files or a
 rotation storm must never stall the trio thread that serves requests), and
 what the index says changed goes to `on_changed`, which tells the kernel
@@ -50,12 +50,12 @@ SWEEP_SECONDS = 60.0
 """The safety sweep: a full (stat-only) rescan this often, in case an event
 was lost in a way inotify does not report (a root's parent renamed)."""
 
-PARSE_SWEEP_DELAY = 2.0
-"""Seconds after the mount is up before the first parse sweep starts, so the
+LOAD_SWEEP_DELAY = 2.0
+"""Seconds after the mount is up before the first load sweep starts, so the
 first requests (a `cat latest` right after `mount`) do not share the GIL."""
 
-PARSE_SWEEP_DUTY = 0.5
-"""Share of a core the parse sweep may take (it rests as long as it works)."""
+LOAD_SWEEP_DUTY = 0.5
+"""Share of a core the load sweep may take (it rests as long as it works)."""
 
 Fingerprints = set[str] | None
 """Workspaces that may have changed; None means any of them."""
@@ -164,7 +164,7 @@ class LiveStore:
                 self.started.set()
                 task_status.started()
                 self._on_changes([RESCAN])  # what changed since the index was built
-                nursery.start_soon(self._parse_sweep_loop)
+                nursery.start_soon(self._load_sweep_loop)
                 await self._apply_loop()
         except Exception:
             log.exception("the store watcher stopped: the mount no longer follows the store")
@@ -194,27 +194,27 @@ class LiveStore:
                 continue  # the next sweep repairs it
             await self._tell(_touched(batch, fps))
 
-    async def _parse_sweep_loop(self) -> None:
-        """Fully parse, in the background, every file the index knows only by
-        its head (SPEC §7): a head can understate (claw lets the *last* meta
-        line win), and only a full parse shows it. What the sweep re-places
-        re-points the aliases. Later sweeps only parse files that arrived
-        or changed since, so they are cheap.
+    async def _load_sweep_loop(self) -> None:
+        """Load, in the background, every file the index knows only by its
+        head (SPEC §7): a head can understate (claw lets the *last* meta line
+        win), and only a load shows it. What the sweep re-places re-points
+        the aliases. Later sweeps only load files that arrived or changed
+        since, so they are cheap.
         """
         stop = threading.Event()
         try:
-            await trio.sleep(PARSE_SWEEP_DELAY)
+            await trio.sleep(LOAD_SWEEP_DELAY)
             while True:
                 fixed = await trio.to_thread.run_sync(
-                    functools.partial(self.index.sweep, stop, duty=PARSE_SWEEP_DUTY),
+                    functools.partial(self.index.sweep, stop, duty=LOAD_SWEEP_DUTY),
                     abandon_on_cancel=True,
                 )
                 if fixed:
-                    log.info("background sweep: %d session(s) re-placed by their full parse", fixed)
+                    log.info("background sweep: %d session(s) re-placed by their load", fixed)
                     await self._tell(None)
                 await trio.sleep(self._sweep_interval_s)
         except Exception:
-            log.exception("the background parse sweep failed; heads stay as they are")
+            log.exception("the background load sweep failed; heads stay as they are")
         finally:
             stop.set()
 

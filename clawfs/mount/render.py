@@ -1,12 +1,12 @@
 """What the mount says about a session, as bytes: `index.tsv` and the
 `user.claw.*` extended attributes (SPEC §2). No FUSE here.
 
-Both render claw's list entry for a file (`Summary`, the index's full load)
-plus where the file is. The values need a full load of the file, which the
-index caches per file version: `xattrs` and `generate` may parse (callers
-run them off the request thread), `cached_xattrs` never does, and
+Both render claw's list entry for a file (`Summary`, the index's load of
+it) plus where the file is. The values need a load of the whole file,
+which the index caches per file version: `xattrs` and `generate` may load
+(callers run them off the request thread), `cached_xattrs` never does, and
 `user.claw.path` (what `claw --resume` needs) is the backing file, known
-without any parse.
+without any load.
 """
 
 from __future__ import annotations
@@ -45,23 +45,23 @@ def xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes]:
     if sf is None:
         return {}
     try:
-        loaded = index.summary(sf)
+        loaded = index.load(sf)
     except FileNotFoundError:
         raise RequestError(errno.ESTALE, "session file is gone") from None
     return _xattrs(sf, loaded)
 
 
 def cached_xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes] | None:
-    """`xattrs` if it needs no parse (a cached full load), else None."""
+    """`xattrs` if they need no load (one is cached), else None."""
     sf = _session_file(index, entry)
     if sf is None:
         return {}
-    loaded = index.cached_summary(sf)
+    loaded = index.cached_load(sf)
     return None if loaded is None else _xattrs(sf, loaded)
 
 
 def xattr(index: StoreIndex, entry: Entry, name: str) -> bytes | None:
-    """One attribute; `user.claw.path` needs no parse (the backing file)."""
+    """One attribute; `user.claw.path` needs no load (the backing file)."""
     if name == PATH_XATTR:
         sf = _session_file(index, entry)
         return None if sf is None else _encode(sf.path)
@@ -74,7 +74,7 @@ def generate(index: StoreIndex, entry: Entry) -> bytes:
     if entry.kind is not EntryKind.GENERATED or len(entry.key) != 3:
         raise RequestError(errno.EINVAL, "not a generated file")
     rows = ["\t".join(INDEX_COLUMNS)]
-    for sf, loaded in index.verified(entry.key[1]):
+    for sf, loaded in index.loaded(entry.key[1]):
         rows.append("\t".join(_escape(value) for value in _row(sf, loaded)))
     return ("\n".join(rows) + "\n").encode("utf-8", "surrogateescape")
 

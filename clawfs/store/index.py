@@ -3,7 +3,7 @@
 Costs grow with the number of sessions, not their bytes (SPEC §7): a scan
 reads each file's *head* (its first meta line, one small read) and orders
 by it. What a head cannot tell is found out by full loads, which are
-cached per file version (`FileKey`, fullparse.py):
+cached per file version (`FileKey`, loads.py):
 
 * `latest` checks candidates from the top of the order until one holds
   (latest.py), re-sorting any file whose body disagrees with its head;
@@ -20,7 +20,7 @@ Changes are applied per file or per directory (`refresh_path`,
 `refresh_dir`), never by rebuilding everything. Everything public is safe
 to call from several threads: the FUSE adapter reads from its thread while
 a sweep or a fork runs in another. One lock guards the state; file I/O and
-parsing happen outside it, and results are committed under it only if the
+loading happen outside it, and results are committed under it only if the
 file is still the version that was read.
 """
 
@@ -47,7 +47,7 @@ from clawfs.store import latest as latest_rule
 from clawfs.store import lineage as lineage_tree
 from clawfs.store import scan as scanning
 from clawfs.store.files import FileKey, file_key
-from clawfs.store.fullparse import FullParseCache, Loaded
+from clawfs.store.loads import LoadCache, Loaded
 from clawfs.store.membership import Membership
 from clawfs.store.roots import Root, RootKind, make_root, suffixed_name
 
@@ -70,15 +70,15 @@ class PathChange(Protocol):
 class Facts:
     """What the order, membership and lineage use about a file.
 
-    From its summary when `verified` (a full load of this version), else
-    from its head.
+    From its load when `loaded` (a load of this version), else from its
+    head.
     """
 
     session_id: str
     updated_at_ms: int
     parent_session_id: str | None
     workspace_root: str | None
-    verified: bool
+    loaded: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +139,14 @@ class Workspace:
     """The workspace directory it is labelled after (a recorded root), if known."""
     files: Mapping[str, SessionFile]
     ordered: tuple[SessionFile, ...]
-    """claw's order by what is known (heads until verified)."""
+    """claw's order by what is known (heads until loaded)."""
     directories: tuple[tuple[Root, str], ...]
     """The fingerprint directories backing it: (root, real path)."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Probe:
-    """A file read for indexing: its version, head, and summary if fully loaded."""
+    """A file read for indexing: its version, head, and its load if loaded."""
 
     found: scanning.Found
     key: FileKey
@@ -208,7 +208,7 @@ class StoreIndex:
         self._by_dir: dict[str, set[str]] = {}
         """Store directory -> entry paths listed in it."""
         self._spaces: dict[str, _Space] = {}
-        self._parses = FullParseCache(self._lock, self._report)
+        self._loads = LoadCache(self._lock, self._report)
         self._membership = Membership()
         self._labels: dict[str, str | None] | None = None
         self._label_owners: dict[str, str] | None = None
@@ -304,7 +304,7 @@ class StoreIndex:
         found = scanning.Found(
             rec.root, None if rec.legacy else rec.fp, rec.file_name, rec.path, rec.directory
         )
-        return _Probe(found, key, head, self._parses.cached(rec.path, key))
+        return _Probe(found, key, head, self._loads.cached(rec.path, key))
 
     def _probe(self, found: scanning.Found, old: SessionFile | None = None) -> _Probe | None:
         """Read a file's head (and all of it when the head has no meta line).
@@ -325,21 +325,21 @@ class StoreIndex:
         try:
             key = opened.key
             if old is not None and old.key == key and old.path == found.path:
-                return _Probe(found, key, old.head, self._cached_summary(found.path, key))
+                return _Probe(found, key, old.head, self._cached_load(found.path, key))
             head = heads.read_head(opened.fd)
         except OSError as e:
             self._report(found.path, f"skipped, cannot read: {e.strerror}")
             return None
         finally:
             opened.close()
-        result = self._cached_summary(found.path, key)
+        result = self._cached_load(found.path, key)
         if result is None and not head.meta_found:
             loaded = self._load(found.path, found.file_name)
             if loaded is None:
                 return None
             key, result = loaded.key, loaded.summary
             head = loaded.head or head
-            self._parses.store(found.path, key, result)
+            self._loads.store(found.path, key, result)
         self._learn_root(head.workspace_root if result is None else result.workspace_root)
         return _Probe(found, key, head, result)
 
@@ -366,12 +366,12 @@ class StoreIndex:
                 self._reported.popitem(last=False)
         log.warning("%s: %s", path, problem)
 
-    def cached_summary(self, sf: SessionFile) -> Summary | None:
-        """The full load of `sf`'s version if one is cached (never parses)."""
-        return self._cached_summary(sf.path, sf.key)
+    def cached_load(self, sf: SessionFile) -> Summary | None:
+        """The load of `sf`'s version if one is cached (never loads)."""
+        return self._cached_load(sf.path, sf.key)
 
-    def _cached_summary(self, path: str, key: FileKey) -> Summary | None:
-        return self._parses.cached(path, key)
+    def _cached_load(self, path: str, key: FileKey) -> Summary | None:
+        return self._loads.cached(path, key)
 
     # --- placing files (lock held) -------------------------------------------
 
@@ -418,7 +418,7 @@ class StoreIndex:
         )
         old = self._records.get(entry_path)
         if old is not None and _material(old) == _material(new):
-            # Same place in every listing, order and tree (e.g. only verified now):
+            # Same place in every listing, order and tree (e.g. only loaded now):
             # update quietly, so a sweep does not invalidate the views.
             quiet = replace(new, name=old.name)
             self._records[entry_path] = quiet
@@ -691,7 +691,7 @@ class StoreIndex:
     # --- full loads -------------------------------------------------------------
 
     def _load(self, path: str, file_name: str) -> Loaded | None:
-        return self._parses.load(path, file_name)
+        return self._loads.load(path, file_name)
 
     def _commit(self, loaded: Loaded) -> set[str]:
         """Record a full load; re-place the file if its facts changed (lock held).
@@ -703,7 +703,7 @@ class StoreIndex:
         entry_path = self._backing.get(loaded.path)
         rec = None if entry_path is None else self._records.get(entry_path)
         before = None if rec is None else self._verdict(rec)
-        self._parses.store(loaded.path, loaded.key, loaded.summary)
+        self._loads.store(loaded.path, loaded.key, loaded.summary)
         if rec is None or entry_path is None:
             return set()
         changed = self._place(self._reprobe(rec, loaded.key, loaded.head or rec.head))
@@ -713,7 +713,7 @@ class StoreIndex:
                 changed = {now.fp}
         return changed
 
-    def _verify(self, rec: SessionFile) -> set[str]:
+    def _load_and_commit(self, rec: SessionFile) -> set[str]:
         """Fully load one file and commit it; a file that cannot be read is dropped."""
         loaded = self._load(rec.path, rec.file_name)
         if loaded is not None:
@@ -726,9 +726,9 @@ class StoreIndex:
             self._changed(changed)
         return changed
 
-    def summary(self, sf: SessionFile) -> Summary:
-        """claw's list entry for the file's current version (a cached full load)."""
-        cached = self._cached_summary(sf.path, sf.key)
+    def load(self, sf: SessionFile) -> Summary:
+        """claw's list entry for the file's current version: its load, cached."""
+        cached = self._cached_load(sf.path, sf.key)
         if cached is not None:
             return cached
         loaded = self._load(sf.path, sf.file_name)
@@ -744,19 +744,19 @@ class StoreIndex:
 
         Meant for a background thread: the lock is held only to commit each
         result. `stop` ends it early. `duty` < 1 rests after each file for
-        the matching share of the time its parse took: parsing holds the
+        the matching share of the time its load took: loading holds the
         GIL, and a sweep of a 1 GB store at full speed would add up to a
         switch interval to every request the mount serves meanwhile.
         """
         with self._lock:
-            todo = [rec for rec in self._records.values() if not rec.facts.verified]
+            todo = [rec for rec in self._records.values() if not rec.facts.loaded]
         rest = threading.Event() if stop is None else stop
         fixed = 0
         for rec in todo:
             if rest.is_set():
                 break
             started = time.monotonic()
-            if self._cached_summary(rec.path, rec.key) is None and self._verify(rec):
+            if self._cached_load(rec.path, rec.key) is None and self._load_and_commit(rec):
                 fixed += 1
             if duty < 1.0:
                 rest.wait((time.monotonic() - started) * (1.0 / duty - 1.0))
@@ -883,7 +883,7 @@ class StoreIndex:
                     space.latest = rec
                     return rec
                 version = space.version
-            self._verify(rec)
+            self._load_and_commit(rec)
             with self._lock:
                 start = self._resume_at(fp, version, rec, position)
 
@@ -906,7 +906,7 @@ class StoreIndex:
 
     def _verdict(self, rec: SessionFile) -> latest_rule.Verdict:
         """What is known of `rec` as an alias target now (lock held)."""
-        loaded = self._parses.cached(rec.path, rec.key)
+        loaded = self._loads.cached(rec.path, rec.key)
         return latest_rule.verdict(loaded, rec.belongs, rec.head, rec.key.size)
 
     def global_latest(self) -> SessionFile | None:
@@ -929,7 +929,7 @@ class StoreIndex:
                     if rec is not None:
                         self._spaces[rec.fp].latest = rec  # nothing above it qualifies
                     return rec
-            self._verify(rec)
+            self._load_and_commit(rec)
             with self._lock:
                 now = self._records.get(rec.entry_path)
                 if self.generation - generation > 1:
@@ -980,7 +980,7 @@ class StoreIndex:
             members.append(_member(rec))
         return members
 
-    def verified(self, fp: str) -> list[tuple[SessionFile, Summary]]:
+    def loaded(self, fp: str) -> list[tuple[SessionFile, Summary]]:
         """Every file of a workspace with its full load, in claw's true order.
 
         Loads what is not loaded yet (index.tsv needs exact values).
@@ -990,19 +990,19 @@ class StoreIndex:
             if snap is None:
                 return []
             pending = [
-                rec for rec in snap.ordered if self._cached_summary(rec.path, rec.key) is None
+                rec for rec in snap.ordered if self._cached_load(rec.path, rec.key) is None
             ]
             if not pending:
                 break
             for rec in pending:
-                self._verify(rec)
+                self._load_and_commit(rec)
             snap = self.workspace(fp)
         if snap is None:
             return []
         result = []
         for rec in snap.ordered:
             try:
-                result.append((rec, self.summary(rec)))
+                result.append((rec, self.load(rec)))
             except FileNotFoundError:
                 continue
         return result

@@ -219,7 +219,7 @@ def test_store_code_never_blocks_on_a_fifo(tmp_path: Path) -> None:
     sf = index.file(FP, path.name)
     assert sf is not None
     replace_with_fifo(path)
-    assert isinstance(in_thread(lambda: index.summary(sf), path), FileNotFoundError)
+    assert isinstance(in_thread(lambda: index.load(sf), path), FileNotFoundError)
     forked = in_thread(lambda: index.fork(sf, None), path)
     assert isinstance(forked, OSError) and forked.errno == errno.ENOENT, forked
     written = in_thread(lambda: forkwriter.write_fork(str(path), str(directory), None), path)

@@ -24,7 +24,7 @@ def test_summarize_and_the_index_share_the_failed_entry(tmp_path: Path) -> None:
     index = StoreIndex([make_root(str(tmp_path / "root"), RootKind.STORE, 0)])
     index.scan()
     sf = index.file("0" * 16, NAME)
-    assert sf is not None and index.summary(sf) == listed
+    assert sf is not None and index.load(sf) == listed
 
 
 def test_failed_names_fall_back_as_claw_does() -> None:

@@ -185,7 +185,7 @@ def test_fork_through_the_view(project: tuple[View, str, Path]) -> None:
     name, branch, path = outcome.line().decode().rstrip("\n").split("\t")
     assert branch == "review" and path == str(d / name)
     made = _at(view, "sessions", fp, name)
-    parent = view.index.summary(view.index.file(fp, name) or pytest.fail())
+    parent = view.index.load(view.index.file(fp, name) or pytest.fail())
     assert made.backing_path == path and parent.parent_session_id == "session-1-0"
     child = _at(view, "sessions", fp, "forks", "session-1-0", name.removesuffix(".jsonl"))
     assert child.kind is EntryKind.DIR
@@ -193,7 +193,7 @@ def test_fork_through_the_view(project: tuple[View, str, Path]) -> None:
     # The workspace's own control file forks what `latest` names: the fork just made.
     second = control.fork(view.index, _at(view, "sessions", fp, "fork"), b"")
     assert second.branch_name is None
-    again = view.index.summary(view.index.file(fp, second.name) or pytest.fail())
+    again = view.index.load(view.index.file(fp, second.name) or pytest.fail())
     assert again.parent_session_id == name.removesuffix(".jsonl")
     before = set(os.listdir(d))
     for bad in [b"a\nb\n", b"\xff\n", b"a\x01b", b"x" * 257]:

@@ -58,16 +58,16 @@ class FakeIndex:
     def file(self, fp: str, name: str) -> FakeFile | None:
         return self.sf if (fp, name) == (FP, self.sf.name) else None
 
-    def summary(self, sf: FakeFile) -> Summary:
+    def load(self, sf: FakeFile) -> Summary:
         self.summaries += 1
         self.summary_threads.add(threading.get_ident())
         self.parsed.add(sf.key)
         return SUMMARY
 
-    def cached_summary(self, sf: FakeFile) -> Summary | None:
+    def cached_load(self, sf: FakeFile) -> Summary | None:
         return SUMMARY if sf.key in self.parsed else None
 
-    def verified(self, fp: str) -> list[tuple[FakeFile, Summary]]:
+    def loaded(self, fp: str) -> list[tuple[FakeFile, Summary]]:
         self.generating.wait(10)
         return [(self.sf, SUMMARY)]
 

@@ -122,15 +122,15 @@ def test_path_xattr_needs_no_parse(project: tuple[View, str, Path]) -> None:
     sf = index.file(fp, "session-2-0.jsonl") or pytest.fail()
     path = str(d / "session-2-0.jsonl")
     assert render.xattr(index, entry, render.PATH_XATTR) == path.encode()
-    assert index.cached_summary(sf) is None  # nothing was loaded
+    assert index.cached_load(sf) is None  # nothing was loaded
     assert render.cached_xattrs(index, entry) is None  # not parsed yet: the caller must hop
     assert render.xattr(index, entry, "user.claw.message_count") == b"1"
-    loaded = index.cached_summary(sf)
+    loaded = index.cached_load(sf)
     assert loaded is not None
     cached = render.cached_xattrs(index, entry)
     assert cached is not None and cached == render.xattrs(index, entry)
     assert render.xattr(index, entry, "user.claw.nope") is None
-    assert index.cached_summary(sf) is loaded  # answered from that one load
+    assert index.cached_load(sf) is loaded  # answered from that one load
     assert render.xattr(index, _at(view, "sessions", fp), render.PATH_XATTR) is None
 
 

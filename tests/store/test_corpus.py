@@ -237,18 +237,18 @@ def test_order_and_latest(case: Case) -> None:
             expected = _by_mtime(CORPUS / case.root, only_nonempty=True)
         got = index.latest(fp)
         assert (got.name if got else None) == expected, case.why
-        verified = index.verified(fp)
+        loaded = index.loaded(fp)
         top = case.top[label]
         if top == BY_MTIME:
             top = _by_mtime(CORPUS / case.root, only_nonempty=False)
-        assert verified[0][0].name == top, case.why
-        keys = [(s.updated_at_ms, sf.mtime_ms, s.session_id.encode()) for sf, s in verified]
+        assert loaded[0][0].name == top, case.why
+        keys = [(s.updated_at_ms, sf.mtime_ms, s.session_id.encode()) for sf, s in loaded]
         assert keys == sorted(keys, reverse=True), "claw's order: updated, mtime, id descending"
         # Head order (before any full load) agrees with the true order here.
         fresh = StoreIndex([make_root(str(CORPUS / case.root), RootKind.STORE, 0)])
         fresh.scan()
         head_order = [sf.name for sf in (fresh.workspace(fp) or by_label[label]).ordered]
-        assert head_order == [sf.name for sf, _ in verified]
+        assert head_order == [sf.name for sf, _ in loaded]
 
 
 def test_global_latest_merges_workspaces() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clawfs.store import files, forkwriter
-from clawfs.store.fullparse import FullParseCache
+from clawfs.store.loads import LoadCache
 
 import storegen as sg
 
@@ -157,7 +157,7 @@ def test_a_full_load_of_what_is_no_session_file_is_none_and_not_reported(
     make: Callable[[Path], Path], tmp_path: Path
 ) -> None:
     problems: list[str] = []
-    cache = FullParseCache(threading.RLock(), lambda path, problem: problems.append(problem))
+    cache = LoadCache(threading.RLock(), lambda path, problem: problems.append(problem))
     path = make(tmp_path)
     assert cache.load(str(path), path.name) is None
     assert problems == []

@@ -71,7 +71,7 @@ def test_last_meta_line_wins_after_sweep(store: tuple[Path, str, Path]) -> None:
     assert _latest_name(index, d.name) == "session-a.jsonl"
     liar_file = index.file(d.name, "session-a.jsonl")
     assert liar_file is not None
-    assert index.summary(liar_file).updated_at_ms == T0 + 300
+    assert index.load(liar_file).updated_at_ms == T0 + 300
 
 
 def test_head_that_overstates_is_fixed_by_latest_itself(store: tuple[Path, str, Path]) -> None:
@@ -96,10 +96,10 @@ def test_corrupt_newest_file_is_skipped(store: tuple[Path, str, Path]) -> None:
     sg.write_bytes(d, "session-new.jsonl", good + b'{"type":"message","message":{"role":"x"}}\n')
     index = _index(root)
     assert _latest_name(index, d.name) == "session-old.jsonl"
-    rows = {sf.name: s for sf, s in index.verified(d.name)}
+    rows = {sf.name: s for sf, s in index.loaded(d.name)}
     assert rows["session-new.jsonl"].error is not None
     assert rows["session-new.jsonl"].updated_at_ms == 0
-    assert [sf.name for sf, _ in index.verified(d.name)][-1] == "session-new.jsonl"
+    assert [sf.name for sf, _ in index.loaded(d.name)][-1] == "session-new.jsonl"
 
 
 def test_empty_newest_file_is_skipped(store: tuple[Path, str, Path]) -> None:
@@ -322,7 +322,7 @@ def test_grown_file_extends_its_count(store: tuple[Path, str, Path],
     root, ws, d = store
     path = sg.write_session(d, sg.make_session("session-1-0", messages=2, workspace_root=ws))
     index = _index(root)
-    assert index.summary(index.file(d.name, "session-1-0.jsonl")).message_count == 2  # type: ignore[arg-type]
+    assert index.load(index.file(d.name, "session-1-0.jsonl")).message_count == 2  # type: ignore[arg-type]
     fed: list[int] = []
     real_reader = session.JsonlReader
 
@@ -338,7 +338,7 @@ def test_grown_file_extends_its_count(store: tuple[Path, str, Path],
         index.refresh_path(str(path))
         sf = index.file(d.name, "session-1-0.jsonl")
         assert sf is not None
-        assert index.summary(sf).message_count == 3 + n
+        assert index.load(sf).message_count == 3 + n
     # The second and third loads fed only what was appended.
     assert fed[-1] < size
     # A rewrite in place of the old bytes (here: the last line broken) is a full
@@ -351,8 +351,8 @@ def test_grown_file_extends_its_count(store: tuple[Path, str, Path],
     index.refresh_path(str(path))
     sf = index.file(d.name, "session-1-0.jsonl")
     assert sf is not None
-    assert index.summary(sf).message_count == 0
-    assert index.summary(sf).error is not None
+    assert index.load(sf).message_count == 0
+    assert index.load(sf).error is not None
 
 
 def test_sweep_can_run_while_the_view_reads(store: tuple[Path, str, Path]) -> None:
@@ -434,7 +434,7 @@ def test_count_only_reader_keeps_exact_counts(store: tuple[Path, str, Path]) -> 
     assert len(loaded.messages) == 50 and all(m == {} for m in loaded.messages)
     index = _index(root)
     sf = index.file(d.name, path.name)
-    assert sf is not None and index.summary(sf).message_count == 50
+    assert sf is not None and index.load(sf).message_count == 50
 
 
 def test_skipping_many_candidates_is_linear(store: tuple[Path, str, Path],
@@ -525,7 +525,7 @@ def test_head_that_saw_a_whole_mid_size_file_spares_its_parse(
     index = _index(root)
     assert _latest_name(index, d.name) == "s-old.jsonl"
     sf = index.file(d.name, "s-new.jsonl")
-    assert sf is not None and index._cached_summary(sf.path, sf.key) is None
+    assert sf is not None and index._cached_load(sf.path, sf.key) is None
 
 
 def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:

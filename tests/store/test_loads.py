@@ -1,4 +1,4 @@
-"""The full-parse cache: per-version summaries, extended when a file only grew."""
+"""The load cache: per-version loads, extended when a file only grew."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from clawfs.store import files
-from clawfs.store.fullparse import FullParseCache
+from clawfs.store.loads import LoadCache
 
 import storegen as sg
 
 
-def _cache(problems: list[str] | None = None) -> FullParseCache:
+def _cache(problems: list[str] | None = None) -> LoadCache:
     told = [] if problems is None else problems
-    return FullParseCache(threading.RLock(), lambda path, problem: told.append(problem))
+    return LoadCache(threading.RLock(), lambda path, problem: told.append(problem))
 
 
 def test_a_grown_file_is_extended_with_one_open(

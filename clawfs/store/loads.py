@@ -1,10 +1,12 @@
 """Full loads of session files, cached per file version (SPEC §7).
 
-A head says what a file claims; a full load is claw's truth about it
-(`Summary`), and costs the whole file. Loads are cached by the file's
-version (`FileKey`), and a file that only grew (same device and inode, old
-bytes kept, as when claw appends a message) is loaded from its old end with
-a kept `JsonlReader`, not from the start.
+Two ways to read a session file, and one word for each: its *head* is the
+cheap read (the first meta line, format/head.py); its *load* reads all of
+it as claw loads it and gives claw's truth about it (`Summary`). A load
+costs the whole file, so loads are cached by the file's version
+(`FileKey`), and a file that only grew (same device and inode, old bytes
+kept, as when claw appends a message) is loaded from its old end with a
+kept `JsonlReader`, not from the start.
 
 The cache shares the index's lock: the index reads it while it decides
 where files go, and commits a load and its effects in one step.
@@ -27,7 +29,7 @@ from clawfs.store.files import FileKey
 
 READ_CHUNK = 1 << 20
 HEAD_WINDOW = 1 << 20
-"""Bytes of a fully read file that its head is parsed from."""
+"""Bytes of a loaded file that its head is read from."""
 
 KEPT_READER_BYTES = 32 << 20
 """File bytes whose loaded state is kept to extend counts of growing files."""
@@ -37,6 +39,8 @@ CHECK_BYTES = 256
 
 @dataclass(slots=True)
 class Loaded:
+    """One load: the file's version and what claw makes of it."""
+
     path: str
     key: FileKey
     summary: Summary
@@ -55,8 +59,8 @@ class _Kept:
     """The bytes just before `fed`, re-read to make sure the old part is unchanged."""
 
 
-class FullParseCache:
-    """Summaries of full loads by path and version, and readers of growing files."""
+class LoadCache:
+    """The loads of files by path and version, and the readers of growing files."""
 
     def __init__(self, lock: threading.RLock, report: Callable[[str, str], None]) -> None:
         self._lock = lock
@@ -66,7 +70,7 @@ class FullParseCache:
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
 
     def cached(self, path: str, key: FileKey) -> Summary | None:
-        """The summary of this version of the file, if it was loaded."""
+        """The load of this version of the file, if it was loaded (never loads)."""
         with self._lock:
             found = self._summaries.get(path)
         return found[1] if found is not None and found[0] == key else None
