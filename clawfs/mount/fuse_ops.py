@@ -8,8 +8,8 @@ every failure to an errno, because pyfuse3 turns any other exception into
 a dead mount (clients get ECONNABORTED) and an errno outside 1..511 into a
 hung caller (pyfuse3 notes).
 
-All handlers run on the one trio thread, so whatever may parse whole files
-(xattrs of a file version not parsed yet, index.tsv, forks, the checks
+All handlers run on the one trio thread, so whatever may load whole files
+(xattrs of a file version not loaded yet, index.tsv, forks, the checks
 after a store change) runs in worker threads. The rest is local work:
 `os.lstat`, `os.pread` on a kept descriptor, lookups in the view's
 in-memory index. One exception: the first resolution of an alias after a
@@ -89,14 +89,14 @@ FIRST_OFFSET = 3
 # (0.02 s instead of 0.4 s in pyfuse3; measured by scripts/bench.py).
 OUR_XATTR_PREFIX = "user."
 
-# Worker threads for calls that may parse whole files: xattrs and forks.
-PARSE_THREADS = 2
-# index.tsv builds (a full parse of a whole workspace) get their own, so a
+# Worker threads for calls that may load whole files: xattrs and forks.
+LOAD_THREADS = 2
+# index.tsv builds (a load of a whole workspace) get their own, so a
 # burst of them never makes xattrs or forks wait (seen in the soak: getfattr
 # took 30-60 s behind index.tsv rebuilds).
 GENERATE_THREADS = 1
 # Cache checks after a store change run one at a time, apart from the
-# parsing threads, so a long index.tsv build never delays an invalidation.
+# loading threads, so a long index.tsv build never delays an invalidation.
 REFRESH_THREADS = 1
 
 P = ParamSpec("P")
@@ -200,7 +200,7 @@ class Operations(pyfuse3.Operations):
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._started_ns = time.time_ns()
-        self._limiter = trio.CapacityLimiter(PARSE_THREADS)
+        self._limiter = trio.CapacityLimiter(LOAD_THREADS)
         self._generate_limiter = trio.CapacityLimiter(GENERATE_THREADS)
         self._refresh_limiter = trio.CapacityLimiter(REFRESH_THREADS)
         self._seen: kernelcache.Seen = {}
@@ -212,8 +212,8 @@ class Operations(pyfuse3.Operations):
     async def _off_thread(
         self, call: Callable[[*Ts], R], *args: *Ts, limiter: trio.CapacityLimiter | None = None
     ) -> R:
-        """Run a call that may parse whole files (xattrs, index.tsv, fork)
-        in a worker thread, so a 10 MB parse does not stall every other request
+        """Run a call that may load whole files (xattrs, index.tsv, fork)
+        in a worker thread, so a 10 MB load does not stall every other request
         (handlers share the one trio thread). The index locks only to commit.
         """
         return await trio.to_thread.run_sync(call, *args, limiter=limiter or self._limiter)
@@ -527,7 +527,7 @@ class Operations(pyfuse3.Operations):
         if not text.startswith(OUR_XATTR_PREFIX):
             raise FUSEError(errno.EOPNOTSUPP)
         entry = self._resolve(inode)
-        if text == render.PATH_XATTR:  # the backing file: no parse (claw --resume needs it)
+        if text == render.PATH_XATTR:  # the backing file: no load (claw --resume needs it)
             value = render.xattr(self.view.index, entry, text)
         else:
             value = (await self._xattrs_of(entry)).get(text)
@@ -542,9 +542,9 @@ class Operations(pyfuse3.Operations):
 
     async def _xattrs_of(self, entry: Entry) -> dict[str, bytes]:
         """The xattrs of `entry`: on the trio thread when the index has
-        the file's full parse cached (`getfattr -d` asks list + one get per
-        name, and those must not each queue for a worker thread), else from
-        a worker thread, since the first ask for a version needs a parse."""
+        the file's load cached (`getfattr -d` asks list + one get per name,
+        and those must not each queue for a worker thread), else from a
+        worker thread, since the first ask for a version needs a load."""
         cached = render.cached_xattrs(self.view.index, entry)
         if cached is not None:
             return cached
