@@ -5,24 +5,41 @@ list order with at least one message. Our changes to it, per the SPEC:
 within one workspace only (claw's fallback to other workspaces and the
 global root is not followed), and only sessions that *belong* to the
 workspace (claw drops foreign ones from its list). The root alias takes
-the first such session over all workspaces merged (the index walks the
-merged order with the same verdicts).
+the first such session over all workspaces merged.
 
-claw parses every file to decide; we order by what each file's head says
-and fully check candidates from the top until one holds (SPEC §7). A full
-load can move a file (a later meta line wins, a corrupt line sends it to
-the bottom with `updated_at_ms` 0), so the caller re-sorts it and scans
-again; `scan` is written to resume where the last scan stopped.
+claw loads every file to decide; we order by what each file's head says
+and load candidates from the top until one holds (SPEC §7). A load can
+move a file (a later meta line wins, a corrupt line sends it to the bottom
+with `updated_at_ms` 0, an unreadable file leaves the index), so after
+each load the scan goes on from where that file was, or from where it
+went if that is higher up.
+
+The decision runs here against a narrow view of the index (`Index`); the
+index keeps the answers and the lock. Resuming is safe only if nothing but
+our own load changed what was scanned: each state has a `Stamp`, which a
+commit that changes it moves on by exactly one, so `undisturbed` can tell
+our commit from anyone else's; after any other change the scan starts
+over from the top.
 """
 
 from __future__ import annotations
 
+import bisect
 import enum
-from collections.abc import Callable, Sequence
+import heapq
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from clawfs.format.head import Head
 from clawfs.format.summary import Summary
 from clawfs.store.order import SortKey
+
+Stamp = tuple[int, int]
+"""One state of a workspace, or of the whole index: (epoch, commits since)."""
+
+F = TypeVar("F")
 
 
 class Verdict(enum.Enum):
@@ -31,17 +48,17 @@ class Verdict(enum.Enum):
     SKIP = "skip"
     """Can never be the target (empty, failed to load, or foreign)."""
     CHECK = "check"
-    """Only the head is known: a full load must decide."""
+    """Only the head is known: a load must decide."""
 
 
 def verdict(summary: Summary | None, belongs: bool, head: Head, size: int) -> Verdict:
     """What is known about one file as an alias target.
 
-    `summary` is the full load for the file's current version, if done.
-    Without it a file is skipped only when its head saw the whole file
+    `summary` is the load of the file's current version, if done. Without
+    it a file is skipped only when its head saw the whole file
     (`head.scanned`) and no message record in it: the count is then 0
     whatever the meta says. The message check is a cheap hint, so the index
-    re-points `latest` when a full load later disagrees with it.
+    re-points `latest` when a load later disagrees with it.
     """
     if summary is not None:
         return Verdict.TARGET if summary.message_count > 0 and belongs else Verdict.SKIP
@@ -50,7 +67,152 @@ def verdict(summary: Summary | None, belongs: bool, head: Head, size: int) -> Ve
     return Verdict.CHECK
 
 
-def scan(
+class Index(Protocol[F]):
+    """What deciding needs of the store index, for files of type `F`.
+
+    Everything but `load` is called inside `locked()`, so what one scan
+    reads is one state of the index; `load` is called outside it.
+    """
+
+    def locked(self) -> AbstractContextManager[object]: ...
+
+    def fingerprints(self) -> Iterable[str]:
+        """The workspaces."""
+        ...
+
+    def order(self, fp: str) -> Sequence[SortKey] | None:
+        """The workspace's sort keys in claw's order by what is known (None:
+        no such workspace). Each key ends with the file's entry name."""
+        ...
+
+    def file(self, fp: str, name: str) -> F:
+        """The file listed as `name` in the workspace."""
+        ...
+
+    def verdict(self, file: F) -> Verdict:
+        """What is known of `file` now (from its load if cached, else its head)."""
+        ...
+
+    def where(self, file: F) -> tuple[str, SortKey] | None:
+        """The workspace and sort key `file` is listed under now; None if it is not."""
+        ...
+
+    def stamp(self, fp: str | None) -> Stamp | None:
+        """The state of workspace `fp` (None: no such workspace), or of the
+        whole index for `fp=None`."""
+        ...
+
+    def load(self, file: F) -> Collection[str]:
+        """Load `file` and commit what it shows; the workspaces that commit changed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(Generic[F]):
+    """The file an alias names (None: no session qualifies), its workspace,
+    and the state it was decided at (None: no such workspace)."""
+
+    file: F | None
+    fp: str | None
+    stamp: Stamp | None
+
+
+def undisturbed(before: Stamp | None, after: Stamp | None, ours: bool) -> bool:
+    """Whether the only change from `before` to `after` was our own commit
+    (`ours`: it changed this state): then a scan may resume where it stopped."""
+    return before is not None and after == (before[0], before[1] + ours)
+
+
+def in_workspace(index: Index[F], fp: str) -> Decision[F]:
+    """The target of `sessions/<fp>/latest`: the first file of the workspace's
+    order that holds. Skipping many files is linear: each load is followed
+    by a scan from where it stopped, unless something else changed meanwhile.
+    """
+    start = 0
+    while True:
+        with index.locked():
+            stamp, keys = index.stamp(fp), index.order(fp)
+            if keys is None:
+                return Decision(None, None, None)
+            result, position = _scan(keys, lambda name: index.verdict(index.file(fp, name)), start)
+            if result is Verdict.SKIP:
+                return Decision(None, fp, stamp)
+            file = index.file(fp, keys[position][-1])
+            if result is Verdict.TARGET:
+                return Decision(file, fp, stamp)
+        ours = fp in index.load(file)
+        with index.locked():
+            start = _resume_at(index, fp, file, position, undisturbed(stamp, index.stamp(fp), ours))
+
+
+def _resume_at(index: Index[F], fp: str, file: F, position: int, undisturbed: bool) -> int:
+    """Where to go on scanning after `file` (at `position`) was loaded.
+
+    Everything above `position` was skipped and is unchanged if the scan
+    was `undisturbed`; `file` itself may have moved up, down, or away.
+    """
+    keys = index.order(fp)
+    if not undisturbed or keys is None:
+        return 0
+    now = index.where(file)
+    if now is None or now[0] != fp:
+        return position
+    return min(position, bisect.bisect_left(keys, now[1]))
+
+
+def over_all(index: Index[F]) -> Decision[F]:
+    """The target of the root alias: the first file that holds in claw's
+    order over all workspaces merged.
+
+    The workspaces' orders are merged lazily (heapq.merge) and checked from
+    the top, so usually one file is loaded, not every workspace's top.
+    After a load the merge resumes at the loaded file (or where it moved
+    up to) unless something else changed meanwhile.
+    """
+    floor: SortKey | None = None
+    while True:
+        with index.locked():
+            stamp = index.stamp(None)
+            found = _first_candidate(index, floor)
+            if found is None:
+                return Decision(None, None, stamp)
+            fp, key, file, result = found
+            if result is Verdict.TARGET:
+                return Decision(file, fp, stamp)
+        ours = bool(index.load(file))
+        with index.locked():
+            if not undisturbed(stamp, index.stamp(None), ours):
+                floor = None
+            else:
+                now = index.where(file)
+                floor = key if now is None else min(key, now[1])
+
+
+def _first_candidate(
+    index: Index[F], floor: SortKey | None
+) -> tuple[str, SortKey, F, Verdict] | None:
+    """The first file at or after `floor` in the merged order that is not skipped."""
+    streams = []
+    for fp in index.fingerprints():
+        keys = index.order(fp)
+        if keys:
+            start = 0 if floor is None else bisect.bisect_left(keys, floor)
+            streams.append(_tail(keys, start, fp))
+    for key, fp in heapq.merge(*streams):
+        file = index.file(fp, key[-1])
+        result = index.verdict(file)
+        if result is not Verdict.SKIP:
+            return fp, key, file, result
+    return None
+
+
+def _tail(keys: Sequence[SortKey], start: int, fp: str) -> Iterator[tuple[SortKey, str]]:
+    """The keys of one workspace from `start` on, each with the workspace (for the merge)."""
+    for position in range(start, len(keys)):
+        yield keys[position], fp
+
+
+def _scan(
     order: Sequence[SortKey], judge: Callable[[str], Verdict], start: int = 0
 ) -> tuple[Verdict, int]:
     """The first file at or after `start` that is not skipped, and its position.

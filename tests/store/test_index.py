@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from clawfs.format import fingerprint, session
+from clawfs.store import index as index_module
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import Root, RootKind, make_root
 
@@ -447,14 +448,14 @@ def test_skipping_many_candidates_is_linear(store: tuple[Path, str, Path],
                                             workspace_root="/not/here"))
     index = _index(root)
     calls = 0
-    judge = StoreIndex._judge
+    judge = index_module._Candidates.verdict
 
-    def counting(self: StoreIndex, *args: object) -> object:
+    def counting(self: index_module._Candidates, *args: object) -> object:
         nonlocal calls
         calls += 1
         return judge(self, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(StoreIndex, "_judge", counting)
+    monkeypatch.setattr(index_module._Candidates, "verdict", counting)
     assert _latest_name(index, d.name) == "session-mine.jsonl"
     assert calls < 3 * 3001
 
@@ -525,7 +526,7 @@ def test_head_that_saw_a_whole_mid_size_file_spares_its_parse(
     index = _index(root)
     assert _latest_name(index, d.name) == "s-old.jsonl"
     sf = index.file(d.name, "s-new.jsonl")
-    assert sf is not None and index._cached_load(sf.path, sf.key) is None
+    assert sf is not None and index.cached_load(sf) is None
 
 
 def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -610,7 +611,6 @@ def test_disk_lookups_happen_outside_the_index_lock(
 ) -> None:
     """realpath of recorded roots (membership) and of new roots runs unlocked."""
     from clawfs.format import fingerprint as fingerprint_module
-    from clawfs.store import index as index_module
     from clawfs.store import membership
     from clawfs.store import roots as roots_module
 
@@ -699,7 +699,7 @@ def test_fork_and_new_session_grow_the_lineage_without_a_rebuild(
     assert builds == []
     assert grown.parent_of(made.name) == "s7.jsonl"
     assert "fresh.jsonl" in grown.nodes
-    fresh = real_build(index._members(index._spaces[fp]))
+    fresh = real_build(index._records.members(fp))
     assert list(fresh.top.items()) == list(grown.top.items())
     assert {n: list(v.children.items()) for n, v in fresh.nodes.items()} == {
         n: list(v.children.items()) for n, v in grown.nodes.items()}
