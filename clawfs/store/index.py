@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -47,7 +47,6 @@ from clawfs.store.files import FileKey, file_key
 from clawfs.store.latest import Stamp, Verdict
 from clawfs.store.loads import LoadCache, Loaded
 from clawfs.store.membership import Membership
-from clawfs.store.order import SortKey
 from clawfs.store.records import Records
 from clawfs.store.records import SessionFile as SessionFile
 from clawfs.store.roots import Root, RootKind, make_root
@@ -100,8 +99,8 @@ class StoreIndex:
         self._records = Records()
         self._loads = LoadCache(self._lock, self._report)
         self._membership = Membership()
-        self._candidates = _Candidates(
-            self._lock, self._records, self._verdict, self._load_and_commit
+        self._decider = latest_rule.Index(
+            self._records, self._lock, self._verdict, self._load_and_commit
         )
         # Answers derived from the records, each kept with the stamp it holds for.
         self._latest: dict[str, tuple[Stamp | None, SessionFile | None]] = {}
@@ -642,7 +641,7 @@ class StoreIndex:
             kept = self._latest.get(fp)
             if kept is not None and kept[0] == self._records.stamp(fp):
                 return kept[1]
-        decided = latest_rule.in_workspace(self._candidates, fp)
+        decided = latest_rule.in_workspace(self._decider, fp)
         with self._lock:
             if decided.stamp is not None and decided.stamp == self._records.stamp(fp):
                 self._latest[fp] = (decided.stamp, decided.file)
@@ -652,11 +651,11 @@ class StoreIndex:
         """The root alias: the first target in claw's order over all
         workspaces merged (latest.py), or None."""
         with self._lock:
-            if self._global is not None and self._global[0] == self._candidates.stamp(None):
+            if self._global is not None and self._global[0] == self._records.stamp(None):
                 return self._global[1]
-        decided = latest_rule.over_all(self._candidates)
+        decided = latest_rule.over_all(self._decider)
         with self._lock:
-            if decided.stamp == self._candidates.stamp(None):
+            if decided.stamp == self._records.stamp(None):
                 self._global = (decided.stamp, decided.file)
                 if decided.fp is not None:  # nothing above it qualifies in its workspace either
                     self._latest[decided.fp] = (self._records.stamp(decided.fp), decided.file)
@@ -707,48 +706,6 @@ class StoreIndex:
         if made is None:
             raise FileNotFoundError(2, "the fork was written but is not in a store", new_path)
         return made
-
-
-class _Candidates:
-    """The index as latest.py sees it (`latest_rule.Index`)."""
-
-    def __init__(
-        self,
-        lock: threading.RLock,
-        listing: Records,
-        judge: Callable[[SessionFile], Verdict],
-        load: Callable[[SessionFile], set[str]],
-    ) -> None:
-        self._lock = lock
-        self._records = listing
-        self._judge = judge
-        self._load = load
-
-    def locked(self) -> threading.RLock:
-        return self._lock
-
-    def fingerprints(self) -> Iterable[str]:
-        return self._records.spaces
-
-    def order(self, fp: str) -> Sequence[SortKey] | None:
-        space = self._records.spaces.get(fp)
-        return None if space is None else space.order
-
-    def file(self, fp: str, name: str) -> SessionFile:
-        return self._records.spaces[fp].files[name]
-
-    def verdict(self, file: SessionFile) -> Verdict:
-        return self._judge(file)
-
-    def where(self, file: SessionFile) -> tuple[str, SortKey] | None:
-        now = self._records.get(file.entry_path)
-        return None if now is None else (now.fp, now.sort_key)
-
-    def stamp(self, fp: str | None) -> Stamp | None:
-        return (0, self._records.generation) if fp is None else self._records.stamp(fp)
-
-    def load(self, file: SessionFile) -> set[str]:
-        return self._load(file)
 
 
 def _unchanged(old: SessionFile, found: scanning.Found) -> bool:

@@ -14,8 +14,9 @@ with `updated_at_ms` 0, an unreadable file leaves the index), so after
 each load the scan goes on from where that file was, or from where it
 went if that is higher up.
 
-The decision runs here against a narrow view of the index (`Index`); the
-index keeps the answers and the lock. Resuming is safe only if nothing but
+The decision runs here against a narrow view of the index (`Index`: its
+listing, its lock, a verdict of a file, a load); the index keeps the
+answers. Resuming is safe only if nothing but
 our own load changed what was scanned: each state has a `Stamp`, which a
 commit that changes it moves on by exactly one, so `undisturbed` can tell
 our commit from anyone else's; after any other change the scan starts
@@ -67,14 +68,8 @@ def verdict(summary: Summary | None, belongs: bool, head: Head, size: int) -> Ve
     return Verdict.CHECK
 
 
-class Index(Protocol[F]):
-    """What deciding needs of the store index, for files of type `F`.
-
-    Everything but `load` is called inside `locked()`, so what one scan
-    reads is one state of the index; `load` is called outside it.
-    """
-
-    def locked(self) -> AbstractContextManager[object]: ...
+class Listing(Protocol[F]):
+    """The index's files as the decision reads them, for files of type `F`."""
 
     def fingerprints(self) -> Iterable[str]:
         """The workspaces."""
@@ -89,10 +84,6 @@ class Index(Protocol[F]):
         """The file listed as `name` in the workspace."""
         ...
 
-    def verdict(self, file: F) -> Verdict:
-        """What is known of `file` now (from its load if cached, else its head)."""
-        ...
-
     def where(self, file: F) -> tuple[str, SortKey] | None:
         """The workspace and sort key `file` is listed under now; None if it is not."""
         ...
@@ -102,9 +93,21 @@ class Index(Protocol[F]):
         whole index for `fp=None`."""
         ...
 
-    def load(self, file: F) -> Collection[str]:
-        """Load `file` and commit what it shows; the workspaces that commit changed."""
-        ...
+
+@dataclass(frozen=True, slots=True)
+class Index(Generic[F]):
+    """What deciding needs of the store index.
+
+    `listing` and `verdict` are only used inside `lock`, so what one scan
+    reads is one state of the index; `load` is called outside it.
+    """
+
+    listing: Listing[F]
+    lock: AbstractContextManager[object]
+    verdict: Callable[[F], Verdict]
+    """What is known of a file now (from its load if cached, else its head)."""
+    load: Callable[[F], Collection[str]]
+    """Load a file and commit what it shows; the workspaces that commit changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,34 +131,30 @@ def in_workspace(index: Index[F], fp: str) -> Decision[F]:
     order that holds. Skipping many files is linear: each load is followed
     by a scan from where it stopped, unless something else changed meanwhile.
     """
-    start = 0
+    listing, start = index.listing, 0
     while True:
-        with index.locked():
-            stamp, keys = index.stamp(fp), index.order(fp)
+        with index.lock:
+            stamp, keys = listing.stamp(fp), listing.order(fp)
             if keys is None:
                 return Decision(None, None, None)
-            result, position = _scan(keys, lambda name: index.verdict(index.file(fp, name)), start)
+            result, position = _scan(index, fp, keys, start)
             if result is Verdict.SKIP:
                 return Decision(None, fp, stamp)
-            file = index.file(fp, keys[position][-1])
+            file = listing.file(fp, keys[position][-1])
             if result is Verdict.TARGET:
                 return Decision(file, fp, stamp)
         ours = fp in index.load(file)
-        with index.locked():
-            start = _resume_at(index, fp, file, position, undisturbed(stamp, index.stamp(fp), ours))
+        with index.lock:
+            resume = undisturbed(stamp, listing.stamp(fp), ours)
+            start = _resume_at(listing, fp, file, position) if resume else 0
 
 
-def _resume_at(index: Index[F], fp: str, file: F, position: int, undisturbed: bool) -> int:
-    """Where to go on scanning after `file` (at `position`) was loaded.
-
-    Everything above `position` was skipped and is unchanged if the scan
-    was `undisturbed`; `file` itself may have moved up, down, or away.
-    """
-    keys = index.order(fp)
-    if not undisturbed or keys is None:
-        return 0
-    now = index.where(file)
-    if now is None or now[0] != fp:
+def _resume_at(listing: Listing[F], fp: str, file: F, position: int) -> int:
+    """Where to go on scanning after `file` (at `position`) was loaded and
+    nothing else changed: everything above `position` was skipped and still
+    is; `file` itself may have moved up, down, or away."""
+    keys, now = listing.order(fp), listing.where(file)
+    if keys is None or now is None or now[0] != fp:
         return position
     return min(position, bisect.bisect_left(keys, now[1]))
 
@@ -169,10 +168,11 @@ def over_all(index: Index[F]) -> Decision[F]:
     After a load the merge resumes at the loaded file (or where it moved
     up to) unless something else changed meanwhile.
     """
+    listing = index.listing
     floor: SortKey | None = None
     while True:
-        with index.locked():
-            stamp = index.stamp(None)
+        with index.lock:
+            stamp = listing.stamp(None)
             found = _first_candidate(index, floor)
             if found is None:
                 return Decision(None, None, stamp)
@@ -180,11 +180,11 @@ def over_all(index: Index[F]) -> Decision[F]:
             if result is Verdict.TARGET:
                 return Decision(file, fp, stamp)
         ours = bool(index.load(file))
-        with index.locked():
-            if not undisturbed(stamp, index.stamp(None), ours):
+        with index.lock:
+            if not undisturbed(stamp, listing.stamp(None), ours):
                 floor = None
             else:
-                now = index.where(file)
+                now = listing.where(file)
                 floor = key if now is None else min(key, now[1])
 
 
@@ -193,13 +193,13 @@ def _first_candidate(
 ) -> tuple[str, SortKey, F, Verdict] | None:
     """The first file at or after `floor` in the merged order that is not skipped."""
     streams = []
-    for fp in index.fingerprints():
-        keys = index.order(fp)
+    for fp in index.listing.fingerprints():
+        keys = index.listing.order(fp)
         if keys:
             start = 0 if floor is None else bisect.bisect_left(keys, floor)
             streams.append(_tail(keys, start, fp))
     for key, fp in heapq.merge(*streams):
-        file = index.file(fp, key[-1])
+        file = index.listing.file(fp, key[-1])
         result = index.verdict(file)
         if result is not Verdict.SKIP:
             return fp, key, file, result
@@ -212,16 +212,11 @@ def _tail(keys: Sequence[SortKey], start: int, fp: str) -> Iterator[tuple[SortKe
         yield keys[position], fp
 
 
-def _scan(
-    order: Sequence[SortKey], judge: Callable[[str], Verdict], start: int = 0
-) -> tuple[Verdict, int]:
-    """The first file at or after `start` that is not skipped, and its position.
-
-    `(SKIP, len(order))` when there is none. Keys end with the entry name,
-    which is what `judge` is asked about.
-    """
-    for position in range(start, len(order)):
-        result = judge(order[position][-1])
+def _scan(index: Index[F], fp: str, keys: Sequence[SortKey], start: int) -> tuple[Verdict, int]:
+    """The first file of the workspace at or after `start` that is not
+    skipped, and its position; `(SKIP, len(keys))` when there is none."""
+    for position in range(start, len(keys)):
+        result = index.verdict(index.listing.file(fp, keys[position][-1]))
         if result is not Verdict.SKIP:
             return result, position
-    return Verdict.SKIP, len(order)
+    return Verdict.SKIP, len(keys)

@@ -26,7 +26,7 @@ since it looked (latest.py's resume rule).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from clawfs.format import session
@@ -36,6 +36,7 @@ from clawfs.store import lineage as lineage_tree
 from clawfs.store import order
 from clawfs.store.files import FileKey
 from clawfs.store.latest import Stamp
+from clawfs.store.order import SortKey
 from clawfs.store.roots import Root, suffixed_name
 from clawfs.store.scan import Found, rot_stem
 
@@ -103,7 +104,7 @@ class SessionFile:
         return order.mtime_ms(self.key.mtime_ns)
 
     @property
-    def sort_key(self) -> order.SortKey:
+    def sort_key(self) -> SortKey:
         return order.sort_key(
             self.facts.updated_at_ms,
             self.mtime_ms,
@@ -147,7 +148,7 @@ class Space:
     """The generation it was created at: (born, version) is its `Stamp`."""
     version: int = 0
     files: dict[str, SessionFile] = field(default_factory=dict)
-    order: list[order.SortKey] = field(default_factory=list)
+    order: list[SortKey] = field(default_factory=list)
     """claw's order by what is known (heads until loaded)."""
     groups: dict[str, list[str]] = field(default_factory=dict)
     """File name on disk -> entry paths with that name, winner first."""
@@ -201,10 +202,6 @@ class Records:
             if owner.realpath == root.realpath
         ]
 
-    def stamp(self, fp: str) -> Stamp | None:
-        space = self.spaces.get(fp)
-        return None if space is None else (space.born, space.version)
-
     def members(self, fp: str) -> list[lineage_tree.Member]:
         """The fork tree's members, in claw's order: rotated copies whose live
         file exists are left out (claw resumes the live file)."""
@@ -222,6 +219,29 @@ class Records:
                 continue
             members.append(_member(rec))
         return members
+
+    # --- the listing latest.py reads (`latest.Listing`) --------------------------
+
+    def fingerprints(self) -> Iterable[str]:
+        return self.spaces
+
+    def order(self, fp: str) -> Sequence[SortKey] | None:
+        space = self.spaces.get(fp)
+        return None if space is None else space.order
+
+    def file(self, fp: str, name: str) -> SessionFile:
+        return self.spaces[fp].files[name]
+
+    def where(self, file: SessionFile) -> tuple[str, SortKey] | None:
+        now = self._files.get(file.entry_path)
+        return None if now is None else (now.fp, now.sort_key)
+
+    def stamp(self, fp: str | None) -> Stamp | None:
+        """A workspace's state, or the whole index's for `fp=None`."""
+        if fp is None:
+            return (0, self.generation)
+        space = self.spaces.get(fp)
+        return None if space is None else (space.born, space.version)
 
     # --- changing ---------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Sequence
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from clawfs.format import fingerprint, session
-from clawfs.store import index as index_module
-from clawfs.store.index import StoreIndex
+from clawfs.store.index import SessionFile, StoreIndex
+from clawfs.store.latest import Verdict
 from clawfs.store.roots import Root, RootKind, make_root
 
 import storegen as sg
@@ -448,14 +449,14 @@ def test_skipping_many_candidates_is_linear(store: tuple[Path, str, Path],
                                             workspace_root="/not/here"))
     index = _index(root)
     calls = 0
-    judge = index_module._Candidates.verdict
+    judge = index._decider.verdict
 
-    def counting(self: index_module._Candidates, *args: object) -> object:
+    def counting(sf: SessionFile) -> Verdict:
         nonlocal calls
         calls += 1
-        return judge(self, *args)  # type: ignore[arg-type]
+        return judge(sf)
 
-    monkeypatch.setattr(index_module._Candidates, "verdict", counting)
+    monkeypatch.setattr(index, "_decider", dataclasses.replace(index._decider, verdict=counting))
     assert _latest_name(index, d.name) == "session-mine.jsonl"
     assert calls < 3 * 3001
 
@@ -611,6 +612,7 @@ def test_disk_lookups_happen_outside_the_index_lock(
 ) -> None:
     """realpath of recorded roots (membership) and of new roots runs unlocked."""
     from clawfs.format import fingerprint as fingerprint_module
+    from clawfs.store import index as index_module
     from clawfs.store import membership
     from clawfs.store import roots as roots_module
 
