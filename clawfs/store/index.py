@@ -1,28 +1,22 @@
 """The store index: every session file of every root, by workspace, in claw's order.
 
 Costs grow with the number of sessions, not their bytes (SPEC §7): a scan
-reads each file's *head* (its first meta line, one small read) and orders
-by it. What a head cannot tell is found out by loads (reading a whole file
-as claw does), cached per file version (`FileKey`, loads.py):
-
-* `latest` loads candidates from the top of the order until one holds
-  (latest.py), re-sorting any file whose body disagrees with its head;
-* `sweep`, run from a background thread, loads every file that was only
-  head-read and corrects heads that lie;
-* a file that only grew (same device and inode, old bytes kept, as when
-  claw appends a message) is loaded from its old end, not from the start.
-
-Files without a meta line at the top (legacy JSON, empty, corrupt) are
-loaded at once: their order and their workspace depend on it.
+reads each file's *head* (probe.py) and orders by it. What a head cannot
+tell is found out by loads (reading a whole file as claw does, cached per
+file version: loads.py): `latest` loads candidates from the top of the
+order until one holds (latest.py), and `sweep`, run from a background
+thread, loads every file that was only head-read and corrects heads that
+lie.
 
 Changes are applied per file or per directory (`refresh_path`,
 `refresh_dir`), never by rebuilding everything. Where each file is listed
-and under which name is records.py's bookkeeping; this module reads the
-disk, keeps the answers derived from the records, and holds the lock.
-Everything public is safe to call from several threads: the FUSE adapter
-reads from its thread while a sweep or a fork runs in another. One lock
-guards the state; file I/O and loading happen outside it, and results are
-committed under it only if the file is still the version that was read.
+and under which name is records.py's bookkeeping, what is told of each
+workspace workspaces.py's; this module reads the disk, commits, keeps the
+aliases' answers, and holds the lock. Everything public is safe to call
+from several threads: the FUSE adapter reads from its thread while a sweep
+or a fork runs in another. One lock guards the state; file I/O and loading
+happen outside it, and results are committed under it only if the file is
+still the version that was read.
 """
 
 from __future__ import annotations
@@ -32,24 +26,23 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Protocol
 
-from clawfs.format import head as heads
-from clawfs.format.head import Head
 from clawfs.format.summary import Summary
-from clawfs.store import files, forkwriter, labels, records
+from clawfs.store import forkwriter, probe, records
 from clawfs.store import latest as latest_rule
 from clawfs.store import lineage as lineage_tree
 from clawfs.store import scan as scanning
-from clawfs.store.files import FileKey, file_key
 from clawfs.store.latest import Stamp, Verdict
 from clawfs.store.loads import LoadCache, Loaded
 from clawfs.store.membership import Membership
 from clawfs.store.records import Records
 from clawfs.store.records import SessionFile as SessionFile
 from clawfs.store.roots import Root, RootKind, make_root
+from clawfs.store.workspaces import Workspace as Workspace
+from clawfs.store.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -67,29 +60,6 @@ class PathChange(Protocol):
     def path(self) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Workspace:
-    """A snapshot of one workspace: do not mutate (it is shared)."""
-
-    fp: str
-    label: str | None
-    path: str | None
-    """The workspace directory it is labelled after (a recorded root), if known."""
-    files: Mapping[str, SessionFile]
-    ordered: tuple[SessionFile, ...]
-    """claw's order by what is known (heads until loaded)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Probe:
-    """A file read for indexing: its version, head, and its load if loaded."""
-
-    found: scanning.Found
-    key: FileKey
-    head: Head
-    loaded: Summary | None
-
-
 class StoreIndex:
     """All session files of the given roots; see the module docstring."""
 
@@ -102,14 +72,10 @@ class StoreIndex:
         self._decider = latest_rule.Index(
             self._records, self._lock, self._verdict, self._load_and_commit
         )
-        # Answers derived from the records, each kept with the stamp it holds for.
+        self._workspaces = Workspaces(self._records, self._membership)
+        # The aliases' targets, each kept with the stamp it holds for.
         self._latest: dict[str, tuple[Stamp | None, SessionFile | None]] = {}
         self._global: tuple[Stamp | None, SessionFile | None] | None = None
-        self._snapshots: dict[str, tuple[Stamp | None, Workspace]] = {}
-        self._homes: dict[str, tuple[Stamp | None, str | None]] = {}
-        self._labels: dict[str, str | None] | None = None
-        self._label_owners: dict[str, str] = {}
-        """label -> fp, built with `_labels`."""
         self._reported: OrderedDict[str, None] = OrderedDict()
 
     @property
@@ -189,54 +155,10 @@ class StoreIndex:
             if moved:
                 for rec in self._records.files():
                     if rec.facts.workspace_root in moved:
-                        changed |= self._place(self._reprobe(rec, rec.key, rec.head))
+                        changed |= self._place(probe.known(rec, rec.key, rec.head, self._loads))
             return changed
 
         return self._update(replace_moved)
-
-    def _reprobe(self, rec: SessionFile, key: FileKey, head: Head) -> _Probe:
-        """A probe that re-places a known file from what is known of it (lock held)."""
-        found = scanning.Found(
-            rec.root, None if rec.legacy else rec.fp, rec.file_name, rec.path, rec.directory
-        )
-        return _Probe(found, key, head, self._loads.cached(rec.path, key))
-
-    def _probe(self, found: scanning.Found, old: SessionFile | None = None) -> _Probe | None:
-        """Read a file's head (and load it when the head has no meta line).
-
-        A file that did not change since `old` is taken from `old`. An
-        unreadable one is left out, logged once.
-        """
-        try:
-            opened = files.open_backing(found.path)
-        except files.NotRegular:
-            return None
-        except files.Unreadable as e:
-            self._report(found.path, f"skipped, cannot read: {e.strerror}")
-            return None
-        except OSError as e:
-            self._report(found.path, f"skipped, cannot open: {e.strerror}")
-            return None
-        try:
-            key = opened.key
-            if old is not None and old.key == key and old.path == found.path:
-                return _Probe(found, key, old.head, self._loads.cached(found.path, key))
-            head = heads.read_head(opened.fd)
-        except OSError as e:
-            self._report(found.path, f"skipped, cannot read: {e.strerror}")
-            return None
-        finally:
-            opened.close()
-        result = self._loads.cached(found.path, key)
-        if result is None and not head.meta_found:
-            loaded = self._load(found.path, found.file_name)
-            if loaded is None:
-                return None
-            key, result = loaded.key, loaded.summary
-            head = loaded.head or head
-            self._loads.store(found.path, key, result)
-        self._learn_root(head.workspace_root if result is None else result.workspace_root)
-        return _Probe(found, key, head, result)
 
     def _learn_root(self, workspace_root: str | None) -> None:
         """Decide a recorded root's membership now, without the lock (realpath),
@@ -263,17 +185,17 @@ class StoreIndex:
 
     # --- committing (lock held) ---------------------------------------------------
 
-    def _place(self, probe: _Probe) -> set[str]:
+    def _place(self, read: probe.Probe) -> set[str]:
         """Index (or re-index) one file from a probe; the fingerprints changed."""
-        found = probe.found
-        facts = records.facts_of(probe.head, probe.loaded)
+        found = read.found
+        facts = records.facts_of(read.head, read.loaded)
         fp = found.fp_dir
         if fp is None:
             known = set(self._records.spaces)
             fp = self._membership.legacy_workspace(facts.workspace_root, found.root, known)
         belongs = self._membership.belongs(fp, facts.workspace_root)
         return self._records.place(
-            records.session_file(found, probe.key, probe.head, facts, fp, belongs)
+            records.session_file(found, read.key, read.head, facts, fp, belongs)
         )
 
     def _update(self, change: Callable[[], set[str]]) -> set[str]:
@@ -298,22 +220,13 @@ class StoreIndex:
 
     def _changed(self, fps: set[str]) -> None:
         """Publish a change of these workspaces: their stamps move on, which
-        makes every answer kept for them (and for the root alias) stale.
-
-        Labels are recomputed only when a workspace's home changed (an
-        append does not change it), or a workspace came or went.
-        """
+        makes every answer kept for them (and for the root alias) stale."""
         if not fps:
             return
         self._records.changed(fps)
-        for fp in fps:
-            before = self._homes.get(fp)
-            if fp not in self._records.spaces:
-                for answers in (self._latest, self._snapshots, self._homes):
-                    answers.pop(fp, None)
-                self._labels = None
-            elif before is None or self._home(fp) != before[1]:
-                self._labels = None
+        self._workspaces.changed(fps)
+        for fp in fps - self._records.spaces.keys():
+            self._latest.pop(fp, None)
 
     # --- refreshing ---------------------------------------------------------------
 
@@ -364,15 +277,17 @@ class StoreIndex:
         entry_path = os.path.join(directory, name)
         with self._lock:
             old = self._records.get(entry_path)
-        probe = None if found is None else self._probe(found, old)
+        read = None if found is None else probe.read(found, old, self._loads, self._report)
+        if read is not None:
+            self._learn_root(read.workspace_root)
 
         def place_or_drop() -> set[str]:
             changed = set()
             if fp is not None and fp_dir is not None:
                 changed = self._records.note_dir(fp, fp_dir, root)
-            if probe is None:
+            if read is None:
                 return changed | self._records.drop(entry_path)
-            return changed | self._place(probe)
+            return changed | self._place(read)
 
         return self._update(place_or_drop), entry_path
 
@@ -413,15 +328,9 @@ class StoreIndex:
             found = scanning.read_fp_dir(root, fp, directory)
         with self._lock:
             known = self._records.listed_in(directory)
-        probes = []
-        for item in found:
-            entry_path = os.path.join(item.directory, item.file_name)
-            old = known.get(entry_path)
-            if old is not None and _unchanged(old, item):
-                continue
-            probe = self._probe(item, old)
-            if probe is not None:
-                probes.append(probe)
+        probes = probe.read_changed(found, known, self._loads, self._report)
+        for read in probes:
+            self._learn_root(read.workspace_root)
         listed = {os.path.join(item.directory, item.file_name) for item in found}
 
         def sync() -> set[str]:
@@ -432,8 +341,8 @@ class StoreIndex:
                 changed |= self._records.drop_dir(fp, directory)
             for entry_path in set(known) - listed:
                 changed |= self._records.drop(entry_path)
-            for probe in probes:
-                changed |= self._place(probe)
+            for read in probes:
+                changed |= self._place(read)
             return changed
 
         return self._update(sync)
@@ -455,7 +364,7 @@ class StoreIndex:
         self._loads.store(loaded.path, loaded.key, loaded.summary)
         if rec is None:
             return set()
-        changed = self._place(self._reprobe(rec, loaded.key, loaded.head or rec.head))
+        changed = self._place(probe.known(rec, loaded.key, loaded.head or rec.head, self._loads))
         now = self._records.get(rec.entry_path)
         if not changed and now is not None and before is not Verdict.CHECK:
             if self._verdict(now) is not before:
@@ -551,44 +460,18 @@ class StoreIndex:
             return self._snapshot(fp) if fp in self._records.spaces else None
 
     def _snapshot(self, fp: str) -> Workspace:
-        label = self._all_labels().get(fp)
-        stamp = self._records.stamp(fp)
-        kept = self._snapshots.get(fp)
-        if kept is not None and kept[0] == stamp and kept[1].label == label:
-            return kept[1]
-        space = self._records.spaces[fp]
-        snap = Workspace(
-            fp=fp,
-            label=label,
-            path=self._home(fp),
-            files=dict(space.files),
-            ordered=tuple(space.files[key[-1]] for key in space.order),
-        )
-        self._snapshots[fp] = (stamp, snap)
-        return snap
-
-    def _all_labels(self) -> dict[str, str | None]:
-        if self._labels is None:
-            raw: dict[str, str] = {}
-            for fp in self._records.spaces:
-                home = self._home(fp)
-                if home is not None:
-                    raw[fp] = labels.label_of(home)
-            resolved = labels.resolve_collisions(raw)
-            self._labels = {fp: resolved.get(fp) for fp in self._records.spaces}
-            self._label_owners = {label: fp for fp, label in resolved.items()}
-        return self._labels
+        return self._workspaces.snapshot(fp)
 
     def label_owner(self, label: str) -> str | None:
         """The fingerprint of the workspace labelled `label` (`workspaces/<label>`)."""
         with self._lock:
-            self._all_labels()
-            return self._label_owners.get(label)
+            return self._workspaces.label_owner(label)
 
     def labels(self) -> dict[str, str]:
         """fp -> label for workspaces that have one."""
         with self._lock:
-            return {fp: label for fp, label in self._all_labels().items() if label is not None}
+            named = self._workspaces.labels().items()
+            return {fp: label for fp, label in named if label is not None}
 
     def fingerprints(self) -> list[str]:
         """The workspaces' fingerprints, sorted (no snapshots built)."""
@@ -600,40 +483,6 @@ class StoreIndex:
         workspace does (its files, order, lineage, latest), and only then."""
         with self._lock:
             return self._records.stamp(fp)
-
-    def _home(self, fp: str) -> str | None:
-        """The path a workspace is named after (SPEC §2), kept per state.
-
-        A recorded root that belongs, else the newest recorded root, else
-        the project above `.claw/sessions`, else none.
-        """
-        stamp = self._records.stamp(fp)
-        kept = self._homes.get(fp)
-        if kept is None or kept[0] != stamp:
-            kept = self._homes[fp] = (stamp, self._find_home(self._records.spaces[fp]))
-        return kept[1]
-
-    def _find_home(self, space: records.Space) -> str | None:
-        newest: str | None = None
-        for key in space.order:
-            recorded = space.files[key[-1]].facts.workspace_root
-            if recorded is None:
-                continue
-            if self._membership.belongs(space.fp, recorded):
-                return recorded
-            if newest is None:
-                newest = recorded
-        if newest is not None:
-            return newest
-        roots = sorted(
-            [*space.dirs.values(), *(f.root for f in space.files.values())],
-            key=lambda r: r.precedence,
-        )
-        for root in roots:
-            owner = root.owner_dir()
-            if owner is not None:
-                return owner
-        return None
 
     def latest(self, fp: str) -> SessionFile | None:
         """The session `latest` names in this workspace (latest.py), or None."""
@@ -706,11 +555,3 @@ class StoreIndex:
         if made is None:
             raise FileNotFoundError(2, "the fork was written but is not in a store", new_path)
         return made
-
-
-def _unchanged(old: SessionFile, found: scanning.Found) -> bool:
-    try:
-        st = os.stat(found.path)
-    except OSError:
-        return False
-    return old.path == found.path and old.key == file_key(st)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from clawfs.format.summary import Head, Summary
+from clawfs.format.head import Head
+from clawfs.format.summary import Summary
 from clawfs.store import latest
 from clawfs.store.latest import Decision, Stamp, Verdict
 from clawfs.store.order import SortKey, sort_key
