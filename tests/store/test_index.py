@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -655,6 +656,57 @@ def test_disk_lookups_happen_outside_the_index_lock(
     assert index.add_root(str(later))
     assert _latest_name(index, d.name) == "session-1-0.jsonl"
     assert locked == []
+
+
+def test_directory_checks_happen_outside_the_index_lock(
+    store: tuple[Path, str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last file of a removed directory takes its workspace along; whether
+    the directory is still there is asked without the lock held."""
+    root, ws, d = store
+    path = sg.write_session(d, sg.make_session("session-1-0", workspace_root=ws))
+    index = _index(root)
+    checked: list[str] = []
+    locked: list[str] = []
+    isdir = os.path.isdir
+
+    def watching(directory: str) -> bool:
+        checked.append(directory)
+        if index._lock._is_owned():  # type: ignore[attr-defined]
+            locked.append(directory)
+        return isdir(directory)
+
+    monkeypatch.setattr(os.path, "isdir", watching)
+    shutil.rmtree(d)
+    assert index.refresh_path(str(path)) == {d.name}
+    assert index.workspaces() == []
+    assert checked and locked == []
+
+
+def test_an_event_for_a_gone_fingerprint_directory_makes_no_workspace(tmp_path: Path) -> None:
+    """A fingerprint directory created and removed before its event is read
+    must not leave an empty workspace behind (one no rescan would show)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    index = _index(root)
+    assert index.refresh_dir(str(root / "0123456789abcdef")) == set()
+    assert index.workspaces() == []
+
+
+def test_a_new_fingerprint_directory_seen_through_a_file_is_a_change(tmp_path: Path) -> None:
+    """An event for a file that is no session, in a new fingerprint directory:
+    the (empty) workspace a rescan would show is reported, not added quietly."""
+    root = tmp_path / "root"
+    root.mkdir()
+    index = _index(root)
+    directory = root / "0123456789abcdef"
+    directory.mkdir()
+    notes = sg.write_bytes(directory, "notes.txt", b"not a session")
+    generation = index.generation
+    assert index.refresh_path(str(notes)) == {directory.name}
+    assert index.generation > generation
+    assert [w.fp for w in index.workspaces()] == [directory.name]
+    assert [w.fp for w in _index(root).workspaces()] == [directory.name]
 
 
 def test_problems_reported_are_bounded(store: tuple[Path, str, Path]) -> None:

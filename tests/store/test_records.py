@@ -1,0 +1,146 @@
+"""Placement and name clashes (records.py): pure bookkeeping, so no files here."""
+
+from __future__ import annotations
+
+from clawfs.format.summary import FileKey, Head
+from clawfs.store import lineage
+from clawfs.store.records import Records, SessionFile, facts_of, session_file
+from clawfs.store.roots import Root, RootKind
+from clawfs.store.scan import Found
+
+FIRST = Root("/r1", "/r1", RootKind.STORE, 0)
+SECOND = Root("/r2", "/r2", RootKind.STORE, 1)
+FP = "0123456789abcdef"
+
+
+def _file(
+    root: Root,
+    name: str,
+    updated: int = 1,
+    *,
+    sid: str | None = None,
+    parent: str | None = None,
+    path: str | None = None,
+    size: int = 10,
+    legacy: bool = False,
+) -> SessionFile:
+    directory = root.realpath if legacy else f"{root.realpath}/{FP}"
+    found = Found(root, None if legacy else FP, name, path or f"{directory}/{name}", directory)
+    head = Head(
+        meta_found=True,
+        session_id=sid or name.removesuffix(".jsonl"),
+        updated_at_ms=updated,
+        parent_session_id=parent,
+    )
+    key = FileKey(1, hash(found.path) & 0xFFFF, size, 0)
+    return session_file(found, key, head, facts_of(head, None), FP, True)
+
+
+def _names(records: Records) -> list[str]:
+    space = records.spaces[FP]
+    return [key[-1] for key in space.order]
+
+
+def test_a_clash_gives_the_later_root_its_suffix_and_dropping_gives_the_name_back() -> None:
+    records = Records()
+    assert records.place(_file(SECOND, "s.jsonl", 5)) == {FP}
+    assert records.place(_file(FIRST, "s.jsonl", 1)) == {FP}
+    assert _names(records) == [f"s{SECOND.suffix}.jsonl", "s.jsonl"]
+    assert records.get(f"/r1/{FP}/s.jsonl") == records.file(FP, "s.jsonl")
+    assert records.drop(f"/r1/{FP}/s.jsonl") == {FP}
+    assert _names(records) == ["s.jsonl"]
+    assert records.file(FP, "s.jsonl").root == SECOND
+
+
+def test_a_suffix_taken_already_gets_a_number() -> None:
+    records = Records()
+    records.place(_file(FIRST, f"s{SECOND.suffix}.jsonl"))
+    records.place(_file(FIRST, "s.jsonl"))
+    records.place(_file(SECOND, "s.jsonl"))
+    assert sorted(records.spaces[FP].files) == sorted(
+        ["s.jsonl", f"s{SECOND.suffix}.jsonl", f"s{SECOND.suffix}~2.jsonl"]
+    )
+
+
+def test_a_file_reached_twice_is_indexed_once() -> None:
+    records = Records()
+    records.place(_file(FIRST, "a.jsonl", path="/real/a.jsonl"))
+    assert records.place(_file(FIRST, "link.jsonl", path="/real/a.jsonl")) == set()
+    assert list(records.spaces[FP].files) == ["a.jsonl"]
+    assert records.backed_by("/real/a.jsonl") == records.file(FP, "a.jsonl")
+
+
+def test_placing_the_same_facts_again_changes_nothing() -> None:
+    records = Records()
+    records.place(_file(FIRST, "a.jsonl"))
+    assert records.place(_file(FIRST, "a.jsonl")) == set()
+    assert records.place(_file(FIRST, "a.jsonl", size=20)) == {FP}  # it grew
+
+
+def test_stamps_move_on_by_one_per_commit() -> None:
+    records = Records()
+    records.place(_file(FIRST, "a.jsonl"))
+    records.changed({FP})
+    before, everything = records.stamp(FP), records.stamp(None)
+    assert before is not None and everything is not None
+    records.place(_file(FIRST, "b.jsonl"))
+    records.place(_file(FIRST, "c.jsonl"))
+    records.changed({FP})
+    assert records.stamp(FP) == (before[0], before[1] + 1)
+    assert records.stamp(None) == (0, everything[1] + 1)
+    assert records.stamp("ffffffffffffffff") is None
+
+
+def test_an_empty_workspace_without_directories_is_forgotten_at_once() -> None:
+    records = Records()
+    records.place(_file(FIRST, "flat.jsonl", legacy=True))
+    records.drop("/r1/flat.jsonl")
+    assert records.emptied() == {}
+    assert FP not in records.spaces
+
+
+def test_an_empty_workspace_with_directories_is_left_to_the_caller() -> None:
+    """Whether its directories are still there is a question for the disk:
+    records hands them back, and forgets only what stayed as it was."""
+    records = Records()
+    records.place(_file(FIRST, "a.jsonl"))
+    records.drop(f"/r1/{FP}/a.jsonl")
+    assert records.emptied() == {FP: (f"/r1/{FP}",)}
+    assert records.emptied() == {}  # asked once
+    records.note_dir(FP, f"/r2/{FP}", SECOND)
+    assert not records.forget(FP, (f"/r1/{FP}",))  # it changed meanwhile
+    assert records.drop_dir(FP, f"/r2/{FP}") == {FP}
+    assert records.forget(FP, (f"/r1/{FP}",))
+    assert FP not in records.spaces
+
+
+def test_a_workspace_that_got_a_file_back_is_not_emptied() -> None:
+    records = Records()
+    records.place(_file(FIRST, "a.jsonl"))
+    records.place(_file(FIRST, "a.jsonl", size=20))  # dropped and placed again
+    assert records.emptied() == {}
+    assert list(records.spaces[FP].files) == ["a.jsonl"]
+
+
+def test_a_new_leaf_grows_the_lineage_and_keeps_it() -> None:
+    records = Records()
+    records.place(_file(FIRST, "a.jsonl", 1))
+    records.changed({FP})
+    stamp = records.stamp(FP)
+    assert stamp is not None
+    records.keep_lineage(FP, stamp, lineage.build(records.members(FP)))
+    records.place(_file(FIRST, "b.jsonl", 2, parent="a"))
+    records.changed({FP})
+    tree = records.spaces[FP].lineage
+    assert tree is not None and tree.parent_of("b.jsonl") == "a.jsonl"
+    records.drop(f"/r1/{FP}/b.jsonl")  # anything but a new leaf: rebuild
+    records.changed({FP})
+    assert records.spaces[FP].lineage is None
+
+
+def test_rot_copies_whose_live_file_exists_are_not_members() -> None:
+    records = Records()
+    records.place(_file(FIRST, "s.jsonl", 2))
+    records.place(_file(FIRST, "s.rot-5.jsonl", 1, sid="s"))
+    records.place(_file(FIRST, "t.rot-5.jsonl", 1, sid="t"))
+    assert [m.name for m in records.members(FP)] == ["s.jsonl", "t.rot-5.jsonl"]
