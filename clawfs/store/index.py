@@ -21,6 +21,7 @@ still the version that was read.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -70,7 +71,10 @@ class StoreIndex:
         self._loads = LoadCache(self._lock, self._report)
         self._membership = Membership()
         self._decider = latest_rule.Index(
-            self._records, self._lock, self._verdict, self._load_and_commit
+            self._records,
+            self._lock,
+            functools.partial(latest_rule.judge, loads=self._loads),
+            self._load_and_commit,
         )
         self._workspaces = Workspaces(self._records, self._membership)
         # The aliases' targets, each kept with the stamp it holds for.
@@ -360,14 +364,14 @@ class StoreIndex:
         target (or back) does: `latest` may have been decided without it.
         """
         rec = self._records.backed_by(loaded.path)
-        before = None if rec is None else self._verdict(rec)
+        before = None if rec is None else latest_rule.judge(rec, self._loads)
         self._loads.store(loaded.path, loaded.key, loaded.summary)
         if rec is None:
             return set()
         changed = self._place(probe.known(rec, loaded.key, loaded.head or rec.head, self._loads))
         now = self._records.get(rec.entry_path)
         if not changed and now is not None and before is not Verdict.CHECK:
-            if self._verdict(now) is not before:
+            if latest_rule.judge(now, self._loads) is not before:
                 changed = {now.fp}
         return changed
 
@@ -378,12 +382,6 @@ class StoreIndex:
             return self._update(lambda: self._records.drop(rec.entry_path))
         self._learn_root(loaded.summary.workspace_root)
         return self._update(lambda: self._take(loaded))
-
-    def _verdict(self, rec: SessionFile) -> Verdict:
-        """What is known of `rec` as an alias target now (lock held)."""
-        return latest_rule.verdict(
-            self._loads.cached(rec.path, rec.key), rec.belongs, rec.head, rec.key.size
-        )
 
     def cached_load(self, sf: SessionFile) -> Summary | None:
         """The load of `sf`'s version if one is cached (never loads)."""

@@ -35,6 +35,8 @@ from typing import Generic, Protocol, TypeVar
 
 from clawfs.format.head import Head
 from clawfs.format.summary import Summary
+from clawfs.store.files import FileKey
+from clawfs.store.loads import LoadCache
 from clawfs.store.order import SortKey
 
 Stamp = tuple[int, int]
@@ -50,6 +52,28 @@ class Verdict(enum.Enum):
     """Can never be the target (empty, failed to load, or foreign)."""
     CHECK = "check"
     """Only the head is known: a load must decide."""
+
+
+class Candidate(Protocol):
+    """What the verdict reads of a file (the index's `SessionFile`)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def key(self) -> FileKey: ...
+
+    @property
+    def head(self) -> Head: ...
+
+    @property
+    def belongs(self) -> bool: ...
+
+
+def judge(file: Candidate, loads: LoadCache) -> Verdict:
+    """What is known of `file` as an alias target now: from the load of its
+    current version if one is cached, else from its head."""
+    return verdict(loads.cached(file.path, file.key), file.belongs, file.head, file.key.size)
 
 
 def verdict(summary: Summary | None, belongs: bool, head: Head, size: int) -> Verdict:
@@ -105,7 +129,7 @@ class Index(Generic[F]):
     listing: Listing[F]
     lock: AbstractContextManager[object]
     verdict: Callable[[F], Verdict]
-    """What is known of a file now (from its load if cached, else its head)."""
+    """What is known of a file now (`judge` with the index's load cache)."""
     load: Callable[[F], Collection[str]]
     """Load a file and commit what it shows; the workspaces that commit changed."""
 

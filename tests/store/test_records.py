@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from clawfs.format.summary import FileKey, Head
+from clawfs.format.head import Head
 from clawfs.store import lineage
+from clawfs.store.files import FileKey
 from clawfs.store.records import Records, SessionFile, facts_of, session_file
 from clawfs.store.roots import Root, RootKind
 from clawfs.store.scan import Found
