@@ -53,7 +53,7 @@ For a mount (part 2 of issue 14): the exact size of a file version is
 `reader.emitted + len(reader.tail())` after feeding the whole file, with
 memory bounded by the held records and one line (and what claw's reader
 keeps while the file may still be legacy JSON). When the file only grew,
-the kept reader is fed the new bytes (as store/fullparse.py extends loads):
+the kept reader is fed the new bytes (as store/loads.py extends loads):
 the first `emitted` bytes of the old rendering are unchanged, what was its
 tail may be. `render_range` returns a slice of a rendering, holding only
 the slice and one chunk's rendering.
