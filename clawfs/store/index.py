@@ -11,8 +11,9 @@ lie.
 Changes are applied per file or per directory (`refresh_path`,
 `refresh_dir`), never by rebuilding everything. Where each file is listed
 and under which name is records.py's bookkeeping, what is told of each
-workspace workspaces.py's; this module reads the disk, commits, keeps the
-aliases' answers, and holds the lock. Everything public is safe to call
+workspace workspaces.py's; this module keeps them in step with the disk
+(listing directories, probing what changed), commits, keeps the aliases'
+answers, and holds the lock. Everything public is safe to call
 from several threads: the FUSE adapter reads from its thread while a sweep
 or a fork runs in another. One lock guards the state; file I/O and loading
 happen outside it, and results are committed under it only if the file is
