@@ -868,7 +868,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="seconds to wait for the daemon to go idle after mounting")
     p.add_argument("--settle-window", type=float, default=3.0,
                    help="idle seconds that count as idle (longer than the daemon's 2 s "
-                        "delay before its background parse sweep)")
+                        "delay before its background load sweep)")
     p.add_argument("--visible-timeout", type=float, default=10.0,
                    help="seconds to wait for a new session to show through the mount")
     p.add_argument("--cache", type=Path, default=benchstore.DEFAULT_CACHE)

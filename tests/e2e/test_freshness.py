@@ -315,7 +315,7 @@ def test_background_sweep_repoints_latest_to_a_head_that_understates(
 ) -> None:
     """claw lets the last meta line win: a file whose first meta line is older
     than a later one is placed by its head at first, and the background
-    parse sweep (no change on disk) moves `latest` to it (SPEC §7)."""
+    load sweep (no change on disk) moves `latest` to it (SPEC §7)."""
     store.save("session-b")
     ws = store.workspace
     liar = render(make_session("session-a", messages=1, workspace_root=ws,
