@@ -28,7 +28,9 @@ Also here: `unmounting(new_mount(tmp))` guards a test that runs `clawfs
 mount` itself (the same cleanup and watchdog); `Sandbox` runs any clawfs
 command shut out from the machine; `make_stale_mount()` leaves a dead FUSE
 mount; `honour_modes=True` runs the daemon as root without the
-capabilities that ignore file modes (permission tests).
+capabilities that ignore file modes (permission tests); `bindfs()` puts a
+store behind a FUSE passthrough (a filesystem with no inotify from behind,
+no O_TMPFILE).
 """
 
 from __future__ import annotations
@@ -218,7 +220,7 @@ def wait_until(condition: object, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def _start(mount: Mount, command: list[str], foreground: bool) -> None:
+def _start(mount: Mount, command: list[str], foreground: bool, timeout: float) -> None:
     env, cwd = mount.sandbox.env(), mount.sandbox.cwd
     if foreground:
         with open(mount.log_path, "ab") as log:
@@ -226,12 +228,12 @@ def _start(mount: Mount, command: list[str], foreground: bool) -> None:
                                           stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True)
         try:
-            wait_ready(mount.proc, mount.log_path, mount.path, START_TIMEOUT)
+            wait_ready(mount.proc, mount.log_path, mount.path, timeout)
         except NotReady as e:
             raise AssertionError(str(e)) from None
         return
     done = subprocess.run(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=START_TIMEOUT,
+                          capture_output=True, text=True, timeout=timeout,
                           start_new_session=True, check=False)
     if done.returncode != 0:
         raise AssertionError(
@@ -265,6 +267,7 @@ def mounted(
     hang_timeout: float = HANG_TIMEOUT,
     honour_modes: bool = False,
     env: dict[str, str] | None = None,
+    start_timeout: float = START_TIMEOUT,
 ) -> Iterator[Mount]:
     """Mount `stores` (each a `--store DIR`) and yield the live `Mount`.
 
@@ -275,7 +278,8 @@ def mounted(
     once the mount answers. Discovery is off unless `discover` is true.
     `honour_modes` runs it with `HONOUR_MODES`, so file modes in the store
     apply to the daemon as to an ordinary user. `env` is added to the
-    sandbox's environment.
+    sandbox's environment. `start_timeout` bounds how long the mount may take
+    to answer.
     """
     own_tmp = tmp is None
     base = Path(tempfile.mkdtemp(prefix="clawfs-test-")) if tmp is None else tmp
@@ -291,7 +295,7 @@ def mounted(
     try:
         with unmounting(mount):
             prefix = HONOUR_MODES if honour_modes else []
-            _start(mount, [*prefix, *clawfs_command(*args)], foreground)
+            _start(mount, [*prefix, *clawfs_command(*args)], foreground, start_timeout)
             with mount_answers(mount):
                 os.stat(mount.path)
             yield mount
@@ -358,3 +362,18 @@ def left_mounted() -> list[str]:
     next door) are none of this run's business.
     """
     return [str(p) for p in sorted(USED) if is_mounted(p)]
+
+
+@contextlib.contextmanager
+def bindfs(backing: Path, view: Path) -> Iterator[Path]:
+    """`view` as a FUSE passthrough of `backing` (Debian's bindfs, installed by
+    scripts/lib/setup.sh), unmounted on the way out."""
+    view.mkdir()
+    subprocess.run(["bindfs", str(backing), str(view)], check=True, capture_output=True)
+    try:
+        yield view
+    finally:
+        done = subprocess.run(["fusermount3", "-u", str(view)], capture_output=True, check=False)
+        if done.returncode != 0:
+            subprocess.run(["fusermount3", "-u", "-z", str(view)], capture_output=True,
+                           check=False)

@@ -36,6 +36,7 @@ from clawfs.mount.mountpoint import (
 )
 from clawfs.mount.serve import serve
 from clawfs.mount.view import View
+from clawfs.store import forkwriter
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import Root, roots_from_args
 
@@ -98,8 +99,14 @@ def run_mount(args: argparse.Namespace) -> int:
         # The root alias's first check loads a file: done here, off the request thread.
         await trio.to_thread.run_sync(index.global_latest)
 
+    async def clean_up() -> None:
+        # What a fork killed midway left (only where the filesystem has no
+        # O_TMPFILE: store/forkwriter.py); off the startup path, nobody waits for it.
+        for path in await trio.to_thread.run_sync(forkwriter.remove_leftovers, found.roots):
+            log.info("removed %s, left by a fork that did not finish", path)
+
     try:
-        serve(ops.initialized, on_ready, startup=startup, background=[live.run])
+        serve(ops.initialized, on_ready, startup=startup, background=[live.run, clean_up])
     except BaseException as e:
         log.exception("the mount stopped")
         ready.fail(f"the mount stopped: {e}")

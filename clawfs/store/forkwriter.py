@@ -8,10 +8,18 @@ the bytes on disk safely:
 
 * into the directory given (the parent's store directory), with the
   parent file's mode and owner;
-* through a temp file named as claw names them (`<name>.tmp-<ms>-<n>`, which
-  listings ignore), then `link()` to the final name, which fails instead of
-  replacing an existing file (`renameat2(RENAME_NOREPLACE)` where the
-  filesystem has no hard links);
+* through an unnamed temporary file (`O_TMPFILE`), linked in at the end
+  under the final name (`linkat` through `/proc/self/fd/N`, else
+  `AT_EMPTY_PATH`), which fails instead of replacing an existing file. A
+  crash before the link leaves nothing: the kernel frees a file that never
+  had a name (SPEC §6). Where the filesystem has no `O_TMPFILE` (old
+  kernels, some network and FUSE filesystems), a named temp file with a name
+  only clawfs uses (`.clawfs-fork-<16 hex>.tmp`: never claw's
+  `<name>.tmp-<ms>-<n>`, which are claw's business, and no session name, so
+  listings ignore it), locked while it is written, then `link()` (or
+  `renameat2(RENAME_NOREPLACE)` where there are no hard links); a crash
+  leaves that name, and `remove_leftovers` at the next mount removes it
+  once no writer holds its lock;
 * with a new id that is unique even against other processes forking into
   the same directory: ids use a process-wide strictly increasing clock, and
   a name that exists already is retried with the next id;
@@ -32,9 +40,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import hashlib
 import itertools
 import os
+import re
+import secrets
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -42,21 +54,30 @@ from dataclasses import dataclass, replace
 
 from clawfs.format import clawjson, jsonl, session, snapshot
 from clawfs.format.clawjson import render
-from clawfs.store import files
+from clawfs.store import files, scan
+from clawfs.store.roots import Root
 
 MAX_ATTEMPTS = 1000
 """Names tried before giving up (each attempt is a fresh id)."""
 
+TEMP_NAME = re.compile(r"\.clawfs-fork-[0-9a-f]{16}\.tmp")
+"""clawfs's own temp files (the fallback without O_TMPFILE); nothing else matches."""
+NO_TMPFILE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL)
+"""`open(O_TMPFILE)` where the filesystem lacks it (EOPNOTSUPP), or the kernel
+(EISDIR: O_TMPFILE includes O_DIRECTORY; EINVAL on some filesystems)."""
+
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
 
 
 class IdClock:
     """claw's id source: ms strictly increasing within the process, plus a counter.
 
-    claw forces its clock to be strictly increasing and shares one counter
-    between ids and temp names (session.rs); so do we. Two processes can
-    still pick the same id; the link step catches that.
+    claw forces its clock to be strictly increasing and takes the counter
+    for ids (and its temp names, session.rs); so do we for ids (our temp
+    files have no name, or one apart from claw's). Two processes can still
+    pick the same id; the link step catches that.
     """
 
     def __init__(self) -> None:
@@ -125,13 +146,22 @@ def write_fork(
     """
     with _open_parent(parent_path) as opened:
         parent = _check_parent(opened, parent_path, file_name or os.path.basename(parent_path))
+        unnamed = True
         for _attempt in range(MAX_ATTEMPTS):
             now = clock.now_ms()
             new_id = session.new_session_id(now, clock.counter())
             final = os.path.join(directory, new_id + ".jsonl")
             fork = parent.session.forked(new_id, now, branch_name)
+            if unnamed:
+                try:
+                    lines = _fork_lines(opened.fd, parent_path, parent, fork)
+                    if _publish_unnamed(lines, directory, final, parent.stat):
+                        return final
+                    continue  # the name is taken: the next id
+                except _NoUnnamedFile:
+                    unnamed = False  # not here (the filesystem, or no way to link it)
             lines = _fork_lines(opened.fd, parent_path, parent, fork)
-            if _publish(lines, final, parent.stat, clock):
+            if _publish_named(lines, directory, final, parent.stat):
                 return final
     raise FileExistsError(errno.EEXIST, "no free session id for the fork", directory)
 
@@ -228,32 +258,162 @@ def _gone(message: str, path: str) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, message, path)
 
 
-def _publish(lines: Iterable[str], final: str, st: os.stat_result, clock: IdClock) -> bool:
-    """Write `lines` as claw saves them to `final` through a temp file; False if
-    `final` exists. Written line by line, so the text is never held whole."""
-    fd, temp = _create_temp(final, clock)
+class _NoUnnamedFile(Exception):
+    """An unnamed temp file cannot be made or linked in here: use a named one."""
+
+
+def _publish_unnamed(
+    lines: Iterable[str], directory: str, final: str, st: os.stat_result
+) -> bool:
+    """Write `lines` as claw saves them into an unnamed file, then name it
+    `final`; False if `final` exists. Written line by line, so the text is
+    never held whole. `_NoUnnamedFile` when the filesystem has no O_TMPFILE
+    (nothing written) or the file cannot be linked in (then it is freed)."""
+    fd = _open_unnamed(directory)
     try:
-        with open(fd, "wb", buffering=1 << 20) as out:
-            _give_ownership(fd, st)
-            for line in lines:
-                out.write(line.encode("utf-8"))
-                out.write(b"\n")
+        _write(fd, lines, st)
+        return _link_unnamed(fd, final)
+    finally:
+        os.close(fd)
+
+
+def _publish_named(lines: Iterable[str], directory: str, final: str, st: os.stat_result) -> bool:
+    """`_publish_unnamed` through a named temp file of clawfs's own."""
+    fd, temp = _create_named_temp(directory)
+    try:
+        _write(fd, lines, st)
         return _link_noreplace(temp, final)
     finally:
-        _unlink_quietly(temp)
+        try:
+            _unlink_quietly(temp)
+        finally:
+            os.close(fd)  # after the unlink: the lock keeps a clean-up away until then
 
 
-def _create_temp(final: str, clock: IdClock) -> tuple[int, str]:
-    """A new temp file `<final>.tmp-<ms>-<n>`; another process may hold the same
-    name (claw's names are only unique per process), so a taken one is skipped."""
+def _write(fd: int, lines: Iterable[str], st: os.stat_result) -> None:
+    with open(fd, "wb", buffering=1 << 20, closefd=False) as out:
+        _give_ownership(fd, st)
+        for line in lines:
+            out.write(line.encode("utf-8"))
+            out.write(b"\n")
+
+
+def _open_unnamed(directory: str) -> int:
+    """An unnamed file in `directory`, for writing (mode 0600 until the parent's)."""
+    try:
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        if e.errno in NO_TMPFILE:
+            raise _NoUnnamedFile from None
+        raise  # EACCES, EROFS, ENOSPC, ENOENT: what a named file would meet too
+
+
+def _link_unnamed(fd: int, final: str) -> bool:
+    """Give the unnamed file `fd` the name `final` unless it exists (then False).
+
+    `linkat` of `/proc/self/fd/N` following the link works for any user;
+    `AT_EMPTY_PATH` needs CAP_DAC_READ_SEARCH, so it is the second choice
+    (no /proc mounted)."""
+    try:
+        proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        proc = None
+    try:
+        if proc is not None:
+            os.link(str(fd), final, src_dir_fd=proc)  # linkat(AT_SYMLINK_FOLLOW)
+        else:
+            _linkat_empty_path(fd, final)
+    except FileExistsError:
+        return False
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOENT, errno.EXDEV, errno.EOPNOTSUPP):
+            raise  # ENOSPC, EACCES, EROFS, EMLINK ...
+        raise _NoUnnamedFile from None
+    finally:
+        if proc is not None:
+            os.close(proc)
+    return True
+
+
+def _linkat_empty_path(fd: int, final: str) -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.linkat(fd, b"", _AT_FDCWD, os.fsencode(final), _AT_EMPTY_PATH) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), final)
+
+
+def _create_named_temp(directory: str) -> tuple[int, str]:
+    """A new temp file of clawfs's own name (`TEMP_NAME`) in `directory`,
+    locked (flock) while it is written, so `remove_leftovers` in another
+    mount never takes it for a crash's. A name the clean-up took between
+    our create and our lock is given up for a new one."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     for _attempt in range(MAX_ATTEMPTS):
-        temp = f"{final}.tmp-{clock.now_ms()}-{clock.counter()}"
+        temp = os.path.join(directory, f".clawfs-fork-{secrets.token_hex(8)}.tmp")
         try:
-            return os.open(temp, flags, 0o600), temp
+            fd = os.open(temp, flags, 0o600)
         except FileExistsError:
             continue
-    raise FileExistsError(errno.EEXIST, "no free temp file name", final)
+        if _lock(fd) is not False and _same_file(fd, temp):
+            return fd, temp
+        os.close(fd)  # a clean-up holds or removed it: it is the clean-up's now
+    raise FileExistsError(errno.EEXIST, "no free temp file name", directory)
+
+
+def _lock(fd: int) -> bool | None:
+    """Take `fd`'s flock without waiting: True, False when another holds it,
+    None where the filesystem has no locks (a clean-up cannot take it then)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        st, held = os.lstat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+
+
+def remove_leftovers(roots: Iterable[Root]) -> list[str]:
+    """Remove clawfs's own temp files that a crashed fork left in the store
+    directories of `roots` (forks go only there: scan.read_root's
+    fingerprint directories); the paths removed. Only `TEMP_NAME`, only a
+    regular file, and only one whose lock no writer holds: claw's temp
+    files, and a fork still being written by another mount, stay."""
+    removed: list[str] = []
+    for root in roots:
+        for _name, directory in scan.read_root(root).fp_dirs:
+            removed += _remove_leftovers_in(directory)
+    return removed
+
+
+def _remove_leftovers_in(directory: str) -> list[str]:
+    try:
+        names = [name for name in os.listdir(directory) if TEMP_NAME.fullmatch(name)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode) and _lock(fd) and _same_file(fd, path):
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _give_ownership(fd: int, st: os.stat_result) -> None:

@@ -10,18 +10,15 @@ view for it (checked first, or the test would prove nothing).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from inotify_simple import INotify, flags
 
 from clawfs.host.filesystems import shared_kind
 
-from mounting import mounted, wait_until
+from mounting import bindfs, mounted, wait_until
 from storegen import append_message, fp_dir, make_session, text_message, write_session
 
 POLL = 0.5
@@ -29,20 +26,6 @@ POLL = 0.5
 SLACK = 4.0
 """Seconds beyond one poll interval a change may take to show: bindfs's own
 attribute cache (1 s), the index update and a loaded machine."""
-
-
-@contextlib.contextmanager
-def bindfs(backing: Path, view: Path) -> Iterator[Path]:
-    """`view` as a FUSE passthrough of `backing`, unmounted on the way out."""
-    view.mkdir()
-    subprocess.run(["bindfs", str(backing), str(view)], check=True, capture_output=True)
-    try:
-        yield view
-    finally:
-        done = subprocess.run(["fusermount3", "-u", str(view)], capture_output=True, check=False)
-        if done.returncode != 0:
-            subprocess.run(["fusermount3", "-u", "-z", str(view)], capture_output=True,
-                           check=False)
 
 
 def silent_to_inotify(directory: Path, backing: Path) -> bool:
