@@ -1,32 +1,38 @@
-"""The Python half of `scripts/demo` (the shell half installs what is needed).
+"""`clawfs demo`: the Python half of `scripts/demo` (the shell half installs).
 
 Mounts the user's own claw sessions when there are any, otherwise a
 generated sample store, and prints commands to try with the real names of
 this mount filled in.
 
-    python -m clawfs.demo [MOUNTPOINT]      # default ~/claw
+    clawfs demo [MOUNTPOINT]      # default ~/claw
+
+Every printed command works as printed: `clawfs` is named as the shell will
+find it (the bare name when PATH leads to this installation, its full path
+otherwise), and the mount is made by that same program.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from clawfs.cli.samplestore import SampleStore, generate
+from clawfs.cli.storecheck import has_sessions
 from clawfs.host import dirs, paths
 from clawfs.host.mounts import mounts_at
 from clawfs.mount.mountpoint import FSTYPE
-from clawfs.store import discover, scan
-from clawfs.store.roots import global_root_path
+from clawfs.store import discover
+from clawfs.store.roots import RootKind, global_root_path, make_root
 
 DISCOVERY_SECONDS = 3.0
 
 
-def main(argv: list[str]) -> int:
-    mountpoint = Path(argv[0]).expanduser() if argv else Path(dirs.home(), "claw")
+def run_demo(given: Path | None) -> int:
+    mountpoint = given.expanduser() if given is not None else Path(dirs.home(), "claw")
     mountpoint = Path(os.path.abspath(mountpoint))
     if not _prepare(mountpoint):
         return 1
@@ -55,7 +61,7 @@ def _prepare(mountpoint: Path) -> bool:
     if mountpoint.exists() and (not mountpoint.is_dir() or any(mountpoint.iterdir())):
         print(
             f"clawfs: {_short(mountpoint)} exists and is not an empty directory, so the demo "
-            f"leaves it alone.\n        Give it another place: scripts/demo /tmp/claw",
+            f"leaves it alone.\n        Give it another place: {_shown_clawfs()} demo /tmp/claw",
             file=sys.stderr,
         )
         return False
@@ -75,23 +81,8 @@ def real_stores(mountpoint: Path) -> list[str]:
         deadline=time.monotonic() + DISCOVERY_SECONDS,
     )
     candidates += walked.roots
-    return [c for c in dict.fromkeys(os.path.realpath(c) for c in candidates) if _has_sessions(c)]
-
-
-def _has_sessions(root: str) -> bool:
-    """A session file directly in `root` or one level down (claw's layout)."""
-    try:
-        with os.scandir(root) as entries:
-            for entry in entries:
-                if entry.is_file() and scan.is_session_name(entry.name):
-                    return True
-                if entry.is_dir(follow_symlinks=False) and any(
-                    scan.is_session_name(name) for name in os.listdir(entry.path)
-                ):
-                    return True
-    except OSError:
-        return False
-    return False
+    unique = dict.fromkeys(os.path.realpath(c) for c in candidates)
+    return [c for c in unique if has_sessions(make_root(c, RootKind.STORE, 0))]
 
 
 def sample_store(base: Path) -> SampleStore:
@@ -107,7 +98,7 @@ def tips(mountpoint: Path) -> str:
     m = _short(mountpoint)
     showcase = _showcase(mountpoint)
     node = _fork_node(mountpoint / showcase / "forks")
-    clawfs = _short(Path(sys.executable).parent / "clawfs")
+    clawfs = _shown_clawfs()
     rows = [
         (f"cat {m}/latest", "the session `claw --resume` would pick"),
         (f"ls -l {m}/workspaces/", "one link per project"),
@@ -115,7 +106,8 @@ def tips(mountpoint: Path) -> str:
         ("column -t -s $'\\t' $W/index.tsv", "a row per session, in claw's order"),
         ("tree $W/forks", "who forked whom"),
         ("getfattr -d $W/latest", "id, parent, branch, backing path ..."),
-        (f"grep -l TODO {m}/sessions/*/*.jsonl", "search every session"),
+        (f"{clawfs} path $W/latest", "its file, for claw --resume"),
+        (f"grep -l TODO {m}/sessions/*/*.json*", "search every session"),
         (f"echo my-branch > $W/forks/{node}/fork", "fork it as claw's /session fork would"),
         (f"cat $W/forks/{node}/fork", "the new session's name and path"),
     ]
@@ -123,6 +115,9 @@ def tips(mountpoint: Path) -> str:
     lines = ["Try:", f"  W={m}/{showcase}"]
     lines += [f"  {command:<{width}}  # {why}" for command, why in rows]
     lines += ["", f"Unmount with:  {clawfs} umount {m}   (or: fusermount3 -u {m})"]
+    if clawfs != "clawfs":
+        lines += [f"(`clawfs` alone is not on your PATH: add {os.path.dirname(clawfs)} "
+                  "to it, see the README)"]
     return "\n".join(lines)
 
 
@@ -146,8 +141,30 @@ def _fork_node(forks: Path) -> str:
     return (with_children or tops or ["<session>"])[0]
 
 
+def _entry_point() -> Path:
+    """This installation's `clawfs` program (beside the interpreter, in its venv)."""
+    return Path(sys.executable).parent / "clawfs"
+
+
+def _shown_clawfs() -> str:
+    """How a printed command names clawfs: `clawfs` if PATH finds this one,
+    else the link scripts/install made (`~/.local/bin/clawfs`), else the
+    program itself."""
+    entry = os.path.realpath(_entry_point())
+    found = shutil.which("clawfs")
+    if found is not None and os.path.realpath(found) == entry:
+        return "clawfs"
+    link = dirs.bin_dir() / "clawfs"
+    if os.path.realpath(link) == entry:
+        return _short(link)
+    return _short(_entry_point())
+
+
 def _clawfs(*args: str) -> list[str]:
-    return [sys.executable, "-m", "clawfs", *args]
+    """Run this installation's clawfs. Never `python -m clawfs`: from a
+    directory holding a folder named clawfs (the parent of a clone), that
+    folder would shadow the installed package."""
+    return [str(_entry_point()), *args]
 
 
 def _short(path: Path) -> str:
@@ -155,6 +172,3 @@ def _short(path: Path) -> str:
     rest = paths.relative(str(path), dirs.home())
     return str(path) if rest is None else "~/" + (rest or ".")
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -10,12 +10,18 @@ escapes the message (format/printable.py): log messages carry store text
 (file names, ids, branch names, models, paths), and escaping it where the
 line is written covers every log call, those added later too, instead of
 trusting each call site to remember.
+
+Commands that answer once (`tree`, `workspaces`) keep stderr for warnings:
+their progress (what discovery walks) shows with `-v`, or by itself once
+the command has been at work for `SLOW_SECONDS`, so a slow walk never
+looks like a hang and a fast one prints nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,8 @@ from clawfs.host import dirs
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 STDERR_FORMAT = "clawfs: %(message)s"
 TRACE_INDENT = "  "
+SLOW_SECONDS = 2.0
+"""After this long at work, a quiet command shows its progress after all."""
 
 
 class StoreTextFormatter(logging.Formatter):
@@ -60,18 +68,34 @@ def level(debug: bool) -> int:
     return logging.DEBUG if debug else logging.INFO
 
 
-def to_stderr(debug: bool, quiet: bool = False) -> logging.Handler:
+def to_stderr(
+    debug: bool, quiet: bool = False, progress_after: float | None = None
+) -> logging.Handler:
     """Log to stderr (foreground mounts, and a daemon until it detaches).
 
     `quiet` keeps only warnings and errors (a daemon's terminal: even under
-    --debug, the requests go to its log).
+    --debug, the requests go to its log). `progress_after` keeps info lines
+    back for that many seconds from now (0: show them at once).
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(StoreTextFormatter(STDERR_FORMAT))
     _install(handler, debug)
     if quiet:
         handler.setLevel(logging.WARNING)
+    if progress_after is not None:
+        handler.addFilter(ProgressAfter(progress_after))
     return handler
+
+
+class ProgressAfter(logging.Filter):
+    """Warnings always; info and debug lines only from `seconds` from now on."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self._from = time.monotonic() + seconds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or time.monotonic() >= self._from
 
 
 def to_file(path: Path, debug: bool) -> logging.Handler:

@@ -1,25 +1,67 @@
 """`clawfs`: the command line (SPEC §1).
 
-    clawfs mount MOUNTPOINT [store options] [-f] [--debug] [--log-file F] [--allow-other]
-    clawfs umount MOUNTPOINT [--lazy]
-    clawfs tree [store options]
-    clawfs workspaces [store options] [--json]
+    clawfs mount MOUNTPOINT [store options] [-o OPT[,OPT...]] [--read-only] [-f] ...
+    clawfs SOURCE MOUNTPOINT -o OPT[,OPT...]     (how mount.fuse3 calls it: fstab)
+    clawfs umount MOUNTPOINT [--lazy | --force]
+    clawfs path FILE...
+    clawfs tree [store options] [-v]
+    clawfs workspaces [store options] [--json] [-v]
     clawfs show REF [store options]
+    clawfs demo [MOUNTPOINT]
 
 Store options are shared by every subcommand that reads a store, so they
-are declared once (`add_store_options`).
+are declared once (`add_store_options`). No option may be abbreviated
+(`--stor` is not `--store`): an abbreviation that works today breaks the
+day a second option starts with the same letters. A mistyped option gets
+its subcommand's usage and the closest real option.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from clawfs import __version__
-from clawfs.cli import logsetup
+from clawfs.cli import logsetup, mountopts
 from clawfs.mount.mountpoint import MountError
+
+NO_SOURCE = "clawfs"
+"""The SOURCE of the mount.fuse3 form that names no store (fstab's first field)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviations, whose subcommands are found by name."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(**kwargs)
+
+    def commands(self) -> dict[str, Parser]:
+        """The subcommands' parsers by name."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return {name: p for name, p in action.choices.items() if isinstance(p, Parser)}
+        return {}
+
+    def subcommand(self, name: str) -> Parser:
+        """The parser of subcommand `name` (self when there is none)."""
+        return self.commands().get(name, self)
+
+    def unrecognized(self, extras: Sequence[str]) -> NoReturn:
+        """Exit with this parser's usage, suggesting the closest option."""
+        known = [s for action in self._actions for s in action.option_strings]
+        hints = []
+        for extra in extras:
+            if extra.startswith("-"):
+                close = difflib.get_close_matches(extra.partition("=")[0], known, n=1)
+                if close:
+                    hints.append(f"{extra}: did you mean {close[0]}?")
+        message = "unrecognized arguments: " + " ".join(extras)
+        self.error(message + (" (" + "; ".join(hints) + ")" if hints else ""))
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +94,10 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _depth(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return value
@@ -65,8 +110,29 @@ def _seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="say on stderr what discovery walks and finds")
+
+
+MOUNT_DESCRIPTION = """\
+Mount claw's sessions at MOUNTPOINT. Returns once the mount answers, so
+`clawfs mount ~/claw && cat ~/claw/latest` needs no sleep. mount.fuse3
+(/etc/fstab, mount -t fuse.clawfs) calls it as `clawfs SOURCE MOUNTPOINT -o
+OPTIONS`, where SOURCE is a store directory (as --store) or the word clawfs
+for none."""
+
+OPTIONS_HELP = (
+    "mount options, comma-separated, repeatable: store=DIR, workspace=DIR, data-dir=DIR, "
+    "discover=DIR, discover-depth=N, no-discover, allow_other, ro, rw, log-file=FILE, "
+    "debug, poll-interval=SECONDS (the long options above); the kernel's generic flags (nosuid, nodev, noexec, "
+    "noatime, relatime ...) are passed to FUSE, and mount(8)'s own (defaults, noauto, "
+    "user, nofail, _netdev) accepted and dropped"
+)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="clawfs",
         description="Mount claw's session store as a filesystem.",
     )
@@ -74,8 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     mount = commands.add_parser(
-        "mount", help="mount the store at MOUNTPOINT",
-        description="Mount claw's sessions at MOUNTPOINT. Returns once the mount answers.",
+        "mount", help="mount the store at MOUNTPOINT", description=MOUNT_DESCRIPTION,
     )
     mount.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
     add_store_options(mount)
@@ -89,14 +154,40 @@ def build_parser() -> argparse.ArgumentParser:
     mount.add_argument("--poll-interval", type=_seconds, default=2.0, metavar="SECONDS",
                        help="how often stores on network or FUSE filesystems, which inotify "
                             "cannot watch, are polled (default 2)")
+    mount.add_argument("--read-only", action="store_true",
+                       help="a mount that can change nothing: the fork files answer EROFS")
+    mount.add_argument(
+        "-o", dest="mount_options", action=mountopts.OptionsAction, metavar="OPT[,OPT...]",
+        convert={"discover-depth": _depth, "log-file": Path, "poll-interval": _seconds},
+        help=OPTIONS_HELP,
+    )
+    mount.set_defaults(kernel_flags=[])
 
-    umount = commands.add_parser("umount", help="unmount a clawfs mount")
+    umount = commands.add_parser(
+        "umount", help="unmount a clawfs mount",
+        description="Unmount a clawfs mount (fusermount3 -u).",
+    )
     umount.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
-    umount.add_argument("--lazy", action="store_true",
-                        help="detach now, finish when it is no longer busy")
+    how = umount.add_mutually_exclusive_group()
+    how.add_argument("--lazy", action="store_true",
+                     help="detach now, finish when it is no longer busy")
+    how.add_argument(
+        "--force", action="store_true",
+        help="abort the FUSE connection first, then unmount: programs hanging on a "
+        "stopped or stuck daemon get an error at once (ECONNABORTED)",
+    )
+
+    path = commands.add_parser(
+        "path", help="print the backing file of a session in a mount",
+        description="Print the store file behind each FILE in a clawfs mount (an alias "
+        "such as latest, a transcript, or a forks/ node), for "
+        'claw --resume "$(clawfs path ~/claw/latest)".',
+    )
+    path.add_argument("paths", nargs="+", metavar="FILE")
 
     tree = commands.add_parser("tree", help="print each workspace's fork lineage, no mount")
     add_store_options(tree)
+    _verbose(tree)
 
     workspaces = commands.add_parser(
         "workspaces", help="list the workspaces a mount would show, no mount",
@@ -104,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_store_options(workspaces)
     workspaces.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _verbose(workspaces)
 
     show = commands.add_parser(
         "show", help="print a session as Markdown, no mount",
@@ -113,11 +205,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("ref", metavar="REF")
     add_store_options(show)
+
+    demo = commands.add_parser(
+        "demo", help="mount your sessions (or a generated sample) and show what to try",
+        description="Mount your claw sessions at MOUNTPOINT (default ~/claw), or a generated "
+        "sample store when this machine has none, and print commands to try.",
+    )
+    demo.add_argument("mountpoint", type=Path, nargs="?", metavar="MOUNTPOINT")
     return parser
 
 
+def helper_form(argv: Sequence[str], commands: Sequence[str]) -> list[str]:
+    """mount.fuse3's `SOURCE MOUNTPOINT [-o OPTIONS]` as `mount MOUNTPOINT ...`.
+
+    Anything whose first word is a command or an option is left as it is.
+    """
+    if len(argv) < 2 or argv[0].startswith("-") or argv[0] in commands:
+        return list(argv)
+    source, mountpoint, *rest = argv
+    store = [] if source == NO_SOURCE else ["--store", source]
+    return ["mount", mountpoint, *store, *rest]
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = build_parser()
+    args, extras = parser.parse_known_args(helper_form(argv, list(parser.commands())))
+    if extras:
+        parser.subcommand(args.command).unrecognized(extras)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
         if args.command == "mount":
             from clawfs.cli.mount_cmd import run_mount
@@ -126,10 +245,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "umount":
             from clawfs.mount.mountpoint import unmount
 
-            unmount(args.mountpoint, lazy=args.lazy)
+            unmount(args.mountpoint, lazy=args.lazy, force=args.force)
             return 0
-        # Discovery's progress and results, and any store problem, on stderr.
-        logsetup.to_stderr(debug=False)
+        if args.command == "path":
+            from clawfs.cli.path_cmd import run_path
+
+            return run_path(args)
+        if args.command == "demo":
+            from clawfs.cli.demo import run_demo
+
+            return run_demo(args.mountpoint)
+        # Warnings always; discovery's progress only when asked or slow.
+        verbose = getattr(args, "verbose", False)
+        logsetup.to_stderr(
+            debug=False, progress_after=0.0 if verbose else logsetup.SLOW_SECONDS
+        )
         if args.command == "workspaces":
             from clawfs.cli.workspaces_cmd import run_workspaces
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import pyfuse3
 import trio
 
-from clawfs.cli import logsetup
+from clawfs.cli import logsetup, storecheck
 from clawfs.live import rediscovery as discovery
 from clawfs.live.livestore import LiveStore, force_polling_from_env
-from clawfs.mount.daemon import ReadyPipe, detach
+from clawfs.mount.daemon import NOTIFY_SOCKET, ReadyPipe, detach, notify_systemd
 from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.mountpoint import (
     MountError,
@@ -63,13 +63,20 @@ def run_mount(args: argparse.Namespace) -> int:
     if not args.foreground or args.log_file:
         _log_to(log_file, args.debug)
 
+    storecheck.warn_about_stores(args.stores)
+    if not args.foreground and os.environ.get(NOTIFY_SOCKET):
+        log.warning("started by systemd (NOTIFY_SOCKET is set) but detaching: "
+                    "use -f in the unit (Type=notify)")
+
     # Resolved before mounting: discovery must never stat the mountpoint again.
     found = discovery.MountDiscovery(args, os.path.realpath(mountpoint), roots)
     index = _index(found.roots)
+    storecheck.warn_if_empty(found.roots, len(index.workspaces()), found.settings is not None)
     view = View(index)
-    ops = Operations(view)
+    ops = Operations(view, read_only=args.read_only)
+    options = mount_options(args.allow_other, args.read_only, args.kernel_flags)
     try:
-        pyfuse3.init(ops, str(mountpoint), mount_options(args.allow_other))
+        pyfuse3.init(ops, str(mountpoint), options)
     except RuntimeError as e:
         raise MountError(
             f"cannot mount on {args.mountpoint}: {e} (see the message above)"
@@ -84,6 +91,7 @@ def run_mount(args: argparse.Namespace) -> int:
     def on_ready() -> None:
         log.info(READY_MESSAGE, mountpoint, os.getpid())
         ready.ready()
+        notify_systemd(f"READY=1\nSTATUS=serving {mountpoint}")
 
     # Live from here on: the watcher follows the store, discovered roots join it.
     live = LiveStore(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from clawfs.cli import storecheck
 from clawfs.format import printable
 from clawfs.format.summary import Summary
 from clawfs.live import rediscovery as discovery
@@ -43,7 +44,8 @@ def _workspace_lines(index: StoreIndex, ws: Workspace) -> list[str]:
     latest = index.latest(ws.fp)
     latest_name = latest.name if latest is not None else "none"
     header = (
-        f"{ws.label or '(no label)'}  {ws.fp}  {len(ws.files)} sessions  latest: {latest_name}"
+        f"{ws.label or '(no label)'}  {ws.fp}  {_count(len(ws.files), 'session')}  "
+        f"latest: {latest_name}"
     )
     lineage = index.lineage(ws.fp)
     lines = [header]
@@ -77,7 +79,7 @@ def _describe(
     parts = [node.dir_name]
     if loaded is not None and loaded.branch_name:
         parts.append(f"[{loaded.branch_name}]")
-    parts.append(f"{loaded.message_count if loaded is not None else '?'} msgs")
+    parts.append(_count(loaded.message_count, "msg") if loaded is not None else "? msgs")
     sf = ws.files.get(node.name)
     if loaded is not None and loaded.error is not None:
         parts.append("(does not load)")
@@ -90,10 +92,18 @@ def _describe(
     return "  ".join(parts)
 
 
+def _count(n: int, word: str) -> str:
+    """`1 session`, `2 sessions`: counts read as English."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def run_tree(args: argparse.Namespace) -> int:
     """Entry for the `tree` subcommand: store options in `stores`, `workspaces`, `data_dirs`."""
-    roots = discovery.discover_now(roots_from_args(args), discovery.settings_from_args(args))
+    storecheck.warn_about_stores(args.stores)
+    settings = discovery.settings_from_args(args)
+    roots = discovery.discover_now(roots_from_args(args), settings)
     index = StoreIndex(roots)
     index.scan()
+    storecheck.warn_if_empty(roots, len(index.workspaces()), discovering=False)
     sys.stdout.write(render_tree(index))
     return 0

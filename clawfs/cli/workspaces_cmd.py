@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from clawfs.cli import storecheck
 from clawfs.format import printable
 from clawfs.live import rediscovery as discovery
 from clawfs.store.index import StoreIndex
@@ -87,9 +88,12 @@ def render_json(found: Sequence[Row]) -> str:
 
 def run_workspaces(args: argparse.Namespace) -> int:
     """Entry for the `workspaces` subcommand (store options, `--json`)."""
-    roots = discovery.discover_now(roots_from_args(args), discovery.settings_from_args(args))
+    storecheck.warn_about_stores(args.stores)
+    settings = discovery.settings_from_args(args)
+    roots = discovery.discover_now(roots_from_args(args), settings)
     index = StoreIndex(roots)
     index.scan()
+    storecheck.warn_if_empty(roots, len(index.workspaces()), discovering=False)
     found = rows(index)
     text = render_json(found) if getattr(args, "json", False) else render_table(found)
     sys.stdout.flush()

@@ -42,6 +42,13 @@ def claw_config_home(environ: Mapping[str, str] | None = None) -> str:
     return os.path.join(home(env), ".claw")
 
 
+def bin_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's own programs, `~/.local/bin` (the XDG spec names it; no
+    variable moves it): where scripts/install links `clawfs`."""
+    env = os.environ if environ is None else environ
+    return Path(home(env), ".local", "bin")
+
+
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     """clawfs's state (remembered discoveries, the daemon's log):
     `$XDG_STATE_HOME/clawfs`, else `~/.local/state/clawfs`."""

@@ -192,6 +192,9 @@ class Fork:
             stale = kernelcache.find_stale(view, self.aliases, None, self.seen)
         except RequestError as e:
             self.controls.remember(self.handle, error_line(e.message))
+            # Also where the user looks when `echo x > fork` shows only the errno.
+            log.warning("fork through %r failed: %s (%s)", "/".join(self.handle.entry.key),
+                        e.message, errno.errorcode.get(e.errno, e.errno))
             raise
         except Exception:
             self.controls.remember(self.handle, error_line("internal error"))
@@ -207,9 +210,11 @@ class ControlFiles:
     """The control files of one mount: accepting a write, reading a result,
     keeping the last ones."""
 
-    def __init__(self, view: View, keep: int = LAST_RESULTS) -> None:
+    def __init__(self, view: View, keep: int = LAST_RESULTS, read_only: bool = False) -> None:
         self.view = view
         self.results = LastResults(keep)
+        self.read_only = read_only
+        """`clawfs mount --read-only`: every fork is refused with EROFS."""
 
     def read(self, handle: Handle, off: int, size: int) -> bytes:
         """The handle's own result once it wrote, else the file's last one."""
@@ -232,6 +237,8 @@ class ControlFiles:
         """
         if not command:
             return None
+        if self.read_only:
+            raise RequestError(errno.EROFS, "this mount is read-only (--read-only)")
         if handle.used:
             raise RequestError(errno.EINVAL, "one fork per open")  # SPEC §4
         handle.used = True

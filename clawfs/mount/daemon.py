@@ -10,17 +10,28 @@ The parent keeps a pipe; the daemon writes `ready` once the kernel's INIT is
 answered and its startup work is done, or an error line. The parent then
 stats the mountpoint (a request the daemon must answer) and exits 0, or
 prints the error and exits 1.
+
+Under systemd the same moment is sent as `READY=1` (sd_notify(3)) when
+`NOTIFY_SOCKET` is set, so a `Type=notify` unit, and every unit ordered
+after it, starts only once the mount answers. It is one datagram on a unix
+socket: no library needed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from clawfs.format import printable
 
+log = logging.getLogger(__name__)
+
 READY = b"ready\n"
+NOTIFY_SOCKET = "NOTIFY_SOCKET"
 
 
 class ReadyPipe:
@@ -44,6 +55,28 @@ class ReadyPipe:
         except OSError:
             pass  # the parent is gone: nobody is waiting any more
         self._fd = None
+
+
+def notify_systemd(message: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Send `message` (e.g. `READY=1`) to systemd if it asked for one.
+
+    `NOTIFY_SOCKET` is a path, or an abstract socket when it starts with
+    `@`. Without it this does nothing: a mount started by hand is not
+    started by systemd. A failure is logged, never raised: the mount works
+    either way.
+    """
+    address = (os.environ if environ is None else environ).get(NOTIFY_SOCKET, "")
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    elif not address.startswith("/"):
+        return False  # unset, or a kind of address we do not speak (vsock:)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto(message.encode("utf-8", "surrogateescape"), address)
+    except OSError as e:
+        log.warning("cannot notify systemd at %s: %s", address.lstrip("\0"), e.strerror)
+        return False
+    return True
 
 
 def detach(mountpoint: str, log_file: Path) -> ReadyPipe:

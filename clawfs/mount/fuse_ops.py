@@ -180,9 +180,14 @@ FileHandle = TranscriptHandle | GeneratedHandle | control.Handle
 
 
 class Operations(pyfuse3.Operations):
-    """pyfuse3 request handlers over a `View`."""
+    """pyfuse3 request handlers over a `View`.
 
-    def __init__(self, view: View) -> None:
+    `read_only` (`clawfs mount --read-only`): the control files refuse every
+    fork with EROFS (`control.ControlFiles`) and show as 0444, so nothing
+    changes the store through the mount, even without the kernel's `ro`.
+    """
+
+    def __init__(self, view: View, read_only: bool = False) -> None:
         super().__init__()
         self.view = view
         self.initialized = trio.Event()
@@ -196,7 +201,7 @@ class Operations(pyfuse3.Operations):
         self._open_fds: dict[int, list[int]] = {}
         """Backing descriptors of open transcripts, by inode (for getattr)."""
         self._handle_ids = itertools.count(1)
-        self._controls = control.ControlFiles(view)
+        self._controls = control.ControlFiles(view, read_only=read_only)
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._started_ns = time.time_ns()
@@ -325,15 +330,44 @@ class Operations(pyfuse3.Operations):
         elif kind is EntryKind.SYMLINK:
             attr.st_mode = stat.S_IFLNK | 0o777
             attr.st_size = len(os.fsencode(target or ""))
+            if st is not None:  # the times of the file it ends at (`find -newer`)
+                attr.st_atime_ns = st.st_atime_ns
+                attr.st_mtime_ns = st.st_mtime_ns
+                attr.st_ctime_ns = st.st_ctime_ns
         elif kind is EntryKind.CONTROL:
-            attr.st_mode = stat.S_IFREG | 0o644
+            attr.st_mode = stat.S_IFREG | (0o444 if self._controls.read_only else 0o644)
         else:  # GENERATED: size 0, served with direct_io like /proc files
             attr.st_mode = stat.S_IFREG | 0o444
         return attr
 
     def _attributes_of(self, entry: Entry) -> EntryAttributes:
         inode, st = self._number(entry)
+        if entry.kind is EntryKind.SYMLINK:
+            st = self._link_end(entry)
         return self._attributes(inode, entry.kind, st, entry.target)
+
+    def _link_end(self, link: Entry) -> os.stat_result | None:
+        """The backing file a symlink (an alias, `session.jsonl`) ends at.
+
+        Its times become the link's, so `find -newer` sees a link as old as
+        the session it names, not as new as the mount. None for a link to
+        a directory (`workspaces/<label>`) or to nothing any more.
+        """
+        key = list(link.key[:-1])
+        for part in (link.target or "").split("/"):
+            if part == "..":
+                if not key:
+                    return None
+                key.pop()
+            elif part not in ("", "."):
+                key.append(part)
+        end = self.view.resolve(tuple(key))
+        if end is None or end.kind is not EntryKind.TRANSCRIPT:
+            return None
+        try:
+            return files.lstat_regular(_backing(end))
+        except OSError:
+            return None
 
     # --- lookup and attributes --------------------------------------------
 
@@ -370,6 +404,8 @@ class Operations(pyfuse3.Operations):
             return self._attributes(inode, EntryKind.TRANSCRIPT, os.fstat(fds[0]))
         entry = self._resolve(inode)
         st = self._stat_backing(inode, entry) if entry.kind is EntryKind.TRANSCRIPT else None
+        if entry.kind is EntryKind.SYMLINK:
+            st = self._link_end(entry)
         return self._attributes(inode, entry.kind, st, entry.target)
 
     @handler
@@ -383,7 +419,7 @@ class Operations(pyfuse3.Operations):
     ) -> EntryAttributes:
         entry = self._resolve(inode)
         harmless = not (fields.update_mode or fields.update_uid or fields.update_gid)
-        if entry.kind is EntryKind.CONTROL and harmless:
+        if entry.kind is EntryKind.CONTROL and harmless and not self._controls.read_only:
             # `truncate -s0 fork` and `touch fork` are no-ops that must succeed.
             return self._attributes(inode, entry.kind, None)
         raise FUSEError(errno.EROFS)

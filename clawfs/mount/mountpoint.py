@@ -21,6 +21,8 @@ from clawfs.host.mounts import mounts_at, real_mountpoint
 
 FSTYPE = "fuse.clawfs"
 FUSERMOUNT = "fusermount3"
+CONNECTIONS = Path("/sys/fs/fuse/connections")
+"""The fusectl filesystem: one directory per FUSE connection, by device minor."""
 
 
 class MountError(Exception):
@@ -135,24 +137,38 @@ def check_allow_other(allow_other: bool) -> None:
         )
 
 
-def mount_options(allow_other: bool) -> set[str]:
+def mount_options(
+    allow_other: bool, read_only: bool = False, kernel_flags: Iterable[str] = ()
+) -> set[str]:
     """Options for pyfuse3.init().
 
-    fsname/subtype make the type `fuse.clawfs` (findmnt, PRUNEFS). Not `ro`:
-    control files are writable, so read-only-ness is answered per request
-    with EROFS. `default_permissions` lets the kernel check our modes, which
-    is required with allow_other (SPEC §1). `auto_unmount` has fusermount3
-    remove the mount if the daemon dies (kill -9) instead of leaving a stale
-    one.
+    fsname/subtype make the type `fuse.clawfs` (findmnt, PRUNEFS). `ro` only
+    for a read-only mount: otherwise the control files are writable, and
+    read-only-ness is answered per request with EROFS; with `ro` the kernel
+    itself refuses every write, forks included. `default_permissions` lets
+    the kernel check our modes, which is required with allow_other (SPEC
+    §1). `auto_unmount` has fusermount3 remove the mount if the daemon dies
+    (kill -9) instead of leaving a stale one. `kernel_flags` are the
+    generic mount flags given with -o (nosuid, noatime ...), passed on.
     """
     options = {"fsname=clawfs", "subtype=clawfs", "default_permissions", "auto_unmount"}
+    options.update(kernel_flags)
     if allow_other:
         options.add("allow_other")
+    if read_only:
+        options.add("ro")
     return options
 
 
-def unmount(path: str | os.PathLike[str], lazy: bool = False) -> None:
-    """`fusermount3 -u` (with -z when lazy), with a one-line error."""
+def unmount(path: str | os.PathLike[str], lazy: bool = False, force: bool = False) -> None:
+    """`fusermount3 -u` (with -z when lazy), with a one-line error.
+
+    `force` first aborts the connection (`abort_connection`), for a daemon
+    that is stopped or stuck: every program waiting on the mount gets an
+    error at once (ECONNABORTED; ENOTCONN for later calls) instead of
+    hanging, then the mount is removed, lazily if something still holds it
+    open.
+    """
     shown = os.fspath(path)
     entries = mounts_at(path)
     if not entries:
@@ -161,6 +177,46 @@ def unmount(path: str | os.PathLike[str], lazy: bool = False) -> None:
         raise MountError(
             f"cannot unmount {shown}: not a FUSE mount ({entries[-1].fstype}) (use umount(8))"
         )
+    if force:
+        abort_connection(path)
+        try:
+            _fusermount(path, lazy=False)
+        except MountError:
+            _fusermount(path, lazy=True)  # aborted, but still held open: detach it
+        return
+    _fusermount(path, lazy)
+
+
+def abort_connection(path: str | os.PathLike[str]) -> None:
+    """Abort the FUSE connection mounted at `path` (its fusectl `abort` file).
+
+    The kernel then fails every pending request (ECONNABORTED) and every
+    later one (ENOTCONN), so readers blocked on a stopped daemon return; the
+    mount stays until it is unmounted. The connection's directory is named
+    by the mount's device minor (/proc/self/mountinfo); its files belong to
+    the mounting user.
+    """
+    shown = os.fspath(path)
+    fuse = [e for e in mounts_at(path) if e.fstype.startswith("fuse")]
+    if not fuse:
+        raise MountError(f"cannot abort {shown}: no FUSE mount there (nothing to do)")
+    abort = CONNECTIONS / str(fuse[-1].minor) / "abort"
+    try:
+        abort.write_text("1")
+    except FileNotFoundError:
+        raise MountError(
+            f"cannot abort the connection of {shown}: {abort} does not exist "
+            f"(mount the FUSE control filesystem: mount -t fusectl none {CONNECTIONS})"
+        ) from None
+    except OSError as e:
+        raise MountError(
+            f"cannot abort the connection of {shown}: {abort}: {e.strerror} "
+            "(run it as the user who mounted it, or as root)"
+        ) from None
+
+
+def _fusermount(path: str | os.PathLike[str], lazy: bool) -> None:
+    shown = os.fspath(path)
     command = [FUSERMOUNT, "-u", *(["-z"] if lazy else []), real_mountpoint(path)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -171,7 +227,8 @@ def unmount(path: str | os.PathLike[str], lazy: bool = False) -> None:
         reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
         reason = reason.removeprefix(f"{FUSERMOUNT}: ")
         fix = (
-            "close what uses it, or use: clawfs umount --lazy " + shown
+            f"close what uses it, or use: clawfs umount --lazy {shown}; if programs hang "
+            f"on it: clawfs umount --force {shown}"
             if "busy" in reason.lower()
             else f"try: {FUSERMOUNT} -u -z {shown}"
         )

@@ -357,10 +357,15 @@ class Walker:
     @staticmethod
     def _log_end(result: DiscoveryResult) -> None:
         log.info(
-            "discovery: %s in %.2fs: %d directories, %d new stores, %d unreadable",
+            "discovery: %s in %.2f s: %s, %s, %d unreadable",
             "cut short" if result.cut_short else "done",
             result.seconds,
-            result.dirs_visited,
-            len(result.roots),
+            _counted(result.dirs_visited, "directory", "directories"),
+            _counted(len(result.roots), "new store", "new stores"),
             result.unreadable,
         )
+
+
+def _counted(n: int, one: str, many: str) -> str:
+    """`1 directory`, `2 directories`."""
+    return f"{n} {one if n == 1 else many}"

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clawfs.host.mounts import mounts_at
+from clawfs.mount import mountpoint
+from clawfs.mount.mountpoint import CONNECTIONS as CONNECTIONS
+from clawfs.mount.mountpoint import MountError
 
-CONNECTIONS = Path("/sys/fs/fuse/connections")
 READY_MARK = "ready: serving"
 """What `clawfs mount` logs once the mount answers."""
 UNMOUNT_CHAIN = (["fusermount3", "-u"], ["umount", "-f"], ["fusermount3", "-u", "-z"])
@@ -60,16 +62,14 @@ def is_mounted(path: str | os.PathLike[str]) -> bool:
 def abort_connection(path: str | os.PathLike[str]) -> bool:
     """Abort the FUSE connection mounted at `path`: every waiting call fails.
 
+    `clawfs umount --force`'s first step; False when it could not be done.
     Needs the fusectl filesystem at /sys/fs/fuse/connections.
     """
-    for entry in mounts_at(path):
-        if entry.fstype.startswith("fuse"):
-            try:
-                (CONNECTIONS / str(entry.minor) / "abort").write_text("1")
-                return True
-            except OSError:
-                continue
-    return False
+    try:
+        mountpoint.abort_connection(path)
+    except MountError:
+        return False
+    return True
 
 
 def force_unmount(path: str | os.PathLike[str]) -> None:

@@ -32,8 +32,8 @@ def test_tree_of_a_corpus_store(capsys: pytest.CaptureFixture[str]) -> None:
         "  session-1775640663323-0  0 msgs",
         "  session-1775640604703-0  0 msgs",
         "  session-1775640206581-0  0 msgs",
-        "  session-1775640055557-0  1 msgs  <- latest",
-        "  session-1775639807454-0  1 msgs",
+        "  session-1775640055557-0  1 msg  <- latest",
+        "  session-1775639807454-0  1 msg",
         "  session-1775639721187-0  0 msgs",
     ]
 
@@ -67,11 +67,11 @@ def test_tree_of_a_synthetic_store(tmp_path: Path) -> None:
         "  s-root  2 msgs",
         "    s-a  [alpha]  3 msgs  <- latest",
         "      s-a1  4 msgs",
-        "    s-b  1 msgs",
-        "      c00  1 msgs",
+        "    s-b  1 msg",
+        "      c00  1 msg",
     ]
-    assert "  s-alien  1 msgs  (foreign)" in lines
+    assert "  s-alien  1 msg  (foreign)" in lines
     assert "  broken  0 msgs  (does not load)" in lines
     # c61 sits at depth 64; its child continues at the top of forks/.
     assert " " * 2 * 65 + "c62 -> (continued at top)" in lines
-    assert "  c62  1 msgs  (continued from c61.jsonl)" in lines
+    assert "  c62  1 msg  (continued from c61.jsonl)" in lines

@@ -244,7 +244,7 @@ def rows(box: Sandbox, *args: str) -> list[dict[str, object]]:
 
 def test_workspaces_table(sandbox: Sandbox) -> None:
     home = sandbox.home
-    done = sandbox.run("workspaces")
+    done = sandbox.run("workspaces", "-v")  # -v: discovery's progress on stderr
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["LABEL", "PATH", "FINGERPRINT", "SESSIONS", "LATEST"]
@@ -293,12 +293,12 @@ def test_workspaces_json_and_discovery_options(sandbox: Sandbox, tmp_path: Path)
 
 def test_tree_discovers_too(sandbox: Sandbox) -> None:
     home = sandbox.home
-    done = sandbox.run("tree")
+    done = sandbox.run("tree", "-v")
     assert done.returncode == 0, done.stderr
     headers = [line for line in done.stdout.splitlines() if not line.startswith(" ")]
     workspaces = [("p1", "p1"), ("p2", "a/p2"), ("p4", "a/b/c/p4"), ("global", GLOBAL_WS)]
     assert sorted(headers) == sorted(
-        f"{rel.rsplit('/', 1)[-1]}  {fp(home / rel)}  1 sessions  latest: s-{name}.jsonl"
+        f"{rel.rsplit('/', 1)[-1]}  {fp(home / rel)}  1 session  latest: s-{name}.jsonl"
         for name, rel in workspaces
     )
     assert "discovery: done" in done.stderr
