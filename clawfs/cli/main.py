@@ -125,9 +125,9 @@ for none."""
 OPTIONS_HELP = (
     "mount options, comma-separated, repeatable: store=DIR, workspace=DIR, data-dir=DIR, "
     "discover=DIR, discover-depth=N, no-discover, allow_other, ro, rw, log-file=FILE, "
-    "debug, poll-interval=SECONDS (the long options above); the kernel's generic flags (nosuid, nodev, noexec, "
-    "noatime, relatime ...) are passed to FUSE, and mount(8)'s own (defaults, noauto, "
-    "user, nofail, _netdev) accepted and dropped"
+    "debug, poll-interval=SECONDS (the long options above); the kernel's generic flags "
+    "(nosuid, nodev, noexec, noatime, relatime ...) are passed to FUSE, and mount(8)'s own "
+    "(defaults, noauto, user, nofail, _netdev) accepted and dropped"
 )
 
 

@@ -193,7 +193,7 @@ class Fork:
         except RequestError as e:
             self.controls.remember(self.handle, error_line(e.message))
             # Also where the user looks when `echo x > fork` shows only the errno.
-            log.warning("fork through %r failed: %s (%s)", "/".join(self.handle.entry.key),
+            log.warning("fork through %s failed: %s (%s)", "/".join(self.handle.entry.key),
                         e.message, errno.errorcode.get(e.errno, e.errno))
             raise
         except Exception:

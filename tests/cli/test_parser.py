@@ -22,7 +22,7 @@ def test_no_parser_allows_abbreviations() -> None:
     parsers = all_parsers()
     assert {p.prog for p in parsers} == {
         "clawfs", "clawfs mount", "clawfs umount", "clawfs path", "clawfs tree",
-        "clawfs workspaces", "clawfs demo",
+        "clawfs workspaces", "clawfs show", "clawfs demo",
     }
     assert all(p.allow_abbrev is False for p in parsers)
 
@@ -63,6 +63,11 @@ def test_dash_o_is_applied_where_it_stands() -> None:
     assert args.stores == ["/a", "/b", "/c"]
     assert (args.workspaces, args.data_dirs, args.discover_dirs) == (["/w"], ["/d"], ["/x"])
     assert args.discover_depth == 2
+
+
+def test_dash_o_poll_interval() -> None:
+    assert cli.parse(["mount", "/m", "-o", "poll-interval=0.5"]).poll_interval == 0.5
+    assert cli.parse(["mount", "/m"]).poll_interval == 2.0
 
 
 def test_dash_o_flags_and_the_last_of_ro_and_rw_wins() -> None:
@@ -144,7 +149,7 @@ def test_every_name_dash_o_knows_is_documented_in_its_help() -> None:
     assert [name for name in sorted(ours) if name not in action.help] == []
     for long_option in ("--store", "--workspace", "--data-dir", "--discover", "--no-discover",
                         "--discover-depth", "--allow-other", "--log-file", "--debug",
-                        "--read-only"):
+                        "--read-only", "--poll-interval"):
         assert any(long_option in a.option_strings for a in mount._actions), long_option
 
 
