@@ -30,7 +30,16 @@ from clawfs.format import rusttext
 
 
 class NotUtf8(ValueError):
-    """The bytes are not UTF-8: claw cannot load the file at all."""
+    """The bytes are not UTF-8: claw cannot load the file at all.
+
+    `lines` are the good lines the failing call completed before the bad
+    one (`Splitter.feed`), so that a reader fed in pieces sees the same
+    lines however the pieces were cut.
+    """
+
+    def __init__(self, message: str, lines: list[Line] | None = None) -> None:
+        super().__init__(message)
+        self.lines: list[Line] = [] if lines is None else lines
 
 
 class Line(NamedTuple):
@@ -87,7 +96,8 @@ class Splitter:
         self._failed = False
 
     def feed(self, data: bytes) -> list[Line]:
-        """The non-blank lines that `data` completes, in order."""
+        """The non-blank lines that `data` completes, in order. On a line
+        that is not UTF-8, `NotUtf8` carries the lines before it."""
         cut = data.rfind(b"\n") + 1
         if cut == 0:
             self._tail += data
@@ -100,11 +110,13 @@ class Splitter:
         self.offset += len(complete)
         if self._failed:
             raise NotUtf8("the stream is not UTF-8")
+        good: list[Line] = []
         try:
-            return list(lines(complete, first_number=number, start=start))
-        except NotUtf8:
+            good.extend(lines(complete, first_number=number, start=start))
+        except NotUtf8 as e:
             self._failed = True
-            raise
+            raise NotUtf8(str(e), good) from None
+        return good
 
     def pending(self) -> list[Line]:
         """The unfinished tail as the stream's last line (none if blank or

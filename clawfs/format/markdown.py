@@ -66,10 +66,10 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from clawfs.format import clawjson, jsonl, session
+from clawfs.format import jsonl, session
 from clawfs.format.clawjson import JsonObject
 from clawfs.format.mdblocks import code_span, open_fence, tool_input, tool_output
-from clawfs.format.session import Compaction, LoadError, Message, Meta, PromptEntry, Session
+from clawfs.format.session import Compaction, Message, Meta, PromptEntry, Record, Session
 
 TITLE_CHARS = 80
 TITLE_MESSAGES = 16
@@ -84,10 +84,6 @@ what bounds the memory a hostile file costs."""
 
 _NO_NOW = -1
 """The "now" passed to claw's loader: a created time it falls back to is not recorded."""
-
-Record = Meta | Compaction | PromptEntry | Message
-"""One JSONL record as session.py reads it (a message is claw's JSON shape)."""
-
 
 # -- records to Markdown ------------------------------------------------------
 
@@ -152,14 +148,17 @@ class Renderer:
         self._held = []
         return "".join(parts)
 
-    def _header(self) -> str:
+    @property
+    def title(self) -> str:
+        """The page's title: the first user line, else the session id (final once started)."""
+        return self._session_id() if self._title is None else self._title
+
+    def _session_id(self) -> str:
         meta = self._meta
-        if meta is None:
-            session_id = _lossy(session.file_stem(self.file_name))
-        else:
-            session_id = meta.session_id
-        title = session_id if self._title is None else self._title
-        return f"# {title}\n\n{facts_table(meta, session_id, self.path)}\n"
+        return _lossy(session.file_stem(self.file_name)) if meta is None else meta.session_id
+
+    def _header(self) -> str:
+        return f"# {self.title}\n\n{facts_table(self._meta, self._session_id(), self.path)}\n"
 
     def _record(self, record: Record) -> str:
         if isinstance(record, dict):
@@ -301,9 +300,9 @@ class MarkdownReader:
     `feed` consumes complete lines and returns the stable text they add;
     `tail()` is the text the rendering of everything fed so far ends with.
     It does not change the reader, so feeding may go on after it (a file
-    that grew). Each line goes to claw's reader (session.py) on its own,
-    and claw's reader is the judge: a line is rendered only once it took
-    it, and its verdict names the error. Lines are claw's (format/jsonl.py).
+    that grew). claw's reader (session.py) is the judge: it hands out each
+    record it takes (`JsonlReader`'s `taken`), in file order, and only those
+    are rendered, so no line is parsed twice; its verdict names the error.
     """
 
     def __init__(self, path: str, file_name: str | None = None) -> None:
@@ -314,12 +313,11 @@ class MarkdownReader:
         """Bytes fed so far."""
         self._file_name = name
         self._renderer = Renderer(path, name)
-        self._claw = session.JsonlReader(keep_messages=False)
-        self._lines = jsonl.Splitter()
-        self._stopped = False
-        """claw refused a line: nothing from there on is rendered."""
+        self._claw = session.JsonlReader(keep_messages=False, taken=self._take)
+        self._parts: list[str] = []
+        """What the lines taken during one `feed` rendered."""
         self._taken = 0
-        """Non-blank lines taken."""
+        """Lines claw took."""
         self._single: Record | None = None
         """The first record, held while it is the only line and has a
         `messages` key: the file may still be legacy JSON (session.py)."""
@@ -329,44 +327,31 @@ class MarkdownReader:
         """Where the last line taken ended."""
 
     def feed(self, data: bytes) -> bytes:
-        parts: list[str] = []
-        start = 0
-        # One line at a time, so that claw's verdict is known line by line.
-        while (newline := data.find(b"\n", start)) >= 0:
-            parts += self._piece(data[start : newline + 1])
-            start = newline + 1
-        if start < len(data):
-            parts += self._piece(data[start:])
+        self._claw.feed(data)  # renders each line it takes, through `_take`
         self.offset += len(data)
-        text = "".join(parts).encode("utf-8", "replace")
+        text = "".join(self._parts).encode("utf-8", "replace")
+        self._parts = []
         self.emitted += len(text)
         return text
 
-    def _piece(self, piece: bytes) -> list[str]:
-        """Feed a piece that ends a line or holds no line end; render what it completes."""
-        self._claw.feed(piece)
-        if self._stopped:
-            return []
-        try:
-            lines = self._lines.feed(piece)
-        except jsonl.NotUtf8:
-            lines = []
-        if self._claw.error is not None:
-            self._stopped = True
-            return []
-        return [self._take(line) for line in lines]
+    @property
+    def titled(self) -> bool:
+        """Whether the header is written: the title can no longer change."""
+        return self._renderer.started
 
-    def _take(self, line: jsonl.Line) -> str:
+    def title(self) -> str:
+        """The title the rendering of everything fed so far has (no change to the reader)."""
+        if self._renderer.started:
+            return self._renderer.title
+        return self._end()[0].title
+
+    def _take(self, line: jsonl.Line, obj: JsonObject, record: Record | None) -> None:
         """Render one line claw's reader took."""
         size, self._line_end = line.end - self._line_end, line.end
-        parsed = _parse(line.text)
-        if parsed is None:
-            return ""
-        obj, record = parsed
         self._taken += 1
         if self._taken == 1 and "messages" in obj:
             self._single = record
-            return ""
+            return
         text = self._release(self._renderer)
         if record is not None:
             text += self._renderer.feed(record)
@@ -374,7 +359,7 @@ class MarkdownReader:
             self._held_bytes += size
             if self._held_bytes > TITLE_BYTES:
                 text += self._renderer.start()
-        return text
+        self._parts.append(text)
 
     def _release(self, renderer: Renderer) -> str:
         single, self._single = self._single, None
@@ -382,69 +367,31 @@ class MarkdownReader:
 
     def tail(self) -> bytes:
         """What the rendering of everything fed so far ends with (no change to the reader)."""
-        try:
-            loaded: Session | None = self._claw.finish(self._file_name, _NO_NOW)
-            error = None
-        except LoadError as e:
-            loaded, error = None, str(e)
-        taken = not self._stopped and self._claw.error is None
-        """claw's reader took every complete line."""
-        try:
-            pending = self._lines.pending() if taken else []
-        except jsonl.NotUtf8:
-            pending, taken = [], False
-        last = _parse(pending[0].text) if pending else None
-        only_line = taken and (
-            (self._taken == 1 and self._single is not None and not pending)
-            or (self._taken == 0 and last is not None and "messages" in last[0])
-        )
-        if only_line or (self._claw.error is not None and loaded is not None):
-            # Legacy whole-file JSON: nothing was emitted; it renders from the session.
+        return self._end()[1].encode("utf-8", "replace")
+
+    def _end(self) -> tuple[Renderer, str]:
+        """The renderer that ends the rendering of everything fed so far, and
+        the text it ends with: held records, the unfinished last line if
+        claw takes it, claw's error. Legacy JSON renders from the session."""
+        last: list[Record] = []
+
+        def taken(_line: jsonl.Line, _obj: JsonObject, record: Record | None) -> None:
+            if record is not None:
+                last.append(record)
+
+        outcome = self._claw.outcome(self._file_name, _NO_NOW, taken)
+        error = None if outcome.error is None else str(outcome.error)
+        if outcome.legacy:
+            # Nothing was emitted (no line was taken as a record on its own).
             fresh = Renderer(self._renderer.path, self._file_name)
-            text = fresh.finish(error) if loaded is None else render_session(loaded, fresh)
-            return text.encode("utf-8", "replace")
+            if outcome.session is None:
+                return fresh, fresh.finish(error)
+            return fresh, render_session(outcome.session, fresh)
         renderer = self._renderer.copy()
         parts = [] if self._single is None else [renderer.feed(self._single)]
-        if loaded is not None and last is not None and last[1] is not None:
-            parts.append(renderer.feed(last[1]))
+        parts += [renderer.feed(record) for record in last]
         parts.append(renderer.finish(error))
-        return "".join(parts).encode("utf-8", "replace")
-
-
-def _parse(text: str) -> tuple[JsonObject, Record | None] | None:
-    """A line's object and record (None: none claw keeps); None when it is
-    no JSON object. Only lines claw's reader took are rendered."""
-    try:
-        obj = clawjson.parse(text)
-    except clawjson.ClawJsonError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    try:
-        return obj, _record(obj)
-    except LoadError:
-        return obj, None
-
-
-def _record(obj: JsonObject) -> Record | None:
-    """The record of a JSONL line (session.py `_Records.take`, for lines it took)."""
-    kind = obj.get("type")
-    if kind == "message":
-        return session.normalize_message(obj.get("message"))
-    if kind == "session_meta":
-        return session.meta_from_record(obj)
-    if kind == "compaction":
-        count, removed = obj.get("count"), obj.get("removed_message_count")
-        summary = obj.get("summary")
-        if isinstance(count, int) and isinstance(removed, int) and isinstance(summary, str):
-            return Compaction(count, removed, summary)
-        return None
-    timestamp, text = obj.get("timestamp_ms"), obj.get("text")
-    if kind != "prompt_history" or not isinstance(text, str):
-        return None
-    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or timestamp < 0:
-        return None  # claw skips a prompt entry it cannot read
-    return PromptEntry(timestamp, text)
+        return renderer, "".join(parts)
 
 
 def render_session(loaded: Session, renderer: Renderer) -> str:

@@ -11,6 +11,7 @@ so rendering them again gives what claw would save (snapshot.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from clawfs.format import clawjson, jsonl, rusttext
@@ -312,6 +313,13 @@ def meta_from_record(obj: JsonObject) -> Meta:
     )
 
 
+Record = Meta | Compaction | PromptEntry | Message
+"""One JSONL record as claw takes it (a message in claw's JSON shape)."""
+
+Taken = Callable[[jsonl.Line, JsonObject, "Record | None"], None]
+"""Told of every line a `JsonlReader` takes: the line, its object, and the
+record claw made of it (None: a prompt entry claw skips)."""
+
 _PLACEHOLDER: Message = {}
 """Stands for a checked JSONL message a count-only reader did not keep."""
 
@@ -337,25 +345,29 @@ class _Records:
             self.keep_messages,
         )
 
-    def take(self, obj: JsonObject, line_number: int) -> None:
+    def take(self, obj: JsonObject, line_number: int) -> Record | None:
+        """Take one record; what it made of it (None: a prompt entry claw skips)."""
         kind = obj.get("type")
         if not isinstance(kind, str):
             raise LoadError(f"JSONL record at line {line_number} missing type")
         if kind == "session_meta":
             self.meta = meta_from_record(obj)
-        elif kind == "message":
+            return self.meta
+        if kind == "message":
             if "message" not in obj:
                 raise LoadError(f"JSONL record at line {line_number} missing message")
             message = normalize_message(obj["message"])
             self.messages.append(message if self.keep_messages else _PLACEHOLDER)
-        elif kind == "compaction":
+            return message
+        if kind == "compaction":
             self.compaction = _compaction(obj)
-        elif kind == "prompt_history":
+            return self.compaction
+        if kind == "prompt_history":
             entry = _prompt_entry(obj)
             if entry is not None:
                 self.prompt_history.append(entry)
-        else:
-            raise LoadError(f"unsupported JSONL record type at line {line_number}: {kind}")
+            return entry
+        raise LoadError(f"unsupported JSONL record type at line {line_number}: {kind}")
 
     def session(self, file_name: str, mtime_ms: int) -> Session:
         meta = self.meta
@@ -394,6 +406,17 @@ def _created_fallback(session_id: str, mtime_ms: int) -> int:
     return mtime_ms if created is None else created
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What loading everything fed so far gives: the session or claw's
+    error, and whether the bytes are one legacy JSON value (then nothing
+    was taken as JSONL records; the session, if any, is the legacy one)."""
+
+    session: Session | None
+    error: LoadError | None
+    legacy: bool
+
+
 class JsonlReader:
     """Loads a file from its bytes in pieces, so a grown file is read from its old end.
 
@@ -404,15 +427,22 @@ class JsonlReader:
     legacy JSON. `finish` does not change the reader, so feeding may go on
     after it.
 
+    `taken`, if given, is told of every line taken, with the record made of
+    it, in file order and only while no line failed: a reader of records
+    (the Markdown view) then parses nothing twice. A chunk whose later line
+    is not UTF-8 still hands out the lines before it, so what is told never
+    depends on how the bytes were cut.
+
     Legacy detection needs the whole text, but only while the file can
     still be one JSON value: before any non-blank line, when the first
     non-blank line is not JSON on its own, or when it is the only line and
     an object with `messages`. Only then are the bytes kept.
     """
 
-    def __init__(self, *, keep_messages: bool = True) -> None:
+    def __init__(self, *, keep_messages: bool = True, taken: Taken | None = None) -> None:
         self.error: LoadError | None = None
         self._records = _Records(keep_messages=keep_messages)
+        self._taken = taken
         self._lines = jsonl.Splitter()
         self._nonblank = 0
         self._utf8_bad = False
@@ -427,7 +457,8 @@ class JsonlReader:
     def feed(self, data: bytes) -> None:
         try:
             lines = self._lines.feed(data)
-        except jsonl.NotUtf8:
+        except jsonl.NotUtf8 as e:
+            self._take_lines(e.lines)  # the file fails as a whole all the same
             self._fail_utf8()
             return
         self._take_lines(lines)
@@ -436,26 +467,38 @@ class JsonlReader:
 
     def finish(self, file_name: str, mtime_ms: int) -> Session:
         """The session claw would load from everything fed so far (tail included)."""
-        reader = self._copy()
+        outcome = self.outcome(file_name, mtime_ms)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.session is not None
+        return outcome.session
+
+    def outcome(self, file_name: str, mtime_ms: int, taken: Taken | None = None) -> Outcome:
+        """`finish` as a value, never raising. `taken` is told of the
+        unfinished last line if claw takes it. Changes nothing."""
+        reader = self._copy(taken)
         if not reader._utf8_bad:
             try:
                 reader._take_lines(self._lines.pending())
             except jsonl.NotUtf8:
                 reader._fail_utf8()
         if reader._utf8_bad:
-            raise LoadError(UTF8_ERROR)
+            return Outcome(None, LoadError(UTF8_ERROR), False)
         if reader._kept is not None:
             legacy = _legacy_value(bytes(reader._kept).decode("utf-8"))
             if legacy is not None:
-                return _from_legacy(legacy, file_name, mtime_ms)
+                try:
+                    return Outcome(_from_legacy(legacy, file_name, mtime_ms), None, True)
+                except LoadError as error:
+                    return Outcome(None, error, True)
         if reader.error is not None:
-            raise LoadError(str(reader.error))
-        return reader._records.session(file_name, mtime_ms)
+            return Outcome(None, LoadError(str(reader.error)), False)
+        return Outcome(reader._records.session(file_name, mtime_ms), None, False)
 
-    def _copy(self) -> JsonlReader:
-        """A copy for `finish` to take the last line into. It shares the
-        splitter, which `finish` only asks for its pending line."""
-        clone = JsonlReader()
+    def _copy(self, taken: Taken | None) -> JsonlReader:
+        """A copy for `outcome` to take the last line into. It shares the
+        splitter, which `outcome` only asks for its pending line."""
+        clone = JsonlReader(taken=taken)
         clone.error = self.error
         clone._records = self._records.copy()
         clone._lines = self._lines
@@ -492,9 +535,12 @@ class JsonlReader:
         try:
             if not isinstance(value, dict):
                 raise LoadError(f"JSONL record at line {line.number} must be an object")
-            self._records.take(value, line.number)
+            record = self._records.take(value, line.number)
         except LoadError as error:
             self.error = error
+            return
+        if self._taken is not None:
+            self._taken(line, value, record)
 
     def _parse_line(self, line: jsonl.Line) -> JsonValue | None:
         """The line's value; on failure records claw's error and returns None."""

@@ -130,6 +130,13 @@ def test_lines_yields_what_comes_before_a_bad_line_and_stops_there() -> None:
         next(found)
 
 
+def test_a_piece_with_a_bad_line_carries_the_good_lines_before_it() -> None:
+    splitter = Splitter()
+    with pytest.raises(NotUtf8) as raised:
+        splitter.feed(b"one\n\ntwo\n\xff\nthree\n")
+    assert raised.value.lines == [Line(1, "one", 4), Line(3, "two", 9)]
+
+
 def test_a_line_longer_than_any_piece() -> None:
     record = b"x" * 100_000
     pieces = [record[i : i + 1000] for i in range(0, len(record), 1000)]

@@ -446,6 +446,36 @@ def test_the_first_user_text_arriving_later_retitles_but_keeps_emitted_bytes() -
     assert old.startswith(b"# session-1776000000001-0\n") and new.startswith(b"# hi\n")
 
 
+def title_line(rendered: bytes) -> str:
+    return rendered.split(b"\n", 1)[0].decode("utf-8").removeprefix("# ")
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: str(p.relative_to(CORPUS)))
+def test_title_is_the_pages_first_line_and_final_once_titled(path: Path) -> None:
+    data = path.read_bytes()
+    whole = markdown.render_bytes(data, str(path))
+    reader = markdown.MarkdownReader(str(path))
+    seen_titled = None
+    for at in range(0, len(data), 4096):
+        reader.feed(data[at : at + 4096])
+        if reader.titled and seen_titled is None:
+            seen_titled = reader.title()
+    assert reader.title() == title_line(whole)
+    assert seen_titled in (None, title_line(whole))
+
+
+def test_the_title_of_what_was_fed_so_far() -> None:
+    reader = markdown.MarkdownReader("/s/x.jsonl")
+    reader.feed(meta("session-1776000000001-0"))
+    assert not reader.titled and reader.title() == "session-1776000000001-0"
+    reader.feed(line(message("user", text("hello\nworld"))))
+    assert reader.titled and reader.title() == "hello"
+    legacy = markdown.MarkdownReader("/s/old.json")
+    legacy.feed(b'{"messages": [{"role": "user", "blocks": [{"type": "text", "text": "hi"}]}],'
+                b' "version": 1}')
+    assert legacy.title() == "hi" and not legacy.titled
+
+
 @pytest.mark.parametrize("step", [1, 7, 100, 4096])
 def test_pieces_of_any_size_render_the_same(step: int) -> None:
     data = TORSTAN.read_bytes()

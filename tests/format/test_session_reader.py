@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clawfs.format.clawjson import JsonObject, render
-from clawfs.format.session import JsonlReader, LoadError, Session, load
+from clawfs.format.session import JsonlReader, LoadError, Meta, Session, load
 
 MTIME = 1_700_000_000_000
 META: JsonObject = {
@@ -114,3 +114,73 @@ def test_extending_matches_a_full_load_after_growth() -> None:
     reader.feed(first)
     reader.feed(grown[reader.offset :])
     assert reader.finish("f.jsonl", MTIME) == load(grown, file_name="f.jsonl", mtime_ms=MTIME)
+
+
+def taken_by(data: bytes, cuts: list[int]) -> list[tuple[int, object]]:
+    """(line number, record) of every line a reader fed in pieces hands out."""
+    told: list[tuple[int, object]] = []
+    reader = JsonlReader(
+        keep_messages=False, taken=lambda ln, _obj, rec: told.append((ln.number, rec))
+    )
+    start = 0
+    for cut in [*cuts, len(data)]:
+        reader.feed(data[start:cut])
+        start = cut
+    return told
+
+
+@pytest.mark.parametrize("data", SAMPLES)
+def test_what_is_handed_out_does_not_depend_on_the_pieces(data: bytes) -> None:
+    expected = taken_by(data, [])
+    for cut in range(len(data) + 1):
+        assert taken_by(data, [cut]) == expected, cut
+
+
+def test_taken_hands_out_every_record_claw_takes_in_order_and_nothing_after_a_bad_line() -> None:
+    data = line(META) + message("one") + b"garbage\n" + message("two")
+    told = taken_by(data, [])
+    assert [number for number, _ in told] == [1, 2]
+    meta, first = told[0][1], told[1][1]
+    assert isinstance(meta, Meta) and meta.session_id == "session-2-0"
+    assert first == {"blocks": [{"text": "one", "type": "text"}], "role": "user"}
+
+
+def test_taken_hands_out_the_lines_before_a_bad_utf8_line_in_the_same_piece() -> None:
+    data = line(META) + message("one") + b"\xff\n" + message("two")
+    assert [n for n, _ in taken_by(data, [])] == [1, 2]
+    reader = JsonlReader(taken=lambda *_: None)
+    reader.feed(data)
+    with pytest.raises(LoadError, match="valid UTF-8"):
+        reader.finish("f.jsonl", MTIME)
+
+
+def test_a_skipped_prompt_entry_is_taken_without_a_record() -> None:
+    data = line(META) + line({"type": "prompt_history", "text": "x", "timestamp_ms": -1})
+    assert taken_by(data, []) == [(1, taken_by(data, [])[0][1]), (2, None)]
+
+
+@pytest.mark.parametrize("data", SAMPLES)
+def test_outcome_is_finish_as_a_value(data: bytes) -> None:
+    reader = JsonlReader()
+    reader.feed(data)
+    result = reader.outcome("f.jsonl", MTIME)
+    expected = whole(data)
+    if isinstance(expected, str):
+        assert result.session is None and f"error: {result.error}" == expected
+    else:
+        assert result.error is None and result.session == expected
+    assert result.legacy == (data in LEGACY)
+
+
+LEGACY = [b'{"messages":[],"version":1}', b'{\n "messages": [],\n "version": 1\n}\n']
+"""The samples that are one legacy JSON value."""
+
+
+def test_outcome_tells_taken_of_the_unfinished_last_line_without_changing_the_reader() -> None:
+    reader = JsonlReader()
+    reader.feed(line(META) + message("one").rstrip(b"\n"))
+    told: list[int] = []
+    reader.outcome("f.jsonl", MTIME, lambda ln, _obj, _rec: told.append(ln.number))
+    assert told == [2]
+    assert reader.outcome("f.jsonl", MTIME).session is not None
+    assert reader.offset == len(line(META))
