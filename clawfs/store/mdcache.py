@@ -1,0 +1,354 @@
+"""The Markdown of session files, per file version: sizes, titles, bytes (SPEC §8).
+
+The mount serves every transcript also as Markdown (`<stem>.md`), with an
+exact `st_size` (`cp`, `tar`, `rsync`, `mmap` trust it), yet an `ls -l`
+must not render anything. So what a version's rendering is, is found out
+once and kept:
+
+* `Rendered` (title, size) per file and version (`FileKey`), in one map:
+  the background sweep fills it (it already reads every file), and so do
+  a read that reached the end and `measure` (run off the request thread
+  when a size is asked before the sweep got there). It is the one place
+  sizes and titles live, so a persistent index cache can fill it
+  (`remember`) and save it (`known_items`).
+* A version that only grew (the same file, its old bytes intact, as when
+  claw appends a message) is rendered on from its old end by a kept
+  `MarkdownReader` (format/markdown.py: the first `emitted` bytes of a
+  rendering never change), not from the start: an append costs what it
+  adds. Anything else (a save by rename, a rewrite in place, a file that
+  shrank) starts over, and a version is remembered only if the file was
+  still that version once rendered, so a changed file is never served
+  stale.
+* Rendered bytes are kept for reads within `RENDERED_BYTES` in all: per
+  file the last `WINDOW_BYTES` rendered (all of a smaller rendering), the
+  least recently used file dropped first. The kernel's page cache serves
+  re-reads (the mount opens with keep_cache); this serves what the kernel
+  does not hold: a `cat` after a `stat`, `tail -f` after an append, and a
+  sequential read of a big session, rendered once as it goes. A read
+  behind what is kept renders from the start again, holding only its
+  window (an `mmap` jumping backwards in a big session pays that).
+
+No FUSE and no trio: methods that may render (`measure`, `title`, `read`)
+belong off the request thread; `known` and `read_cached` never do I/O
+beyond what they are given.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from clawfs.format.markdown import MarkdownReader
+from clawfs.store import files
+from clawfs.store.files import FileKey
+
+READ_CHUNK = 256 << 10
+"""File bytes rendered at a time (a read of 128 KiB near the start of a big
+session renders about this much, not the whole file)."""
+
+CHECK_BYTES = 256
+"""Bytes before a kept reader's end, compared to tell that the old part is unchanged."""
+
+WINDOW_BYTES = 2 << 20
+"""Rendered bytes kept per file: the last ones (a read in progress keeps its own)."""
+
+BEHIND_BYTES = 128 << 10
+"""Bytes kept before the offset of the last read: `tail -f` re-reads from the
+page boundary before the old end, readahead overlaps a little."""
+
+RENDERED_BYTES = 16 << 20
+"""What all kept renderings may take together (text, tails, and `READER_COST`
+for each reader); beyond it the least recently used are dropped."""
+
+READER_COST = 32 << 10
+"""What a kept reader is counted as (claw's reader state, the renderer)."""
+
+MAX_KEPT = 64
+"""Kept readers at most, whatever their size."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """What is known of one version's Markdown without rendering it again."""
+
+    title: str
+    size: int | None
+    """None: only the title is known (from the start of the file)."""
+
+
+class _Feed:
+    """A `MarkdownReader` fed one file from its start, with the text it rendered last.
+
+    The rendering is `[0, end)` (stable, `text` holds its `[start, end)`)
+    plus `tail` once all of version `key` was fed.
+    """
+
+    __slots__ = ("key", "reader", "fed", "check", "start", "text", "tail", "lock")
+
+    def __init__(self, path: str, file_name: str) -> None:
+        self.key: FileKey | None = None
+        self.reader = MarkdownReader(path, file_name)
+        self.fed = 0
+        self.check = b""
+        self.start = 0
+        self.text = bytearray()
+        self.tail: bytes | None = None
+        self.lock = threading.Lock()
+
+    @property
+    def end(self) -> int:
+        return self.reader.emitted
+
+    @property
+    def size(self) -> int | None:
+        """The rendering's size, once all of `key` was fed."""
+        return None if self.tail is None else self.end + len(self.tail)
+
+    @property
+    def cost(self) -> int:
+        return len(self.text) + len(self.tail or b"") + READER_COST
+
+    def goes_on(self, fd: int, key: FileKey) -> bool:
+        """Whether this feed renders `key`: fresh, the same version, or an
+        earlier version of the same file that `key` only grew from."""
+        if self.key is None or self.key == key:
+            return True
+        if not self.key.same_file(key) or key.size <= self.key.size:
+            return False
+        start = self.fed - len(self.check)
+        return os.pread(fd, len(self.check), start) == self.check
+
+    def advance(self, fd: int, key: FileKey, until: int | None, reading: int | None) -> None:
+        """Feed `key`'s bytes until the rendering reaches `until` (None: the
+        end). `reading`: the offset of a read being served, whose bytes
+        stay kept (None: keep only the window)."""
+        if self.key != key:
+            self.key, self.tail = key, None
+        while self.fed < key.size and (until is None or self.end < until):
+            chunk = os.pread(fd, min(READ_CHUNK, key.size - self.fed), self.fed)
+            if not chunk:
+                return  # shorter than its stat said: changed under us, nothing to remember
+            self.text += self.reader.feed(chunk)
+            self.fed += len(chunk)
+            self.check = (self.check + chunk[-CHECK_BYTES:])[-CHECK_BYTES:]
+            self._trim(reading)
+        if self.fed == key.size and self.tail is None:
+            self.tail = self.reader.tail()
+
+    def _trim(self, reading: int | None) -> None:
+        keep_from = self.end - WINDOW_BYTES
+        if reading is not None:
+            keep_from = min(max(reading - BEHIND_BYTES, keep_from), reading)
+        keep_from = min(keep_from, self.end)  # a read far ahead: nothing of it yet
+        if keep_from > self.start:
+            del self.text[: keep_from - self.start]
+            self.start = keep_from
+
+    def holds(self, off: int, size: int) -> bool:
+        """Whether the bytes `[off, off + size)` (cut at the end) are at hand."""
+        if off < self.start:
+            return False
+        return off + size <= self.end or self.tail is not None
+
+    def slice(self, off: int, size: int) -> bytes:
+        """Bytes `[off, off + size)` of the rendering, from what is at hand."""
+        stop = off + size
+        out = bytes(self.text[off - self.start : stop - self.start]) if off < self.end else b""
+        if self.tail is not None and stop > self.end:
+            out += self.tail[max(off - self.end, 0) : stop - self.end]
+        return out
+
+
+class MarkdownCache:
+    """Sizes and titles per file version, kept readers and rendered bytes (see the module).
+
+    Safe to call from several threads; rendering one file happens under
+    that file's own lock, never the cache's.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[FileKey, Rendered]] = {}
+        self._feeds: OrderedDict[str, _Feed] = OrderedDict()
+        """Kept readers by path, least recently used first."""
+
+    # --- sizes and titles per version ---------------------------------------------
+
+    def known(self, path: str, key: FileKey) -> Rendered | None:
+        """What is known of this version's Markdown (never renders)."""
+        with self._lock:
+            found = self._known.get(path)
+        return found[1] if found is not None and found[0] == key else None
+
+    def remember(self, path: str, key: FileKey, rendered: Rendered) -> None:
+        """Record what a version's Markdown is (a persistent cache may call this)."""
+        with self._lock:
+            self._remember(path, key, rendered)
+
+    def _remember(self, path: str, key: FileKey, rendered: Rendered) -> None:
+        found = self._known.get(path)
+        if found is not None and found[0] == key and found[1].size is not None:
+            return  # a title-only result never replaces a size
+        self._known[path] = (key, rendered)
+
+    def known_items(self) -> list[tuple[str, FileKey, Rendered]]:
+        """Everything known, for a persistent cache to save."""
+        with self._lock:
+            return [(path, key, rendered) for path, (key, rendered) in self._known.items()]
+
+    def retain(self, paths: Iterable[str]) -> None:
+        """Forget files that are no longer in the store."""
+        keep = set(paths)
+        with self._lock:
+            for path in [p for p in self._known if p not in keep]:
+                del self._known[path]
+            for path in [p for p in self._feeds if p not in keep]:
+                del self._feeds[path]
+
+    def measure(self, path: str, file_name: str) -> tuple[FileKey, Rendered] | None:
+        """Render the file's current version to its end, or go on from a kept
+        reader; None if it cannot be opened or read, or changed meanwhile."""
+        try:
+            opened = files.open_backing(path)
+        except OSError:
+            return None
+        with opened:
+            key = opened.key
+            try:
+                rendered = self.measure_open(opened.fd, key, path, file_name)
+            except OSError:
+                return None
+        return None if rendered is None else (key, rendered)
+
+    def measure_open(
+        self, fd: int, key: FileKey, path: str, file_name: str
+    ) -> Rendered | None:
+        """`measure` of the open file `fd`, whose version is `key`."""
+        known = self.known(path, key)
+        if known is not None and known.size is not None:
+            return known
+        with self._lock:
+            feed = self._feeds.get(path)
+            previous = self._known.get(path)
+        if feed is None:
+            feed = _Feed(path, file_name)
+        with feed.lock:
+            if not feed.goes_on(fd, key):
+                feed = _Feed(path, file_name)  # not shared yet: no need for its lock
+            feed.advance(fd, key, None, None)
+            size = feed.size
+            title = feed.reader.title()
+        if size is None or files.file_key(os.fstat(fd)) != key:
+            return None
+        rendered = Rendered(title, size)
+        # A reader is kept for a file seen before (it is growing), not for
+        # every file the sweep goes through.
+        growing = previous is not None and previous[0].same_file(key)
+        with self._lock:
+            self._remember(path, key, rendered)
+            if growing or path in self._feeds:
+                self._keep(path, feed)
+        return rendered
+
+    def title(self, path: str, file_name: str) -> str | None:
+        """The title of the file's current version, reading only as far as
+        it takes (the header is written after the first user text)."""
+        try:
+            opened = files.open_backing(path)
+        except OSError:
+            return None
+        with opened:
+            key = opened.key
+            known = self.known(path, key)
+            if known is not None:
+                return known.title
+            reader = MarkdownReader(path, file_name)
+            fed = 0
+            try:
+                while fed < key.size and not reader.titled:
+                    chunk = os.pread(opened.fd, min(READ_CHUNK, key.size - fed), fed)
+                    if not chunk:
+                        return None
+                    reader.feed(chunk)
+                    fed += len(chunk)
+                title = reader.title()
+                size = reader.emitted + len(reader.tail()) if fed == key.size else None
+                if files.file_key(os.fstat(opened.fd)) != key:
+                    return title
+            except OSError:
+                return None
+        self.remember(path, key, Rendered(title, size))
+        return title
+
+    # --- bytes --------------------------------------------------------------------
+
+    def read_cached(self, key: FileKey, path: str, off: int, size: int) -> bytes | None:
+        """Bytes of version `key`'s rendering if they are at hand, else None.
+        No I/O: for the request thread."""
+        with self._lock:
+            feed = self._feeds.get(path)
+            if feed is not None:
+                self._feeds.move_to_end(path)
+        if feed is None or not feed.lock.acquire(blocking=False):
+            return None
+        try:
+            if feed.key != key or not feed.holds(off, size):
+                return None
+            return feed.slice(off, size)
+        finally:
+            feed.lock.release()
+
+    def read(
+        self, fd: int, key: FileKey, path: str, file_name: str, off: int, size: int
+    ) -> bytes:
+        """Bytes `[off, off + size)` of the rendering of version `key` of the
+        open file `fd` (fewer only at its end). May render: off the request thread."""
+        with self._lock:
+            feed = self._feeds.get(path)
+        if feed is None:
+            feed = self._fresh(path, file_name)
+        with feed.lock:
+            if feed.goes_on(fd, key) and off >= feed.start:
+                return self._read(feed, fd, key, path, off, size)
+        feed = self._fresh(path, file_name)
+        with feed.lock:
+            return self._read(feed, fd, key, path, off, size)
+
+    def _fresh(self, path: str, file_name: str) -> _Feed:
+        feed = _Feed(path, file_name)
+        with self._lock:
+            self._keep(path, feed)
+        return feed
+
+    def _read(self, feed: _Feed, fd: int, key: FileKey, path: str, off: int, size: int) -> bytes:
+        """A read from `feed` (its lock held)."""
+        feed.advance(fd, key, off + size, off)
+        data = feed.slice(off, size)
+        total = feed.size
+        known = self.known(path, key)
+        if total is not None and (known is None or known.size is None):
+            if files.file_key(os.fstat(fd)) == key:  # the version it rendered
+                self.remember(path, key, Rendered(feed.reader.title(), total))
+        with self._lock:
+            if path in self._feeds:
+                self._feeds.move_to_end(path)
+            self._evict()
+        return data
+
+    def _keep(self, path: str, feed: _Feed) -> None:
+        """Keep `feed` as the file's reader (lock held)."""
+        self._feeds[path] = feed
+        self._feeds.move_to_end(path)
+        self._evict()
+
+    def _evict(self) -> None:
+        """Drop the least recently used readers beyond the bounds (lock held).
+        A reader in use is counted as it is now (it may grow by one chunk's
+        rendering before its read ends)."""
+        total = sum(feed.cost for feed in self._feeds.values())
+        while self._feeds and (total > RENDERED_BYTES or len(self._feeds) > MAX_KEPT):
+            _, dropped = self._feeds.popitem(last=False)
+            total -= dropped.cost
