@@ -45,7 +45,8 @@ from pyfuse3 import (
 from clawfs.mount import control, kernelcache, render
 from clawfs.mount.errors import RequestError
 from clawfs.mount.inodes import InodeTable
-from clawfs.mount.view import Entry, EntryKind, View, workspace_of
+from clawfs.mount.mdfiles import MarkdownFiles, Source
+from clawfs.mount.view import Entry, EntryKind, View, session_file, workspace_of
 from clawfs.store import files
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,14 @@ log = logging.getLogger(__name__)
 SHORT_ATTR_TIMEOUT = 1.0
 LONG_ATTR_TIMEOUT = 60.0
 ENTRY_TIMEOUT = 60.0
-CHANGING = (EntryKind.TRANSCRIPT, EntryKind.SYMLINK)
+CHANGING = (EntryKind.TRANSCRIPT, EntryKind.MARKDOWN, EntryKind.SYMLINK)
+BACKED = kernelcache.BACKED
+
+# A listing answers only entries whose attributes are known: before a batch
+# that holds `.md` files of unmeasured versions, up to this many are
+# measured in a worker thread (rendered: mount/mdfiles.py), so a listing
+# before the background sweep got there costs renders, never a stalled thread.
+MEASURE_AHEAD = 64
 
 # readdir offsets: next_id must never be 0 (it means "start"), and 1 and 2
 # are best avoided (. and ..), so entry i of a listing has next_id i + 3.
@@ -170,13 +178,21 @@ class TranscriptHandle:
 
 
 @dataclass
+class MarkdownHandle:
+    """An open `.md` file: its transcript's backing descriptor, as `TranscriptHandle`."""
+
+    inode: int
+    source: Source
+
+
+@dataclass
 class GeneratedHandle:
     """index.tsv: content built at open (like a /proc file)."""
 
     data: bytes
 
 
-FileHandle = TranscriptHandle | GeneratedHandle | control.Handle
+FileHandle = TranscriptHandle | MarkdownHandle | GeneratedHandle | control.Handle
 
 
 class Operations(pyfuse3.Operations):
@@ -198,8 +214,9 @@ class Operations(pyfuse3.Operations):
         )
         self._dirs: dict[int, DirHandle] = {}
         self._files: dict[int, FileHandle] = {}
-        self._open_fds: dict[int, list[int]] = {}
-        """Backing descriptors of open transcripts, by inode (for getattr)."""
+        self._open: dict[int, list[TranscriptHandle | MarkdownHandle]] = {}
+        """Open transcripts and `.md` files by inode (getattr answers for what they hold)."""
+        self._markdown = MarkdownFiles(view.index.markdown)
         self._handle_ids = itertools.count(1)
         self._controls = control.ControlFiles(view, read_only=read_only)
         self._uid = os.getuid()
@@ -273,7 +290,7 @@ class Operations(pyfuse3.Operations):
         The stat is taken here (not from the index) so the inode's identity is
         the file on disk now, which is what getattr will compare against.
         """
-        if entry.kind is not EntryKind.TRANSCRIPT:
+        if entry.kind not in BACKED:
             return self._inodes.number((entry.kind, entry.key)), None
         st = files.lstat_regular(_backing(entry))
         identity = (st.st_dev, st.st_ino)
@@ -304,8 +321,14 @@ class Operations(pyfuse3.Operations):
         return st
 
     def _attributes(
-        self, inode: int, kind: EntryKind, st: os.stat_result | None, target: str | None = None
+        self,
+        inode: int,
+        kind: EntryKind,
+        st: os.stat_result | None,
+        target: str | None = None,
+        size: int | None = None,
     ) -> EntryAttributes:
+        """`size`: a MARKDOWN entry's (the rendering of the version `st` describes)."""
         attr = EntryAttributes()
         attr.st_ino = inode
         attr.generation = 0  # numbers are never reused within a mount
@@ -317,10 +340,11 @@ class Operations(pyfuse3.Operations):
         attr.st_nlink = 1
         attr.st_blksize = 4096
         attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self._started_ns
-        if kind is EntryKind.TRANSCRIPT and st is not None:
+        if kind in BACKED and st is not None:
+            # A Markdown file is exactly as readable as its transcript.
             attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444)
-            attr.st_size = st.st_size
-            attr.st_blocks = st.st_blocks
+            attr.st_size = st.st_size if size is None else size
+            attr.st_blocks = st.st_blocks if size is None else (size + 511) // 512
             attr.st_blksize = st.st_blksize
             attr.st_atime_ns = st.st_atime_ns
             attr.st_mtime_ns = st.st_mtime_ns
@@ -340,14 +364,65 @@ class Operations(pyfuse3.Operations):
             attr.st_mode = stat.S_IFREG | 0o444
         return attr
 
-    def _attributes_of(self, entry: Entry) -> EntryAttributes:
+    def _attributes_now(self, entry: Entry) -> EntryAttributes | None:
+        """`entry`'s attributes from what is known; None for a `.md` file
+        whose version was not measured yet."""
         inode, st = self._number(entry)
         if entry.kind is EntryKind.SYMLINK:
             st = self._link_end(entry)
-        return self._attributes(inode, entry.kind, st, entry.target)
+        size = None
+        if entry.kind is EntryKind.MARKDOWN:
+            assert st is not None
+            size = self._markdown.size_now(_backing(entry), st)
+            if size is None:
+                return None
+        return self._attributes(inode, entry.kind, st, entry.target, size)
+
+    async def _attributes_of(self, entry: Entry) -> EntryAttributes:
+        """`entry`'s attributes, measuring a `.md` file's size if need be."""
+        attr = self._attributes_now(entry)
+        if attr is not None:
+            return attr
+        return await self._measured(self._inodes.number((entry.kind, entry.key)), entry)
+
+    async def _measured(self, inode: int, entry: Entry) -> EntryAttributes:
+        """A `.md` file's attributes, its size measured in a worker thread, if
+        its backing file is still the one `inode` was given for."""
+        sf = session_file(self.view.index, entry)
+        if sf is None:
+            raise FUSEError(errno.ESTALE)
+        st, size = await self._markdown.measure(sf.path, sf.file_name)
+        identity = (st.st_dev, st.st_ino)
+        known = self._inodes.entry(inode)
+        if known is None or known[1] != identity:
+            # Replaced meanwhile (claw's save): the new file is a new inode.
+            inode = self._inodes.number((entry.kind, entry.key), identity)
+        return self._attributes(inode, entry.kind, st, entry.target, size)
+
+    async def _measure_ahead(self, entries: Sequence[Entry], first: int) -> None:
+        """Measure the `.md` files among the next entries whose size is not known."""
+        todo = []
+        for entry in entries[first:]:
+            if entry.kind is not EntryKind.MARKDOWN:
+                continue
+            try:
+                if self._attributes_now(entry) is None:
+                    todo.append(entry)
+            except OSError:
+                continue
+            if len(todo) >= MEASURE_AHEAD:
+                break
+        for entry in todo:
+            sf = session_file(self.view.index, entry)
+            if sf is None:
+                continue
+            try:
+                await self._markdown.measure(sf.path, sf.file_name)
+            except OSError as e:
+                log.debug("readdir: cannot measure %s: %s", entry.name, e)
 
     def _link_end(self, link: Entry) -> os.stat_result | None:
-        """The backing file a symlink (an alias, `session.jsonl`) ends at.
+        """The backing file a symlink (an alias, `session.jsonl`, `latest.md`) ends at.
 
         Its times become the link's, so `find -newer` sees a link as old as
         the session it names, not as new as the mount. None for a link to
@@ -362,7 +437,7 @@ class Operations(pyfuse3.Operations):
             elif part not in ("", "."):
                 key.append(part)
         end = self.view.resolve(tuple(key))
-        if end is None or end.kind is not EntryKind.TRANSCRIPT:
+        if end is None or end.kind not in BACKED:
             return None
         try:
             return files.lstat_regular(_backing(end))
@@ -381,7 +456,7 @@ class Operations(pyfuse3.Operations):
         child = self.view.lookup(parent, os.fsdecode(name))
         if child is None:
             raise FUSEError(errno.ENOENT)  # not cached: a new session shows at once
-        attr = self._attributes_of(child)
+        attr = await self._attributes_of(child)
         self._inodes.looked_up(attr.st_ino)
         return attr
 
@@ -397,16 +472,28 @@ class Operations(pyfuse3.Operations):
 
     @handler
     async def getattr(self, inode: int, ctx: RequestContext) -> EntryAttributes:
-        fds = self._open_fds.get(inode)
-        if fds:
+        handles = self._open.get(inode)
+        if handles:
             # An open transcript answers for the file it has open, even if
             # that was renamed over or deleted since (as on a local disk).
-            return self._attributes(inode, EntryKind.TRANSCRIPT, os.fstat(fds[0]))
+            return await self._open_attributes(inode, handles[0])
         entry = self._resolve(inode)
+        if entry.kind is EntryKind.MARKDOWN:
+            self._stat_backing(inode, entry)  # ESTALE if no longer this inode's file
+            return await self._attributes_of(entry)
         st = self._stat_backing(inode, entry) if entry.kind is EntryKind.TRANSCRIPT else None
         if entry.kind is EntryKind.SYMLINK:
             st = self._link_end(entry)
         return self._attributes(inode, entry.kind, st, entry.target)
+
+    async def _open_attributes(
+        self, inode: int, handle: TranscriptHandle | MarkdownHandle
+    ) -> EntryAttributes:
+        """Attributes of an open transcript or `.md` file: of the file it has open."""
+        if isinstance(handle, MarkdownHandle):
+            st, size = await self._markdown.measure_open(handle.source)
+            return self._attributes(inode, EntryKind.MARKDOWN, st, None, size)
+        return self._attributes(inode, EntryKind.TRANSCRIPT, os.fstat(handle.fd))
 
     @handler
     async def setattr(
@@ -458,8 +545,11 @@ class Operations(pyfuse3.Operations):
         for index in range(first, len(handle.entries)):
             child = handle.entries[index]
             try:
-                attr = self._attributes_of(child)
-            except OSError as e:
+                attr = self._attributes_now(child)
+                if attr is None:  # an unmeasured .md: measure it and the next ones
+                    await self._measure_ahead(handle.entries, index)
+                    attr = await self._attributes_of(child)
+            except (OSError, FUSEError) as e:
                 log.debug("readdir: leaving out %s: %s", child.name, e)
                 continue  # removed since the snapshot (or unreadable): leave it out
             if not pyfuse3.readdir_reply(
@@ -484,7 +574,7 @@ class Operations(pyfuse3.Operations):
             return FileInfo(fh=fh, direct_io=True)
         if writing:
             raise FUSEError(errno.EROFS)
-        if entry.kind is EntryKind.TRANSCRIPT:
+        if entry.kind in BACKED:
             return self._open_transcript(fh, inode, entry)
         if entry.kind is EntryKind.GENERATED:
             data = await self._off_thread(
@@ -512,8 +602,15 @@ class Operations(pyfuse3.Operations):
             opened.close()
             self._inodes.retire(inode)
             raise FUSEError(errno.ESTALE)  # replaced since lookup: the kernel retries
-        self._files[fh] = TranscriptHandle(inode, opened.fd)
-        self._open_fds.setdefault(inode, []).append(opened.fd)
+        handle: TranscriptHandle | MarkdownHandle = TranscriptHandle(inode, opened.fd)
+        if node.kind is EntryKind.MARKDOWN:
+            sf = session_file(self.view.index, node)
+            if sf is None:
+                opened.close()
+                raise FUSEError(errno.ESTALE)
+            handle = MarkdownHandle(inode, Source(opened.fd, sf.path, sf.file_name))
+        self._files[fh] = handle
+        self._open.setdefault(inode, []).append(handle)
         # keep_cache: re-reads come from the page cache; a changed size or
         # mtime drops those pages by itself (libfuse's AUTO_INVAL_DATA).
         return FileInfo(fh=fh, keep_cache=True)
@@ -523,6 +620,8 @@ class Operations(pyfuse3.Operations):
         handle = self._files[fh]
         if isinstance(handle, TranscriptHandle):
             return os.pread(handle.fd, size, off)
+        if isinstance(handle, MarkdownHandle):
+            return await self._markdown.read(handle.source, off, size)
         if isinstance(handle, GeneratedHandle):
             return handle.data[off : off + size]
         return self._controls.read(handle, off, size)
@@ -548,12 +647,15 @@ class Operations(pyfuse3.Operations):
     @handler
     async def release(self, fh: int) -> None:
         handle = self._files.pop(fh, None)
-        if isinstance(handle, TranscriptHandle):
-            fds = self._open_fds.get(handle.inode, [])
-            fds.remove(handle.fd)
-            if not fds:
-                del self._open_fds[handle.inode]
-            os.close(handle.fd)
+        if isinstance(handle, TranscriptHandle | MarkdownHandle):
+            handles = self._open.get(handle.inode, [])
+            handles.remove(handle)
+            if not handles:
+                del self._open[handle.inode]
+            if isinstance(handle, TranscriptHandle):
+                os.close(handle.fd)
+            else:
+                handle.source.close()  # once no worker thread renders from it
 
     # --- extended attributes --------------------------------------------------
 

@@ -14,12 +14,13 @@ So instead of diffing listings, each held inode is checked against the view
 now (`find_stale`, run in a worker thread: resolving an alias may need to
 load files):
 
-- gone, a different kind, or (a transcript) a different backing file, as
-  after claw's save by temp file + rename or a rotation: its entry in its
+- gone, a different kind, or (a transcript or its Markdown) a different
+  backing file, as after claw's save by temp file + rename or a rotation: its entry in its
   parent is invalidated, so the next lookup finds the new entry (a new inode
   per SPEC §3, which is what lets `tail -F` see a new file) or nothing;
-- a transcript whose size or mtime changed (an append), an alias whose
-  target changed (its size is the target's length): attributes invalidated.
+- a transcript (or its Markdown) whose backing size or mtime changed (an
+  append), an alias whose target changed (its size is the target's
+  length): attributes invalidated.
   `tail -f` fstat()s once a second from the attribute cache, so this is
   what makes it follow an append at once;
 - a directory in a workspace that changed: attributes invalidated (cheap;
@@ -96,17 +97,22 @@ def find_stale(view: View, held: Iterable[Held], fps: set[str] | None, seen: See
     return stale
 
 
+BACKED = (EntryKind.TRANSCRIPT, EntryKind.MARKDOWN)
+"""Entries served from a backing file: a transcript and its Markdown."""
+
+
 def _identity(entry: Entry) -> Identity:
-    """A transcript's backing file as the index knows it (the inode table
-    keys on the same device and inode)."""
-    if entry.kind is not EntryKind.TRANSCRIPT or entry.file_key is None:
+    """A transcript's (or its Markdown's) backing file as the index knows it
+    (the inode table keys on the same device and inode)."""
+    if entry.kind not in BACKED or entry.file_key is None:
         return None
     return (entry.file_key.dev, entry.file_key.ino)
 
 
 def _mark(entry: Entry) -> object:
-    """What the attributes the kernel caches depend on, beyond identity."""
-    if entry.kind is EntryKind.TRANSCRIPT and entry.file_key is not None:
+    """What the attributes the kernel caches depend on, beyond identity (a
+    Markdown file's size is its transcript version's rendering)."""
+    if entry.kind in BACKED and entry.file_key is not None:
         return (entry.file_key.size, entry.file_key.mtime_ns)
     if entry.kind is EntryKind.SYMLINK:
         return entry.target

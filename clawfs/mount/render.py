@@ -2,11 +2,14 @@
 `user.claw.*` extended attributes (SPEC §2). No FUSE here.
 
 Both render claw's list entry for a file (`Summary`, the index's load of
-it) plus where the file is. The values need a load of the whole file,
-which the index caches per file version: `xattrs` and `generate` may load
-(callers run them off the request thread), `cached_xattrs` never does, and
+it) plus where the file is and its title (the first line of its Markdown,
+SPEC §8). The values need a load of the whole file, which the index caches
+per file version, and the title the start of its Markdown, cached beside
+it (`StoreIndex.markdown`): `xattrs` and `generate` may load (callers run
+them off the request thread), `cached_xattrs` never does, and
 `user.claw.path` (what `claw --resume` needs) is the backing file, known
-without any load.
+without any load. A `.md` file has its transcript's attributes, the path
+included: the backing JSONL is what `claw --resume` takes.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import errno
 
 from clawfs.format.summary import Summary
 from clawfs.mount.errors import RequestError
-from clawfs.mount.view import Entry, EntryKind
+from clawfs.mount.view import Entry, EntryKind, session_file
 from clawfs.store.index import SessionFile, StoreIndex
 
 PATH_XATTR = "user.claw.path"
@@ -32,6 +35,7 @@ INDEX_COLUMNS = (
     "workspace_root",
     "path",
     "status",
+    "title",
 )
 
 
@@ -41,29 +45,32 @@ def xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes]:
     May fully load the file (the first time for its version): call it off
     the request thread, or try `cached_xattrs` first.
     """
-    sf = _session_file(index, entry)
+    sf = session_file(index, entry)
     if sf is None:
         return {}
     try:
         loaded = index.load(sf)
     except FileNotFoundError:
         raise RequestError(errno.ESTALE, "session file is gone") from None
-    return _xattrs(sf, loaded)
+    return _xattrs(sf, loaded, _title(index, sf))
 
 
 def cached_xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes] | None:
     """`xattrs` if they need no load (one is cached), else None."""
-    sf = _session_file(index, entry)
+    sf = session_file(index, entry)
     if sf is None:
         return {}
     loaded = index.cached_load(sf)
-    return None if loaded is None else _xattrs(sf, loaded)
+    known = index.markdown.known(sf.path, sf.key)
+    if loaded is None or known is None:
+        return None
+    return _xattrs(sf, loaded, known.title)
 
 
 def xattr(index: StoreIndex, entry: Entry, name: str) -> bytes | None:
     """One attribute; `user.claw.path` needs no load (the backing file)."""
     if name == PATH_XATTR:
-        sf = _session_file(index, entry)
+        sf = session_file(index, entry)
         return None if sf is None else _encode(sf.path)
     return xattrs(index, entry).get(name)
 
@@ -75,18 +82,18 @@ def generate(index: StoreIndex, entry: Entry) -> bytes:
         raise RequestError(errno.EINVAL, "not a generated file")
     rows = ["\t".join(INDEX_COLUMNS)]
     for sf, loaded in index.loaded(entry.key[1]):
-        rows.append("\t".join(_escape(value) for value in _row(sf, loaded)))
+        row = _row(sf, loaded, _title(index, sf))
+        rows.append("\t".join(_escape(value) for value in row))
     return ("\n".join(rows) + "\n").encode("utf-8", "surrogateescape")
 
 
-def _session_file(index: StoreIndex, entry: Entry) -> SessionFile | None:
-    """The file behind a transcript entry (`sessions/<fp>/<file>`), if any."""
-    if entry.kind is not EntryKind.TRANSCRIPT or len(entry.key) != 3:
-        return None
-    return index.file(entry.key[1], entry.key[2])
+def _title(index: StoreIndex, sf: SessionFile) -> str | None:
+    """The title of the file's Markdown (reads only the start of an unmeasured file)."""
+    known = index.markdown.known(sf.path, sf.key)
+    return known.title if known is not None else index.markdown.title(sf.path, sf.file_name)
 
 
-def _xattrs(sf: SessionFile, loaded: Summary) -> dict[str, bytes]:
+def _xattrs(sf: SessionFile, loaded: Summary, title: str | None) -> dict[str, bytes]:
     values: dict[str, str | int | None] = {
         "session_id": loaded.session_id,
         "parent_session_id": loaded.parent_session_id,
@@ -97,6 +104,7 @@ def _xattrs(sf: SessionFile, loaded: Summary) -> dict[str, bytes]:
         "workspace_root": loaded.workspace_root,
         "model": loaded.model,
         "path": sf.path,
+        "title": title,
     }
     return {
         f"user.claw.{name}": _encode(value) for name, value in values.items() if value is not None
@@ -107,7 +115,7 @@ def _encode(value: str | int) -> bytes:
     return str(value).encode("utf-8", "surrogateescape")
 
 
-def _row(sf: SessionFile, loaded: Summary) -> list[str | int | None]:
+def _row(sf: SessionFile, loaded: Summary, title: str | None) -> list[str | int | None]:
     """One index.tsv row, in `INDEX_COLUMNS` order."""
     if loaded.error is not None:
         status = f"error: {loaded.error}"
@@ -127,6 +135,7 @@ def _row(sf: SessionFile, loaded: Summary) -> list[str | int | None]:
         loaded.workspace_root,
         sf.path,
         status,
+        title,
     ]
 
 

@@ -12,31 +12,43 @@ generation.
 
 ```
 latest | last | recent -> sessions/<fp>/<file>
+{latest,last,recent}.md -> sessions/<fp>/<stem>.md
 workspaces/<label> -> ../sessions/<fp>
 sessions/<fp>/{latest,last,recent} -> <file>
+sessions/<fp>/{latest,last,recent}.md -> <stem>.md
 sessions/<fp>/fork                 CONTROL: forks what `latest` names
 sessions/<fp>/index.tsv            GENERATED
 sessions/<fp>/<file>               TRANSCRIPT
+sessions/<fp>/<stem>.md            MARKDOWN: the transcript rendered (SPEC §8)
+sessions/<fp>/branches/<branch> -> ../<file>   the newest session of each branch
 sessions/<fp>/forks/<a>/<b>/...    lineage; each node holds `fork`,
-                                   `session.jsonl -> ../../<file>` and its children
+                                   `session.jsonl -> ../../<file>`,
+                                   `session.md -> ../../<stem>.md` and its children
 ```
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from clawfs.format import session
+from clawfs.store import labels
 from clawfs.store.files import FileKey
 from clawfs.store.index import SessionFile, StoreIndex
 
 ALIASES = ("latest", "last", "recent")
+MD = ".md"
+MD_ALIASES = tuple(alias + MD for alias in ALIASES)
 WORKSPACES = "workspaces"
 SESSIONS = "sessions"
 FORKS = "forks"
+BRANCHES = "branches"
 FORK = "fork"
 INDEX_TSV = "index.tsv"
 SESSION_LINK = "session.jsonl"
+SESSION_MD = "session.md"
 
 Key = tuple[str, ...]
 Entries = list["Entry"]
@@ -45,6 +57,7 @@ Entries = list["Entry"]
 class EntryKind(enum.Enum):
     DIR = "dir"
     TRANSCRIPT = "transcript"
+    MARKDOWN = "markdown"
     SYMLINK = "symlink"
     CONTROL = "control"
     GENERATED = "generated"
@@ -56,7 +69,9 @@ class Entry:
 
     `target` is a symlink's relative target. `backing_path` and `file_key`
     are a transcript's backing file and the version the index knows
-    (the adapter checks the file's identity itself on every use).
+    (the adapter checks the file's identity itself on every use); a
+    MARKDOWN entry has its transcript's, and `source` names that
+    transcript in the workspace.
     """
 
     key: Key
@@ -65,6 +80,7 @@ class Entry:
     target: str | None = None
     backing_path: str | None = None
     file_key: FileKey | None = None
+    source: str | None = None
 
 
 def workspace_of(key: Key) -> str | None:
@@ -72,6 +88,17 @@ def workspace_of(key: Key) -> str | None:
     None for the top levels (the root aliases, the labels in `workspaces/`,
     the `sessions/<fp>` directories), which depend on every workspace."""
     return key[1] if len(key) > 2 and key[0] == SESSIONS else None
+
+
+def session_file(index: StoreIndex, entry: Entry) -> SessionFile | None:
+    """The file behind a transcript or a `.md` entry, as the index knows it now."""
+    if len(entry.key) != 3 or entry.key[0] != SESSIONS:
+        return None
+    if entry.kind is EntryKind.TRANSCRIPT:
+        return index.file(entry.key[1], entry.key[2])
+    if entry.kind is EntryKind.MARKDOWN and entry.source is not None:
+        return index.file(entry.key[1], entry.source)
+    return None
 
 
 def _dir(key: Key) -> Entry:
@@ -86,6 +113,38 @@ def _transcript(key: Key, sf: SessionFile) -> Entry:
     return Entry(key, EntryKind.TRANSCRIPT, key[-1], backing_path=sf.path, file_key=sf.key)
 
 
+def _markdown(key: Key, sf: SessionFile) -> Entry:
+    return Entry(
+        key, EntryKind.MARKDOWN, key[-1], backing_path=sf.path, file_key=sf.key, source=sf.name
+    )
+
+
+def markdown_name(name: str, exists: Callable[[str], bool]) -> str:
+    """The Markdown sibling of transcript `name` (SPEC §8): `<stem>.md`, or
+    `<name>.md` where `<stem>.md` would name something else too: the sibling
+    of `x.json` and `x.jsonl` alike, of a transcript whose stem is another
+    transcript's name (`x.jsonl.jsonl` beside `x.jsonl`), or an alias
+    (`latest.jsonl`). Transcripts end in `.jsonl` or `.json`, so only those
+    two can share a stem, and the full-name forms never meet a stem form.
+    `exists` says whether a transcript of that name is in the workspace."""
+    stem = session.file_stem(name)
+    other = stem + (".json" if name.endswith(".jsonl") else ".jsonl")
+    if exists(other) or exists(stem) or stem + MD in MD_ALIASES:
+        return name + MD
+    return stem + MD
+
+
+def markdown_source(name: str, exists: Callable[[str], bool]) -> str | None:
+    """The transcript whose Markdown sibling is `name`, if any (`markdown_name`'s inverse)."""
+    if not name.endswith(MD):
+        return None
+    base = name[: -len(MD)]
+    for candidate in (base, base + ".jsonl", base + ".json"):
+        if exists(candidate) and markdown_name(candidate, exists) == name:
+            return candidate
+    return None
+
+
 class View:
     """The mount's tree over a `StoreIndex`."""
 
@@ -93,6 +152,8 @@ class View:
         self.index = index
         self._lists: dict[Key, tuple[object, Entries]] = {}
         """Listings by directory key, with the stamp they were built at."""
+        self._branches: dict[str, tuple[object, dict[str, str]]] = {}
+        """`branches` by workspace, with the stamp they were built at."""
 
     # --- resolving ------------------------------------------------------------
 
@@ -115,7 +176,7 @@ class View:
         if not key:
             return self.root()
         first = key[0]
-        if first in ALIASES:
+        if first in ALIASES or first in MD_ALIASES:
             return self._root_alias(key) if len(key) == 1 else None
         if first == WORKSPACES:
             return self._workspaces(key)
@@ -127,7 +188,15 @@ class View:
         target = self.index.global_latest()
         if target is None:
             return None
-        return _link(key, f"{SESSIONS}/{target.fp}/{target.name}")
+        name = self._md_name(target) if key[0] in MD_ALIASES else target.name
+        return _link(key, f"{SESSIONS}/{target.fp}/{name}")
+
+    def _exists(self, fp: str) -> Callable[[str], bool]:
+        """Whether a transcript of a name is in workspace `fp` (for the md names)."""
+        return lambda name: self.index.file(fp, name) is not None
+
+    def _md_name(self, sf: SessionFile) -> str:
+        return markdown_name(sf.name, self._exists(sf.fp))
 
     def _workspaces(self, key: Key) -> Entry | None:
         if len(key) == 1:
@@ -147,18 +216,57 @@ class View:
             return _dir(key)
         name = key[2]
         if len(key) > 3:
-            return self._fork_tree(fp, key) if name == FORKS else None
-        if name in ALIASES:
+            if name == FORKS:
+                return self._fork_tree(fp, key)
+            return self._branch(fp, key) if name == BRANCHES else None
+        if name in ALIASES or name in MD_ALIASES:
             target = self.index.latest(fp)
-            return None if target is None else _link(key, target.name)
+            if target is None:
+                return None
+            return _link(key, self._md_name(target) if name in MD_ALIASES else target.name)
         if name == FORK:
             return Entry(key, EntryKind.CONTROL, name)
         if name == INDEX_TSV:
             return Entry(key, EntryKind.GENERATED, name)
-        if name == FORKS:
+        if name in (FORKS, BRANCHES):
             return _dir(key)
         sf = self.index.file(fp, name)
-        return None if sf is None else _transcript(key, sf)
+        if sf is not None:
+            return _transcript(key, sf)
+        source = markdown_source(name, self._exists(fp))
+        sf = None if source is None else self.index.file(fp, source)
+        return None if sf is None else _markdown(key, sf)
+
+    def _branch(self, fp: str, key: Key) -> Entry | None:
+        if len(key) != 4:
+            return None
+        source = self.branches(fp).get(key[3])
+        return None if source is None else _link(key, f"../{source}")
+
+    def branches(self, fp: str) -> Mapping[str, str]:
+        """`branches/` of a workspace: each branch name, made safe as labels
+        are, -> the newest session carrying it (claw's order), among the
+        sessions of the fork tree (a rotated copy of a live file is none).
+        The name is the last meta's, as claw loads it, where the file was
+        loaded, else its head's. Cached per version of the workspace."""
+        stamp = self.index.version(fp)
+        cached = self._branches.get(fp)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        found: dict[str, str] = {}
+        ws = self.index.workspace(fp)
+        nodes = self.index.lineage(fp).nodes
+        for sf in () if ws is None else ws.ordered:
+            if sf.name not in nodes:
+                continue
+            loaded = self.index.cached_load(sf)
+            branch = sf.head.branch_name if loaded is None else loaded.branch_name
+            if branch:
+                found.setdefault(labels.as_name(branch), sf.name)
+        if len(self._branches) > 4096:
+            self._branches.clear()
+        self._branches[fp] = (stamp, found)
+        return found
 
     def _fork_tree(self, fp: str, key: Key) -> Entry | None:
         """An entry below `sessions/<fp>/forks/`: a lineage node's directory or one of
@@ -176,6 +284,8 @@ class View:
             return Entry(key, EntryKind.CONTROL, last)
         if last == SESSION_LINK:
             return _link(key, "../" * (depth + 1) + parent.name)
+        if last == SESSION_MD:
+            return _link(key, "../" * (depth + 1) + markdown_name(parent.name, self._exists(fp)))
         if parent.links and last in parent.children:
             return _link(key, "../" * depth + lineage.nodes[parent.children[last]].dir_name)
         return None
@@ -203,7 +313,7 @@ class View:
 
     def _build(self, key: Key) -> Entries:
         if not key:
-            alias = [self._root_alias((name,)) for name in ALIASES]
+            alias = [self._root_alias((name,)) for name in (*ALIASES, *MD_ALIASES)]
             return [n for n in alias if n is not None] + [_dir((WORKSPACES,)), _dir((SESSIONS,))]
         if key == (WORKSPACES,):
             return [
@@ -216,20 +326,35 @@ class View:
             return self._list_workspace(key)
         if len(key) >= 3 and key[0] == SESSIONS and key[2] == FORKS:
             return self._list_forks(key)
+        if len(key) == 3 and key[0] == SESSIONS and key[2] == BRANCHES:
+            return [_link((*key, name), f"../{source}")
+                    for name, source in sorted(self.branches(key[1]).items())]
         return []
 
     def _list_workspace(self, key: Key) -> Entries:
         ws = self.index.workspace(key[1])
         if ws is None:
             return []
+        files = ws.files
+
+        def exists(name: str) -> bool:
+            return name in files
+
         target = self.index.latest(ws.fp)
-        entries = [] if target is None else [_link((*key, a), target.name) for a in ALIASES]
+        entries = []
+        if target is not None:
+            md = markdown_name(target.name, exists)
+            entries += [_link((*key, a), target.name) for a in ALIASES]
+            entries += [_link((*key, a), md) for a in MD_ALIASES]
         entries += [
             Entry((*key, FORK), EntryKind.CONTROL, FORK),
             Entry((*key, INDEX_TSV), EntryKind.GENERATED, INDEX_TSV),
             _dir((*key, FORKS)),
+            _dir((*key, BRANCHES)),
         ]
-        entries += [_transcript((*key, sf.name), sf) for sf in ws.ordered]
+        for sf in ws.ordered:  # each transcript, then its Markdown
+            entries.append(_transcript((*key, sf.name), sf))
+            entries.append(_markdown((*key, markdown_name(sf.name, exists)), sf))
         return entries
 
     def _list_forks(self, key: Key) -> Entries:
@@ -240,9 +365,11 @@ class View:
         if node is None:
             return []
         depth = len(key) - 3
+        up = "../" * (depth + 1)
         entries = [
             Entry((*key, FORK), EntryKind.CONTROL, FORK),
-            _link((*key, SESSION_LINK), "../" * (depth + 1) + node.name),
+            _link((*key, SESSION_LINK), up + node.name),
+            _link((*key, SESSION_MD), up + markdown_name(node.name, self._exists(key[1]))),
         ]
         for name, child in node.children.items():
             if node.links:

@@ -39,6 +39,7 @@ from clawfs.store import lineage as lineage_tree
 from clawfs.store import scan as scanning
 from clawfs.store.latest import Stamp, Verdict
 from clawfs.store.loads import LoadCache, Loaded
+from clawfs.store.mdcache import MarkdownCache
 from clawfs.store.membership import Membership
 from clawfs.store.records import Records
 from clawfs.store.records import SessionFile as SessionFile
@@ -70,6 +71,9 @@ class StoreIndex:
         self._roots: list[Root] = sorted(roots, key=lambda r: r.precedence)
         self._records = Records()
         self._loads = LoadCache(self._lock, self._report)
+        self.markdown = MarkdownCache()
+        """The Markdown of each file version (SPEC §8: sizes, titles, rendered
+        bytes), beside the loads; the sweep measures every version once."""
         self._membership = Membership()
         self._decider = latest_rule.Index(
             self._records,
@@ -426,16 +430,18 @@ class StoreIndex:
         return result
 
     def sweep(self, stop: threading.Event | None = None, *, duty: float = 1.0) -> int:
-        """Load every file known only by its head; the number re-placed.
+        """Load every file known only by its head, and measure the Markdown
+        of every version not measured yet; the number re-placed.
 
         Meant for a background thread: the lock is held only to commit each
         result. `stop` ends it early. `duty` < 1 rests after each file for
-        the matching share of the time its load took: loading holds the
+        the matching share of the time its work took: loading holds the
         GIL, and a sweep of a 1 GB store at full speed would add up to a
         switch interval to every request the mount serves meanwhile.
         """
         with self._lock:
-            todo = [rec for rec in self._records.files() if not rec.facts.loaded]
+            records = list(self._records.files())
+        todo = [rec for rec in records if not rec.facts.loaded or not self._measured(rec)]
         rest = threading.Event() if stop is None else stop
         fixed = 0
         for rec in todo:
@@ -444,9 +450,18 @@ class StoreIndex:
             started = time.monotonic()
             if self.cached_load(rec) is None and self._load_and_commit(rec):
                 fixed += 1
+            if not self._measured(rec):
+                self.markdown.measure(rec.path, rec.file_name)
             if duty < 1.0:
                 rest.wait((time.monotonic() - started) * (1.0 / duty - 1.0))
+        with self._lock:
+            live = [rec.path for rec in self._records.files()]
+        self.markdown.retain(live)  # files gone from the store
         return fixed
+
+    def _measured(self, rec: SessionFile) -> bool:
+        known = self.markdown.known(rec.path, rec.key)
+        return known is not None and known.size is not None
 
     # --- queries ------------------------------------------------------------------
 

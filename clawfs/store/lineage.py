@@ -27,7 +27,7 @@ from clawfs.store.order import SortKey
 MAX_DEPTH = 64
 """Levels of `forks/<a>/<b>/...` before continuation nodes take over."""
 
-RESERVED = frozenset({"fork", "session.jsonl", "", ".", ".."})
+RESERVED = frozenset({"fork", "session.jsonl", "session.md", "", ".", ".."})
 """Names a node directory holds besides its children, and non-names."""
 
 

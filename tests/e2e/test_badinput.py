@@ -80,7 +80,7 @@ def test_index_tsv_reports_errors(bad: tuple[Mount, Path]) -> None:
     m, _ = bad
     rows = [r.split("\t") for r in (m.path / "sessions" / FP / "index.tsv").read_text()
             .splitlines()[1:]]
-    status = {r[0]: r[-1] for r in rows}
+    status = {r[0]: r[10] for r in rows}
     assert status["session-1700000000001-0.jsonl"] == "ok"
     for name in ("corrupt.jsonl", "binary.jsonl", "wrong-type.jsonl", "bom.jsonl"):
         assert status[name].startswith("error: "), (name, status[name])

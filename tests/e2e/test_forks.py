@@ -186,19 +186,24 @@ def test_tree_of_a_lineage(env: Env) -> None:
 │   ├── beta
 │   │   ├── delta
 │   │   │   ├── fork
-│   │   │   └── session.jsonl -> ../../../../delta.jsonl
+│   │   │   ├── session.jsonl -> ../../../../delta.jsonl
+│   │   │   └── session.md -> ../../../../delta.md
 │   │   ├── fork
-│   │   └── session.jsonl -> ../../../beta.jsonl
+│   │   ├── session.jsonl -> ../../../beta.jsonl
+│   │   └── session.md -> ../../../beta.md
 │   ├── fork
 │   ├── gamma
 │   │   ├── fork
-│   │   └── session.jsonl -> ../../../gamma.jsonl
-│   └── session.jsonl -> ../../alpha.jsonl
+│   │   ├── session.jsonl -> ../../../gamma.jsonl
+│   │   └── session.md -> ../../../gamma.md
+│   ├── session.jsonl -> ../../alpha.jsonl
+│   └── session.md -> ../../alpha.md
 └── omega
     ├── fork
-    └── session.jsonl -> ../../omega.jsonl
+    ├── session.jsonl -> ../../omega.jsonl
+    └── session.md -> ../../omega.md
 
-6 directories, 10 files
+6 directories, 15 files
 """
     # (tree 2.1 counts "." among the directories.)
     # Every session.jsonl leads to its transcript's bytes.
@@ -210,7 +215,7 @@ def test_chain_continues_at_the_top_after_64_levels(env: Env) -> None:
     forks = env.ws("chain") / "forks"
     assert sorted(os.listdir(forks)) == [chain_id(0), chain_id(MAX_DEPTH)]
     deepest = forks.joinpath(*(chain_id(n) for n in range(MAX_DEPTH)))
-    assert os.listdir(deepest) == ["fork", "session.jsonl", chain_id(MAX_DEPTH)]
+    assert os.listdir(deepest) == ["fork", "session.jsonl", "session.md", chain_id(MAX_DEPTH)]
     link = deepest / chain_id(MAX_DEPTH)
     assert stat.S_ISLNK(os.lstat(link).st_mode)
     assert os.readlink(link) == "../" * MAX_DEPTH + chain_id(MAX_DEPTH)
@@ -223,7 +228,7 @@ def test_chain_continues_at_the_top_after_64_levels(env: Env) -> None:
         env.store.files[chain_id(CHAIN - 1)].read_bytes()
     assert len(os.fsencode(deepest / "session.jsonl")) < PATH_MAX
     rest = forks.joinpath(*(chain_id(n) for n in range(MAX_DEPTH, CHAIN)))
-    assert os.listdir(rest) == ["fork", "session.jsonl"]
+    assert os.listdir(rest) == ["fork", "session.jsonl", "session.md"]
     assert os.readlink(rest / "session.jsonl") == \
         "../" * (CHAIN - MAX_DEPTH + 1) + f"{chain_id(CHAIN - 1)}.jsonl"
     # A whole walk (no links followed) finds every node once, each path short.
@@ -237,7 +242,8 @@ def test_chain_continues_at_the_top_after_64_levels(env: Env) -> None:
     name = fork_at(deepest / "fork", b"deep\n")
     assert new_files(env.store.files[chain_id(0)].parent, before) == {name}
     assert sorted(os.listdir(deepest)) == \
-        sorted(["fork", "session.jsonl", chain_id(MAX_DEPTH), session.file_stem(name)])
+        sorted(["fork", "session.jsonl", "session.md", chain_id(MAX_DEPTH),
+                session.file_stem(name)])
 
 
 # --- what a fork writes ---------------------------------------------------------
@@ -350,6 +356,9 @@ def test_getfattr_dump_of_a_fork(env: Env) -> None:
     ws = env.ws("forkme")
     name = fork_at(ws / "forks" / "parent" / "fork", b"attrs\n")
     made = load(env.store.files["parent"].parent / name)
+    # The title: the fork's first user text, as the fork writer sanitised it (claw's rule).
+    first = made.messages[0]["blocks"]
+    assert isinstance(first, list) and isinstance(first[0], dict)
     assert getfattr(ws / name) == {
         "user.claw.session_id": f'"{made.session_id}"',
         "user.claw.parent_session_id": '"parent"',
@@ -360,14 +369,17 @@ def test_getfattr_dump_of_a_fork(env: Env) -> None:
         "user.claw.workspace_root": f'"{env.store.workspaces["forkme"]}"',
         "user.claw.model": '"claude-x"',
         "user.claw.path": f'"{env.store.files["parent"].parent / name}"',
+        "user.claw.title": f'"{first[0]["text"]}"',
     }
+    # Its Markdown has the same attributes, the path still the backing JSONL.
+    assert getfattr(ws / (name.removesuffix(".jsonl") + ".md")) == getfattr(ws / name)
 
 
 def test_absent_values_are_absent_from_getfattr(env: Env) -> None:
     values = getfattr(env.ws("family") / "alpha.jsonl")
     assert set(values) == {f"user.claw.{n}" for n in (
         "session_id", "message_count", "created_at_ms", "updated_at_ms", "workspace_root",
-        "path")}
+        "path", "title")}
     # Also through the lineage's session.jsonl (getfattr follows the link).
     assert getfattr(env.ws("family") / "forks" / "alpha" / "beta" / "session.jsonl")[
         "user.claw.parent_session_id"] == '"alpha"'
@@ -406,19 +418,21 @@ def test_index_tsv_rows_escaping_and_status(env: Env) -> None:
         {"file": "t-plain.jsonl", "session_id": "t-plain", "created_at_ms": str(T0 + 30),
          "updated_at_ms": str(T0 + 30), "message_count": "3", "parent_session_id": "t-gone",
          "branch_name": "a\tb\nc\\d", "model": "m\\1", "workspace_root": root,
-         "path": str(files["t-plain"]), "status": "ok"},
+         "path": str(files["t-plain"]), "status": "ok", "title": "message 0 of t-plain"},
         {"file": ODD, "session_id": "t-odd", "created_at_ms": str(T0 + 25),
          "updated_at_ms": str(T0 + 25), "message_count": "1", "parent_session_id": "",
          "branch_name": "", "model": "", "workspace_root": root,
-         "path": str(files["t-odd"]), "status": "ok"},
+         "path": str(files["t-odd"]), "status": "ok", "title": "message 0 of t-odd"},
         {"file": "t-foreign.jsonl", "session_id": "t-foreign", "created_at_ms": str(T0 + 20),
          "updated_at_ms": str(T0 + 20), "message_count": "1", "parent_session_id": "",
          "branch_name": "", "model": "", "workspace_root": env.store.workspaces["elsewhere"],
-         "path": str(files["t-foreign"]), "status": "foreign"},
+         "path": str(files["t-foreign"]), "status": "foreign",
+         "title": "message 0 of t-foreign"},
         {"file": "t-broken.jsonl", "session_id": "t-broken", "created_at_ms": "0",
          "updated_at_ms": "0", "message_count": "0", "parent_session_id": "",
          "branch_name": "", "model": "", "workspace_root": "",
-         "path": str(files["t-broken"]), "status": rows[3]["status"]},
+         "path": str(files["t-broken"]), "status": rows[3]["status"],
+         "title": "message 0 of t-broken"},
     ]
     assert rows[3]["status"].startswith("error: ")
     raw = (env.ws("tsv") / "index.tsv").read_text().splitlines()[1]

@@ -196,7 +196,7 @@ def test_deleted_session_vanishes_everywhere(live: tuple[Mount, Views], store: S
     assert v.latest() == "session-a.jsonl"
     assert v.root_latest() == f"sessions/{store.fp}/session-a.jsonl"
     assert not os.path.exists(child)
-    assert os.listdir(v.ws / "forks" / "session-a") == ["fork", "session.jsonl"]
+    assert os.listdir(v.ws / "forks" / "session-a") == ["fork", "session.jsonl", "session.md"]
     assert v.index_files() == ["session-a.jsonl"]
     # The last session gone: no alias at all (ENOENT), the directory stays listed.
     (store.dir / "session-a.jsonl").unlink()

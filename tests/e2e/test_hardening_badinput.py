@@ -144,7 +144,7 @@ def test_index_and_xattrs_answer_for_every_file(bad: tuple[Mount, Path]) -> None
     m, _ = bad
     ws = m.path / "sessions" / FP
     rows = [r.split("\t") for r in (ws / "index.tsv").read_text().splitlines()[1:]]
-    status = {r[0]: r[-1] for r in rows}
+    status = {r[0]: r[10] for r in rows}
     assert status[f"{GOOD_ID}.jsonl"] == "ok"
     for name in ("corrupt.jsonl", "binary.jsonl", "meta-wrong-types.jsonl",
                  "message-wrong-types.jsonl", "five-mb-broken.jsonl", "deep-nesting.jsonl"):

@@ -98,7 +98,7 @@ def test_read_only_store_is_erofs_and_unchanged(tmp_path: Path) -> None:
             fork_fails(ws / "forks" / SID / "fork", errno.EROFS)
             done = sh(f"echo x > {ws}/fork")
             assert done.returncode == 1 and "Read-only file system" in done.stderr
-            assert sorted(os.listdir(ws))[-1] == f"{SID}.jsonl"
+            assert sorted(os.listdir(ws))[-2:] == [f"{SID}.jsonl", f"{SID}.md"]
         assert entries(ro) == before
 
 

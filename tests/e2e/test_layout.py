@@ -60,7 +60,9 @@ def store_digest(sample: SampleStore) -> dict[str, str]:
 
 
 def test_top_level(mnt: Mount) -> None:
-    assert sorted(os.listdir(mnt.path)) == ["last", "latest", "recent", "sessions", "workspaces"]
+    assert sorted(os.listdir(mnt.path)) == [
+        "last", "last.md", "latest", "latest.md", "recent", "recent.md", "sessions", "workspaces"
+    ]
 
 
 def test_top_aliases_name_the_newest_non_empty_session(mnt: Mount, sample: SampleStore) -> None:
@@ -88,7 +90,10 @@ def test_workspace_directory_entries(mnt: Mount, sample: SampleStore) -> None:
     names = set(os.listdir(ws(mnt, sample, "webapp")))
     files = {sample.files[k].name for k in
              ("login", "oauth", "oauth-tests", "bugfix", "empty", "legacy")}
-    assert names == {"latest", "last", "recent", "fork", "index.tsv", "forks"} | files
+    markdown = {stem(sample.files[k]) + ".md" for k in
+                ("login", "oauth", "oauth-tests", "bugfix", "empty", "legacy")}
+    assert names == {"latest", "last", "recent", "latest.md", "last.md", "recent.md", "fork",
+                     "index.tsv", "forks", "branches"} | files | markdown
 
 
 def test_workspace_latest_skips_the_empty_session(mnt: Mount, sample: SampleStore) -> None:
@@ -110,12 +115,16 @@ def test_forks_tree_follows_lineage(mnt: Mount, sample: SampleStore) -> None:
     tests, bugfix = stem(sample.files["oauth-tests"]), stem(sample.files["bugfix"])
     assert set(os.listdir(forks)) == {login, stem(sample.files["empty"]),
                                       stem(sample.files["legacy"])}
-    assert set(os.listdir(forks / login)) == {"fork", "session.jsonl", oauth, bugfix}
+    assert set(os.listdir(forks / login)) == {
+        "fork", "session.jsonl", "session.md", oauth, bugfix
+    }
     assert os.readlink(forks / login / "session.jsonl") == f"../../{sample.files['login'].name}"
     deep = forks / login / oauth / tests / "session.jsonl"
     assert os.readlink(deep) == f"../../../../{sample.files['oauth-tests'].name}"
     assert deep.read_bytes() == sample.files["oauth-tests"].read_bytes()
-    assert set(os.listdir(forks / login / oauth / tests)) == {"fork", "session.jsonl"}
+    assert set(os.listdir(forks / login / oauth / tests)) == {
+        "fork", "session.jsonl", "session.md"
+    }
 
 
 def test_tree_command_walks_the_forks(mnt: Mount, sample: SampleStore) -> None:

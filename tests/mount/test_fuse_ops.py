@@ -23,6 +23,7 @@ from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.inodes import ROOT_INODE
 from clawfs.mount.view import Entry, EntryKind
 from clawfs.store.files import FileKey
+from clawfs.store.mdcache import Rendered
 
 FP = "0123456789abcdef"
 FORK = Entry(("sessions", FP, "fork"), EntryKind.CONTROL, "fork")
@@ -38,6 +39,22 @@ class FakeFile:
     path: str
     key: FileKey | None = None
     belongs: bool = True
+    file_name: str = "a.jsonl"
+
+
+class FakeMarkdown:
+    """The Markdown cache as xattrs use it: a version's title, learnt when asked."""
+
+    def __init__(self, index: FakeIndex) -> None:
+        self.index = index
+        self.titled: set[FileKey | None] = set()
+
+    def known(self, path: str, key: FileKey | None) -> Rendered | None:
+        return Rendered("a title", None) if key in self.titled else None
+
+    def title(self, path: str, file_name: str) -> str:
+        self.titled.add(self.index.sf.key)
+        return "a title"
 
 
 class FakeIndex:
@@ -54,6 +71,7 @@ class FakeIndex:
         self.generating.set()
         self.forks: list[str | None] = []
         self.fork_fail: BaseException | None = None
+        self.markdown = FakeMarkdown(self)
 
     def file(self, fp: str, name: str) -> FakeFile | None:
         return self.sf if (fp, name) == (FP, self.sf.name) else None
@@ -261,6 +279,7 @@ def test_xattrs_of_a_parsed_file_version_need_no_worker_thread(
     index = view.index
     values = run(scenario)
     assert values[b"user.claw.session_id"] == b"a" and values[b"user.claw.message_count"] == b"3"
+    assert values[b"user.claw.title"] == b"a title"
     assert index.summaries == 1 and threading.get_ident() not in index.summary_threads
     assert run(scenario) == values and index.summaries == 1
     index.sf = FakeFile("a.jsonl", index.sf.path, FileKey(1, 2, 3, 4))  # a new version: loaded

@@ -34,7 +34,11 @@ def test_xattrs(project: tuple[View, str, Path]) -> None:
         "user.claw.updated_at_ms": str(T0 + 1).encode(),
         "user.claw.workspace_root": os.fsencode(os.path.realpath(d.parent.parent / "myproj")),
         "user.claw.path": os.fsencode(d / "session-2-0.jsonl"),
+        "user.claw.title": b"message 0 of session-2-0",
     }
+    md = _at(view, "sessions", fp, "session-2-0.md")
+    assert render.xattrs(view.index, md) == attrs  # the path is still the backing JSONL
+    assert render.cached_xattrs(view.index, md) == attrs
     first = render.xattrs(view.index, _at(view, "sessions", fp, "session-1-0.jsonl"))
     assert first["user.claw.model"] == b"m1" and "user.claw.parent_session_id" not in first
     broken = render.xattrs(view.index, _at(view, "sessions", fp, "broken.jsonl"))
@@ -62,18 +66,23 @@ def test_index_tsv(project: tuple[View, str, Path]) -> None:
     assert lines[0].split("\t") == list(render.INDEX_COLUMNS) == [
         "file", "session_id", "created_at_ms", "updated_at_ms", "message_count",
         "parent_session_id", "branch_name", "model", "workspace_root", "path", "status",
+        "title",
     ]
     rows = [line.split("\t") for line in lines[1:-1]]
     assert [r[0] for r in rows] == [
         "session-4-0.jsonl", "session-3-0.jsonl", "session-2-0.jsonl", "session-1-0.jsonl",
         "broken.jsonl",
     ]
-    assert all(len(r) == 11 for r in rows)
+    assert all(len(r) == 12 for r in rows)
     assert rows[0][8] == "/x\\ty\\nz\\\\w" and rows[0][10] == "foreign"
     assert rows[2][1:7] == ["session-2-0", "1700000000000", str(T0 + 1), "1", "session-1-0", "b"]
     assert rows[2][7] == "" and rows[2][10] == "ok"
     assert rows[2][9] == str(d / "session-2-0.jsonl")
     assert rows[4][1:5] == ["broken", "0", "0", "0"] and rows[4][10].startswith("error: ")
+    assert [r[11] for r in rows] == [
+        "message 0 of session-4-0", "session-3-0", "message 0 of session-2-0",
+        "message 0 of session-1-0", "broken",
+    ]
 
 
 def test_only_index_tsv_is_generated(project: tuple[View, str, Path]) -> None:
@@ -107,11 +116,11 @@ def test_status_column(project: tuple[View, str, Path]) -> None:
     view, fp, _ = project
     sf = view.index.file(fp, "session-1-0.jsonl") or pytest.fail()
     loaded = Summary("s", 1, 2, 3)
-    assert render._row(sf, loaded)[-1] == "ok"
-    assert render._row(sf, Summary("s", 1, 2, 3, error="bad line"))[-1] == "error: bad line"
+    assert render._row(sf, loaded, "t")[-2] == "ok"
+    assert render._row(sf, Summary("s", 1, 2, 3, error="bad line"), "t")[-2] == "error: bad line"
     foreign = view.index.file(fp, "session-4-0.jsonl") or pytest.fail()
-    assert not foreign.belongs and render._row(foreign, loaded)[-1] == "foreign"
-    assert len(render._row(sf, loaded)) == len(render.INDEX_COLUMNS)
+    assert not foreign.belongs and render._row(foreign, loaded, "t")[-2] == "foreign"
+    assert len(render._row(sf, loaded, "t")) == len(render.INDEX_COLUMNS)
 
 
 def test_path_xattr_needs_no_parse(project: tuple[View, str, Path]) -> None:

@@ -7,10 +7,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clawfs.format import fingerprint
 from clawfs.mount import control
-from clawfs.mount.view import Entry, EntryKind, View, workspace_of
+from clawfs.mount.view import (
+    Entry,
+    EntryKind,
+    View,
+    markdown_name,
+    markdown_source,
+    workspace_of,
+)
 from clawfs.store.index import StoreIndex
 from clawfs.store.lineage import MAX_DEPTH
 
@@ -41,7 +50,9 @@ def test_root_and_workspaces(project: tuple[View, str, Path]) -> None:
     view, fp, d = project
     root = view.root()
     assert root.kind is EntryKind.DIR and root.key == ()
-    assert _names(view.entries(root)) == ["latest", "last", "recent", "workspaces", "sessions"]
+    assert _names(view.entries(root)) == [
+        "latest", "last", "recent", "latest.md", "last.md", "recent.md", "workspaces", "sessions"
+    ]
     latest = view.lookup(root, "latest")
     assert latest is not None and latest.target == f"sessions/{fp}/session-2-0.jsonl"
     target = _follow(view, latest)
@@ -68,9 +79,11 @@ def test_workspace_dir(project: tuple[View, str, Path]) -> None:
     assert ws is not None
     entries = view.entries(ws)
     assert _names(entries) == [
-        "latest", "last", "recent", "fork", "index.tsv", "forks",
-        "session-4-0.jsonl", "session-3-0.jsonl", "session-2-0.jsonl", "session-1-0.jsonl",
-        "broken.jsonl",
+        "latest", "last", "recent", "latest.md", "last.md", "recent.md",
+        "fork", "index.tsv", "forks", "branches",
+        "session-4-0.jsonl", "session-4-0.md", "session-3-0.jsonl", "session-3-0.md",
+        "session-2-0.jsonl", "session-2-0.md", "session-1-0.jsonl", "session-1-0.md",
+        "broken.jsonl", "broken.md",
     ]
     kinds = {n.name: n.kind for n in entries}
     assert kinds["fork"] is EntryKind.CONTROL and kinds["index.tsv"] is EntryKind.GENERATED
@@ -92,7 +105,7 @@ def test_forks_tree(project: tuple[View, str, Path]) -> None:
     assert _names(view.entries(forks)) == ["session-4-0", "session-1-0", "broken"]
     entry = view.resolve(("sessions", fp, "forks", "session-1-0", "session-2-0"))
     assert entry is not None and entry.kind is EntryKind.DIR
-    assert _names(view.entries(entry)) == ["fork", "session.jsonl", "session-3-0"]
+    assert _names(view.entries(entry)) == ["fork", "session.jsonl", "session.md", "session-3-0"]
     link = view.lookup(entry, "session.jsonl")
     assert link is not None and link.target == "../../../session-2-0.jsonl"
     top_link = view.resolve(("sessions", fp, "forks", "session-1-0", "session.jsonl"))
@@ -142,8 +155,8 @@ def test_deep_chain_continuation(view_of: ViewOf, tmp_path: Path) -> None:
     deepest = view.resolve(key)
     assert deepest is not None and deepest.kind is EntryKind.DIR
     entries = view.entries(deepest)
-    assert _names(entries) == ["fork", "session.jsonl", f"s{MAX_DEPTH:04d}"]
-    link = entries[2]
+    assert _names(entries) == ["fork", "session.jsonl", "session.md", f"s{MAX_DEPTH:04d}"]
+    link = entries[3]
     assert link.kind is EntryKind.SYMLINK and link.target == "../" * MAX_DEPTH + f"s{MAX_DEPTH:04d}"
     followed = _follow(view, link)
     assert followed is not None and followed.key == (*forks, f"s{MAX_DEPTH:04d}")
@@ -263,3 +276,123 @@ def test_workspace_of_names_the_workspace_below_sessions_fp_only() -> None:
     assert workspace_of(("sessions", fp, "forks", "x", "fork")) == fp
     assert workspace_of(("sessions", fp)) is None and workspace_of(("latest",)) is None
     assert workspace_of(("workspaces", "proj")) is None and workspace_of(()) is None
+
+
+# --- the Markdown view (SPEC §8) ------------------------------------------------------
+
+
+def test_every_transcript_has_a_markdown_sibling(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    ws = view.resolve(("sessions", fp)) or pytest.fail()
+    for entry in view.entries(ws):
+        if entry.kind is not EntryKind.TRANSCRIPT:
+            continue
+        md = view.lookup(ws, entry.name.removesuffix(".jsonl") + ".md")
+        assert md is not None and md.kind is EntryKind.MARKDOWN
+        assert md.source == entry.name
+        assert (md.backing_path, md.file_key) == (entry.backing_path, entry.file_key)
+        assert view.resolve(md.key) == md
+    assert view.lookup(ws, "nothing.md") is None
+    assert view.lookup(ws, "session-1-0.jsonl.md") is None  # only where names clash
+
+
+def test_markdown_aliases_follow_the_transcript_aliases(project: tuple[View, str, Path]) -> None:
+    view, fp, d = project
+    root_md = view.resolve(("latest.md",))
+    assert root_md is not None and root_md.target == f"sessions/{fp}/session-2-0.md"
+    followed = _follow(view, root_md)
+    assert followed is not None and followed.kind is EntryKind.MARKDOWN
+    assert followed.backing_path == str(d / "session-2-0.jsonl")
+    for alias in ("latest.md", "last.md", "recent.md"):
+        link = view.resolve(("sessions", fp, alias))
+        assert link is not None and link.target == "session-2-0.md"
+    node = ("sessions", fp, "forks", "session-1-0", "session-2-0")
+    link = view.resolve((*node, "session.md"))
+    assert link is not None and link.target == "../../../session-2-0.md"
+    target = _follow(view, link)
+    assert target is not None and target.kind is EntryKind.MARKDOWN
+    assert target.source == "session-2-0.jsonl"
+
+
+NAMES = ["x.jsonl", "x.json", "y.jsonl", "latest.jsonl", "last.json", "z.jsonl.jsonl", "z.jsonl",
+         "s.rot-17.jsonl", "s.jsonl", "w.json", "a~1a2b3c4d.jsonl"]
+
+
+def test_markdown_names_follow_the_spec() -> None:
+    names = set(NAMES)
+    md = {name: markdown_name(name, names.__contains__) for name in NAMES}
+    assert md == {
+        "x.jsonl": "x.jsonl.md", "x.json": "x.json.md",  # x.json and x.jsonl clash
+        "y.jsonl": "y.md", "w.json": "w.md",
+        "latest.jsonl": "latest.jsonl.md", "last.json": "last.json.md",  # the aliases
+        "z.jsonl.jsonl": "z.jsonl.jsonl.md", "z.jsonl": "z.md",  # a stem that is a name
+        "s.rot-17.jsonl": "s.rot-17.md", "s.jsonl": "s.md",  # rot files get one too
+        "a~1a2b3c4d.jsonl": "a~1a2b3c4d.md",
+    }
+    for name, sibling in md.items():
+        assert markdown_source(sibling, names.__contains__) == name
+    for other in ["x.md", "latest.md", "z.jsonl.md", "y.jsonl.md", "y", "q.md"]:
+        assert markdown_source(other, names.__contains__) is None
+
+
+@given(st.sets(st.builds(
+    lambda stem, ext: stem + ext,
+    st.sampled_from(["a", "a.jsonl", "a.json", "latest", "recent", "b.md", "a.jsonl.jsonl"]),
+    st.sampled_from([".jsonl", ".json"]),
+)))
+def test_markdown_names_never_clash(names: set[str]) -> None:
+    md = [markdown_name(name, names.__contains__) for name in names]
+    assert len(set(md)) == len(md)
+    assert not set(md) & {"latest.md", "last.md", "recent.md"}
+    assert all(markdown_source(m, names.__contains__) == n for m, n in zip(md, names, strict=True))
+
+
+def test_clashing_names_in_a_store(view_of: ViewOf, tmp_path: Path) -> None:
+    ws = os.path.realpath(tmp_path)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    sg.write_session(d, sg.make_session("x", workspace_root=ws), name="x.jsonl")
+    sg.write_bytes(d, "x.json", sg.legacy_json())
+    sg.write_session(d, sg.make_session("latest", workspace_root=ws), name="latest.jsonl")
+    sg.write_session(d, sg.make_session("session.md", workspace_root=ws),
+                     name="session.md.jsonl")
+    view = view_of(root)
+    names = _names(view.entries(view.resolve(("sessions", d.name)) or pytest.fail()))
+    assert {"x.jsonl.md", "x.json.md", "latest.jsonl.md", "session.md.md"} <= set(names)
+    assert names.count("latest.md") == 1  # the alias, not the session named latest
+    md = view.resolve(("sessions", d.name, "x.json.md"))
+    assert md is not None and md.source == "x.json"
+    forks = view.resolve(("sessions", d.name, "forks")) or pytest.fail()
+    assert "session.md" not in _names(view.entries(forks))  # a node never hides the link
+
+
+def test_branches_list_the_newest_session_of_each_branch(
+    view_of: ViewOf, tmp_path: Path
+) -> None:
+    ws = os.path.realpath(tmp_path)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    sg.write_session(d, sg.make_session("s-root", workspace_root=ws, updated_at_ms=T0))
+    for n, branch in enumerate(["bugfix", "bugfix", "feat/x", "..", "  "]):
+        sg.write_session(d, sg.make_session(f"s-{n}", workspace_root=ws, parent="s-root",
+                                            branch=branch, updated_at_ms=T0 + 1 + n))
+    sg.write_bytes(d, "s-1.rot-5.jsonl", (d / "s-1.jsonl").read_bytes())  # not a node
+    view = view_of(root)
+    branches = view.resolve(("sessions", d.name, "branches"))
+    assert branches is not None and branches.kind is EntryKind.DIR
+    links = view.entries(branches)
+    assert {link.name: link.target for link in links} == {
+        "bugfix": "../s-1.jsonl", "feat_x": "../s-2.jsonl", "__": "../s-3.jsonl",
+        "  ": "../s-4.jsonl",  # claw keeps what the file says (its own forks trim)
+    }
+    by_name = {link.name: link for link in links}
+    followed = _follow(view, by_name["bugfix"])
+    assert followed is not None and followed.kind is EntryKind.TRANSCRIPT
+    assert followed.backing_path == str(d / "s-1.jsonl")
+    assert view.resolve(("sessions", d.name, "branches", "feat_x")) == by_name["feat_x"]
+    assert view.resolve(("sessions", d.name, "branches", "nope")) is None
+    assert view.resolve(("sessions", d.name, "branches", "bugfix", "x")) is None
+    # A new fork of a branch is the newest: the link follows it.
+    made = view.index.fork(view.index.file(d.name, "s-root.jsonl") or pytest.fail(), "bugfix")
+    link = view.resolve(("sessions", d.name, "branches", "bugfix"))
+    assert link is not None and link.target == f"../{made.name}"
