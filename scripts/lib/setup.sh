@@ -19,6 +19,7 @@ ensure_system_packages() {
     command -v getfattr >/dev/null 2>&1 || missing+=(attr)
     command -v tree >/dev/null 2>&1 || missing+=(tree)
     command -v bindfs >/dev/null 2>&1 || missing+=(bindfs)  # a FUSE store for the polling tests
+    command -v rsync >/dev/null 2>&1 || missing+=(rsync)  # tests copy the Markdown view with it
     # pyfuse3 has no wheels: pip compiles it, which needs a C compiler and
     # Python's headers; Debian keeps venv's ensurepip in python3-venv.
     command -v gcc >/dev/null 2>&1 || missing+=(gcc)

@@ -10,9 +10,7 @@ how fast (scripts/bench.py measures that).
 from __future__ import annotations
 
 import os
-import selectors
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from following import Tail
 from mounting import Mount, mounted, wait_until
 from storegen import append_message, fp_dir, make_session, render, text_message, write_session
 
@@ -127,29 +126,6 @@ def test_new_session_shows_and_latest_repoints(live: tuple[Mount, Views], store:
     print(f"\nnew session visible through the mount: median {statistics.median(delays):.1f} ms,"
           f" max {max(delays):.1f} ms over {len(delays)}")
     assert "Traceback" not in m.log()
-
-
-class Tail:
-    """`tail` as a subprocess, its output read without blocking the test."""
-
-    def __init__(self, *args: str | os.PathLike[str]) -> None:
-        command = ["tail", *[os.fspath(a) for a in args]]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert self.proc.stdout is not None
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        self.out = b""
-
-    def read(self) -> bytes:
-        assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            if sel.select(0.05):
-                self.out += self.proc.stdout.read() or b""
-        return self.out
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clawfs.format import fingerprint, session
+from clawfs.format import fingerprint, markdown, session
 from clawfs.store.index import SessionFile, StoreIndex
 from clawfs.store.latest import Verdict
 from clawfs.store.roots import Root, RootKind, make_root
@@ -761,3 +761,40 @@ def test_fork_and_new_session_grow_the_lineage_without_a_rebuild(
     index.refresh_path(str(new))
     assert "fresh.jsonl" not in index.lineage(fp).nodes
     assert builds == [1]
+
+
+def test_the_sweep_measures_every_markdown_version_once(
+    store: tuple[Path, str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC §8: sizes are known without rendering on every `ls`: the sweep
+    renders each file version once; a later sweep renders only what changed."""
+    root, ws, d = store
+    for n in range(5):
+        sg.write_session(d, sg.make_session(f"session-{n}-0", updated_at_ms=T0 + n,
+                                            workspace_root=ws, messages=n))
+    sg.write_bytes(d, "broken.jsonl", b"{bad\n")
+    index = _index(root)
+    rendered: list[str] = []
+    real = markdown.MarkdownReader.__init__
+
+    def counting(self: markdown.MarkdownReader, path: str, file_name: str | None = None) -> None:
+        rendered.append(os.path.basename(path))
+        real(self, path, file_name)
+
+    monkeypatch.setattr(markdown.MarkdownReader, "__init__", counting)
+    index.sweep()
+    files = {sf.name: sf for w in index.workspaces() for sf in w.ordered}
+    assert sorted(rendered) == sorted(files)
+    for sf in files.values():
+        known = index.markdown.known(sf.path, sf.key)
+        data = Path(sf.path).read_bytes()
+        assert known is not None
+        assert known.size == len(markdown.render_bytes(data, sf.path, sf.file_name))
+    rendered.clear()
+    index.sweep()
+    assert rendered == []  # every version is known
+    sg.append_message(d / "session-2-0.jsonl", sg.text_message("more"))
+    index.refresh_path(str(d / "session-2-0.jsonl"))
+    rendered.clear()
+    index.sweep()
+    assert rendered == ["session-2-0.jsonl"]
