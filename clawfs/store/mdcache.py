@@ -211,9 +211,8 @@ class MarkdownCache:
     def measure(self, path: str, file_name: str) -> tuple[FileKey, Rendered] | None:
         """Render the file's current version to its end, or go on from a kept
         reader; None if it cannot be opened or read, or changed meanwhile."""
-        try:
-            opened = files.open_backing(path)
-        except OSError:
+        opened = _open(path)
+        if opened is None:
             return None
         with opened:
             key = opened.key
@@ -256,9 +255,8 @@ class MarkdownCache:
     def title(self, path: str, file_name: str) -> str | None:
         """The title of the file's current version, reading only as far as
         it takes (the header is written after the first user text)."""
-        try:
-            opened = files.open_backing(path)
-        except OSError:
+        opened = _open(path)
+        if opened is None:
             return None
         with opened:
             key = opened.key
@@ -352,3 +350,11 @@ class MarkdownCache:
         while self._feeds and (total > RENDERED_BYTES or len(self._feeds) > MAX_KEPT):
             _, dropped = self._feeds.popitem(last=False)
             total -= dropped.cost
+
+
+def _open(path: str) -> files.BackingFile | None:
+    """The backing file opened safely, or None when it is gone or unreadable."""
+    try:
+        return files.open_backing(path)
+    except OSError:
+        return None

@@ -128,14 +128,6 @@ def test_new_session_shows_and_latest_repoints(live: tuple[Mount, Views], store:
     assert "Traceback" not in m.log()
 
 
-@pytest.fixture
-def tails() -> Iterator[list[Tail]]:
-    running: list[Tail] = []
-    yield running
-    for tail in running:
-        tail.close()
-
-
 def test_append_shows_in_cat_and_tail_f(
     live: tuple[Mount, Views], store: Store, tails: list[Tail]
 ) -> None:

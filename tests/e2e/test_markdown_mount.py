@@ -212,14 +212,6 @@ def test_a_line_inside_a_tool_results_stdout_is_found_by_grep(tmp_path: Path) ->
 # --- live -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def tails() -> Iterator[list[Tail]]:
-    running: list[Tail] = []
-    yield running
-    for tail in running:
-        tail.close()
-
-
 def test_tail_f_latest_md_shows_an_appended_message(
     mnt: Mount, store: Store, tails: list[Tail]
 ) -> None:
