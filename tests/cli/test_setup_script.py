@@ -20,8 +20,8 @@ import pytest
 from storegen import REPO
 
 SETUP = REPO / "scripts" / "lib" / "setup.sh"
-TOOLS = ("fusermount3", "pkg-config", "getfattr", "tree", "bindfs", "gcc", "id", "dirname", "cat",
-         "mkdir", "ln", "cp", "cmp", "cut")
+TOOLS = ("fusermount3", "pkg-config", "getfattr", "tree", "bindfs", "rsync", "gcc", "id",
+         "dirname", "cat", "mkdir", "ln", "cp", "cmp", "cut")
 
 
 def stand_ins(tmp_path: Path, leave_out: str = "", python: str = sys.executable) -> Path:
@@ -53,7 +53,8 @@ def test_the_stand_ins_need_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("tool", "package"), [("gcc", "gcc"), ("tree", "tree"),
-                                               ("getfattr", "attr"), ("fusermount3", "fuse3")])
+                                               ("getfattr", "attr"), ("fusermount3", "fuse3"),
+                                               ("rsync", "rsync")])
 def test_a_missing_tool_is_installed(tmp_path: Path, tool: str, package: str) -> None:
     env = {"PATH": str(stand_ins(tmp_path, leave_out=tool)), "HOME": str(tmp_path)}
     done = run_setup("ensure_system_packages", env)
