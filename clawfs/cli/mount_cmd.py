@@ -37,6 +37,7 @@ from clawfs.mount.mountpoint import (
 from clawfs.mount.serve import serve
 from clawfs.mount.view import View
 from clawfs.store import forkwriter
+from clawfs.store.access import Access
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import Root, roots_from_args
 
@@ -72,7 +73,8 @@ def run_mount(args: argparse.Namespace) -> int:
     found = discovery.MountDiscovery(args, os.path.realpath(mountpoint), roots)
     index = _index(found.roots)
     storecheck.warn_if_empty(found.roots, len(index.workspaces()), found.settings is not None)
-    view = View(index)
+    # Other users may enter: the view answers each with what it could read natively.
+    view = View(index, Access() if args.allow_other else None)
     ops = Operations(view, read_only=args.read_only)
     options = mount_options(args.allow_other, args.read_only, args.kernel_flags)
     try:

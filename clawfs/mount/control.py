@@ -14,7 +14,10 @@ The protocol, in one place:
   session of that lineage node, both looked up when the write arrives.
 - A read returns the handle's own result if it wrote, else the file's last
   result (`LastResults`, the most recent ones only), else nothing. A result
-  is `ForkOutcome.line()` or `error_line()`.
+  is `ForkOutcome.line()` or `error_line()`. Another user of an
+  --allow-other mount reads a last result only if it wrote it, or if it
+  could read the fork it names (SPEC §3: it tells the new file's name and
+  path).
 - Read your writes: before write() returns, the aliases the fork may have
   re-pointed (`alias_keys`) and the new name in the workspace directory are
   checked against the view (`Fork.run`), so the kernel drops what it cached.
@@ -34,6 +37,7 @@ from clawfs.format import rusttext, session
 from clawfs.mount import kernelcache
 from clawfs.mount.errors import RequestError
 from clawfs.mount.inodes import InodeTable
+from clawfs.mount.privacy import Viewer
 from clawfs.mount.view import ALIASES, SESSIONS, Entry, EntryKind, Key, View, workspace_of
 from clawfs.store.index import SessionFile, StoreIndex
 
@@ -128,13 +132,31 @@ def alias_keys(fp: str | None) -> list[Key]:
 
 @dataclass(slots=True)
 class Handle:
-    """One open control file."""
+    """One open control file (`who`: its opener's view, when that is another
+    user of an --allow-other mount)."""
 
     entry: Entry
+    who: Viewer | None = None
     used: bool = False
     """A command was accepted on this handle: no other one is."""
     result: bytes | None = None
     """The result of that command, once it ran."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A result as a new open reads it: the line, the other user who wrote it
+    (None: the mounting user or root), and the fork it names (None for an
+    error)."""
+
+    line: bytes
+    uid: int | None = None
+    made: str | None = None
+
+    def shown_to(self, who: Viewer | None) -> bool:
+        if who is None or (self.uid is not None and who.caller.uid == self.uid):
+            return True
+        return self.made is not None and who.knows_path(self.made)
 
 
 class LastResults:
@@ -146,14 +168,14 @@ class LastResults:
 
     def __init__(self, keep: int = LAST_RESULTS) -> None:
         self._keep = keep
-        self._results: OrderedDict[Key, bytes] = OrderedDict()
+        self._results: OrderedDict[Key, Result] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Key) -> bytes | None:
+    def get(self, key: Key) -> Result | None:
         with self._lock:
             return self._results.get(key)
 
-    def put(self, key: Key, result: bytes) -> None:
+    def put(self, key: Key, result: Result) -> None:
         with self._lock:
             self._results[key] = result
             self._results.move_to_end(key)
@@ -191,18 +213,18 @@ class Fork:
             outcome = fork(view.index, self.handle.entry, self.command)
             stale = kernelcache.find_stale(view, self.aliases, None, self.seen)
         except RequestError as e:
-            self.controls.remember(self.handle, error_line(e.message))
+            self.controls.remember(self.handle, error_line(e.message), None)
             # Also where the user looks when `echo x > fork` shows only the errno.
             log.warning("fork through %s failed: %s (%s)", "/".join(self.handle.entry.key),
                         e.message, errno.errorcode.get(e.errno, e.errno))
             raise
         except Exception:
-            self.controls.remember(self.handle, error_line("internal error"))
+            self.controls.remember(self.handle, error_line("internal error"), None)
             log.exception("fork through %s failed", "/".join(self.handle.entry.key))
             raise RequestError(errno.EIO, "internal error") from None
         if self.directory is not None:
             stale.entries.append((self.directory, outcome.name))
-        self.controls.remember(self.handle, outcome.line())
+        self.controls.remember(self.handle, outcome.line(), outcome.backing_path)
         return stale
 
 
@@ -217,8 +239,13 @@ class ControlFiles:
         """`clawfs mount --read-only`: every fork is refused with EROFS."""
 
     def read(self, handle: Handle, off: int, size: int) -> bytes:
-        """The handle's own result once it wrote, else the file's last one."""
-        result = handle.result if handle.used else self.results.get(handle.entry.key)
+        """The handle's own result once it wrote, else the file's last one
+        (if its caller may see it)."""
+        if handle.used:
+            result = handle.result
+        else:
+            last = self.results.get(handle.entry.key)
+            result = last.line if last is not None and last.shown_to(handle.who) else None
         return (result or b"")[off : off + size]
 
     def accept(
@@ -252,7 +279,9 @@ class ControlFiles:
         directory = None if fp is None else inodes.current((EntryKind.DIR, (SESSIONS, fp)))
         return Fork(self, handle, command, aliases, checked, directory)
 
-    def remember(self, handle: Handle, result: bytes) -> None:
-        """`result` is what `handle` and, from now on, a new open reads."""
+    def remember(self, handle: Handle, result: bytes, made: str | None) -> None:
+        """`result` is what `handle` and, from now on, a new open reads
+        (`made`: the fork's backing file, on success)."""
         handle.result = result
-        self.results.put(handle.entry.key, result)
+        writer = None if handle.who is None else handle.who.caller.uid
+        self.results.put(handle.entry.key, Result(result, writer, made))

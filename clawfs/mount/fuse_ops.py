@@ -46,8 +46,10 @@ from clawfs.mount import control, kernelcache, render
 from clawfs.mount.errors import RequestError
 from clawfs.mount.inodes import InodeTable
 from clawfs.mount.mdfiles import MarkdownFiles, Source
+from clawfs.mount.privacy import Viewer
 from clawfs.mount.view import Entry, EntryKind, View, session_file, workspace_of
 from clawfs.store import files
+from clawfs.store.access import Mode
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +160,16 @@ def _show(args: tuple[object, ...]) -> str:
 
 @dataclass
 class DirHandle:
-    """An open directory: the listing is a snapshot taken at offset 0.
+    """An open directory: the listing is a snapshot taken at offset 0, of
+    what its opener may see (`who`: mount/privacy.py; readdir carries no
+    caller).
 
     The kernel reads a listing ~200 entries per call; rebuilding it each
     time is quadratic, and offsets into a changing list skip survivors.
     """
 
     inode: int
+    who: Viewer | None = None
     entries: list[Entry] = field(default_factory=list)
 
 
@@ -296,13 +301,22 @@ class Operations(pyfuse3.Operations):
         identity = (st.st_dev, st.st_ino)
         return self._inodes.number((entry.kind, entry.key), identity), st
 
-    def _resolve(self, inode: int) -> Entry:
-        """The live entry for `inode`, or ESTALE (the kernel then looks again)."""
+    def _who(self, ctx: RequestContext) -> Viewer | None:
+        """What the caller may see: None (everything) for the mounting user,
+        root, and any caller of a mount without --allow-other."""
+        viewers = self.view.viewers
+        if viewers.rules is None:
+            return None  # nobody else may enter: the common case, no work
+        return viewers.of(ctx.uid, ctx.gid, ctx.pid)
+
+    def _resolve(self, inode: int, who: Viewer | None = None) -> Entry:
+        """The live entry for `inode` (as `who` sees it), or ESTALE (the kernel
+        then looks again)."""
         known = self._inodes.entry(inode)
         if known is None:
             raise FUSEError(errno.ESTALE)
         (kind, key), _ = known
-        entry = self.view.resolve(key)
+        entry = self.view.resolve(key, who)
         if entry is None or entry.kind is not kind:
             self._inodes.retire(inode)
             raise FUSEError(errno.ESTALE)
@@ -327,22 +341,27 @@ class Operations(pyfuse3.Operations):
         st: os.stat_result | None,
         target: str | None = None,
         size: int | None = None,
+        shown: Mode | None = None,
     ) -> EntryAttributes:
-        """`size`: a MARKDOWN entry's (the rendering of the version `st` describes)."""
+        """`size`: a MARKDOWN entry's (the rendering of the version `st`
+        describes). `shown`: the owner and mode the backing store gives the
+        entry (View.shown, with --allow-other; a chmod is no change the
+        watcher invalidates, hence the short timeout), else the mounting
+        user's, fixed."""
         attr = EntryAttributes()
         attr.st_ino = inode
         attr.generation = 0  # numbers are never reused within a mount
         attr.entry_timeout = ENTRY_TIMEOUT
-        changing = kind in CHANGING or inode == pyfuse3.ROOT_INODE
+        changing = kind in CHANGING or inode == pyfuse3.ROOT_INODE or shown is not None
         attr.attr_timeout = SHORT_ATTR_TIMEOUT if changing else LONG_ATTR_TIMEOUT
-        attr.st_uid = self._uid
-        attr.st_gid = self._gid
+        attr.st_uid = self._uid if shown is None else shown.uid
+        attr.st_gid = self._gid if shown is None else shown.gid
         attr.st_nlink = 1
         attr.st_blksize = 4096
         attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self._started_ns
         if kind in BACKED and st is not None:
             # A Markdown file is exactly as readable as its transcript.
-            attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444)
+            attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444 if shown is None else shown.bits)
             attr.st_size = st.st_size if size is None else size
             attr.st_blocks = st.st_blocks if size is None else (size + 511) // 512
             attr.st_blksize = st.st_blksize
@@ -350,7 +369,7 @@ class Operations(pyfuse3.Operations):
             attr.st_mtime_ns = st.st_mtime_ns
             attr.st_ctime_ns = st.st_ctime_ns
         elif kind is EntryKind.DIR:
-            attr.st_mode = stat.S_IFDIR | 0o555
+            attr.st_mode = stat.S_IFDIR | (0o555 if shown is None else shown.bits)
         elif kind is EntryKind.SYMLINK:
             attr.st_mode = stat.S_IFLNK | 0o777
             attr.st_size = len(os.fsencode(target or ""))
@@ -376,7 +395,19 @@ class Operations(pyfuse3.Operations):
             size = self._markdown.size_now(_backing(entry), st)
             if size is None:
                 return None
-        return self._attributes(inode, entry.kind, st, entry.target, size)
+        return self._for_lookup(entry, self._attributes(
+            inode, entry.kind, st, entry.target, size, self.view.shown(entry, st)
+        ))
+
+    def _for_lookup(self, entry: Entry, attr: EntryAttributes) -> EntryAttributes:
+        """`attr` as a lookup or a listing answers it: an entry another user
+        may not know is looked up again on every use (View.shared), so that
+        the kernel asks, with each caller, whether that caller may."""
+        if not self.view.shared(entry):
+            attr.entry_timeout = 0
+            if entry.kind is EntryKind.SYMLINK:
+                attr.attr_timeout = 0  # its size is its target's length: each caller's own
+        return attr
 
     async def _attributes_of(self, entry: Entry) -> EntryAttributes:
         """`entry`'s attributes, measuring a `.md` file's size if need be."""
@@ -397,7 +428,10 @@ class Operations(pyfuse3.Operations):
         if known is None or known[1] != identity:
             # Replaced meanwhile (claw's save): the new file is a new inode.
             inode = self._inodes.number((entry.kind, entry.key), identity)
-        return self._attributes(inode, entry.kind, st, entry.target, size)
+        shown = self.view.shown(entry, st)
+        return self._for_lookup(entry, self._attributes(
+            inode, entry.kind, st, entry.target, size, shown
+        ))
 
     async def _measure_ahead(self, entries: Sequence[Entry], first: int) -> None:
         """Measure the `.md` files among the next entries whose size is not known."""
@@ -450,10 +484,11 @@ class Operations(pyfuse3.Operations):
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: RequestContext
     ) -> EntryAttributes:
-        parent = self._resolve(parent_inode)
+        who = self._who(ctx)
+        parent = self._resolve(parent_inode, who)
         if parent.kind is not EntryKind.DIR:
             raise FUSEError(errno.ENOTDIR)
-        child = self.view.lookup(parent, os.fsdecode(name))
+        child = self.view.lookup(parent, os.fsdecode(name), who)
         if child is None:
             raise FUSEError(errno.ENOENT)  # not cached: a new session shows at once
         attr = await self._attributes_of(child)
@@ -477,14 +512,15 @@ class Operations(pyfuse3.Operations):
             # An open transcript answers for the file it has open, even if
             # that was renamed over or deleted since (as on a local disk).
             return await self._open_attributes(inode, handles[0])
-        entry = self._resolve(inode)
+        entry = self._resolve(inode, self._who(ctx))
         if entry.kind is EntryKind.MARKDOWN:
             self._stat_backing(inode, entry)  # ESTALE if no longer this inode's file
             return await self._attributes_of(entry)
         st = self._stat_backing(inode, entry) if entry.kind is EntryKind.TRANSCRIPT else None
+        shown = self.view.shown(entry, st)
         if entry.kind is EntryKind.SYMLINK:
             st = self._link_end(entry)
-        return self._attributes(inode, entry.kind, st, entry.target)
+        return self._attributes(inode, entry.kind, st, entry.target, shown=shown)
 
     async def _open_attributes(
         self, inode: int, handle: TranscriptHandle | MarkdownHandle
@@ -492,8 +528,22 @@ class Operations(pyfuse3.Operations):
         """Attributes of an open transcript or `.md` file: of the file it has open."""
         if isinstance(handle, MarkdownHandle):
             st, size = await self._markdown.measure_open(handle.source)
-            return self._attributes(inode, EntryKind.MARKDOWN, st, None, size)
-        return self._attributes(inode, EntryKind.TRANSCRIPT, os.fstat(handle.fd))
+            shown = self._shown_open(inode, st)
+            return self._attributes(inode, EntryKind.MARKDOWN, st, None, size, shown)
+        st = os.fstat(handle.fd)
+        return self._attributes(inode, EntryKind.TRANSCRIPT, st, shown=self._shown_open(inode, st))
+
+    def _shown_open(self, inode: int, st: os.stat_result) -> Mode | None:
+        """What an open transcript or `.md` file reports (View.shown of its
+        entry); where its name is gone, only what its owner class may do
+        (nothing surer is known)."""
+        if self.view.reported is None:
+            return None
+        known = self._inodes.entry(inode)
+        entry = None if known is None else self.view.resolve(known[0][1])
+        if entry is None or entry.backing_path is None:
+            return Mode(st.st_uid, st.st_gid, st.st_mode & 0o400)
+        return self.view.reported.file(entry.backing_path, st)
 
     @handler
     async def setattr(
@@ -513,7 +563,7 @@ class Operations(pyfuse3.Operations):
 
     @handler
     async def readlink(self, inode: int, ctx: RequestContext) -> bytes:
-        entry = self._resolve(inode)
+        entry = self._resolve(inode, self._who(ctx))
         if entry.kind is not EntryKind.SYMLINK or entry.target is None:
             raise FUSEError(errno.EINVAL)
         return os.fsencode(entry.target)
@@ -529,18 +579,20 @@ class Operations(pyfuse3.Operations):
 
     @handler
     async def opendir(self, inode: int, ctx: RequestContext) -> int:
-        entry = self._resolve(inode)
+        who = self._who(ctx)
+        entry = self._resolve(inode, who)
         if entry.kind is not EntryKind.DIR:
             raise FUSEError(errno.ENOTDIR)
         fh = next(self._handle_ids)
-        self._dirs[fh] = DirHandle(inode)
+        self._dirs[fh] = DirHandle(inode, who)
         return fh
 
     @handler
     async def readdir(self, fh: int, start_id: int, token: ReaddirToken) -> None:
         handle = self._dirs[fh]
         if start_id == 0:
-            handle.entries = self.view.entries(self._resolve(handle.inode))
+            parent = self._resolve(handle.inode, handle.who)
+            handle.entries = self.view.entries(parent, handle.who)
         first = max(start_id - FIRST_OFFSET, 0) if start_id else 0
         for index in range(first, len(handle.entries)):
             child = handle.entries[index]
@@ -566,11 +618,12 @@ class Operations(pyfuse3.Operations):
 
     @handler
     async def open(self, inode: int, flags: int, ctx: RequestContext) -> FileInfo:
-        entry = self._resolve(inode)
+        who = self._who(ctx)
+        entry = self._resolve(inode, who)
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
         fh = next(self._handle_ids)
         if entry.kind is EntryKind.CONTROL:
-            self._files[fh] = control.Handle(entry)
+            self._files[fh] = control.Handle(entry, who)
             return FileInfo(fh=fh, direct_io=True)
         if writing:
             raise FUSEError(errno.EROFS)
@@ -578,7 +631,7 @@ class Operations(pyfuse3.Operations):
             return self._open_transcript(fh, inode, entry)
         if entry.kind is EntryKind.GENERATED:
             data = await self._off_thread(
-                render.generate, self.view.index, entry, limiter=self._generate_limiter
+                render.generate, self.view.index, entry, who, limiter=self._generate_limiter
             )
             self._files[fh] = GeneratedHandle(data)
             return FileInfo(fh=fh, direct_io=True)
@@ -664,29 +717,31 @@ class Operations(pyfuse3.Operations):
         text = os.fsdecode(name)
         if not text.startswith(OUR_XATTR_PREFIX):
             raise FUSEError(errno.EOPNOTSUPP)
-        entry = self._resolve(inode)
+        who = self._who(ctx)
+        entry = self._resolve(inode, who)
         if text == render.PATH_XATTR:  # the backing file: no load (claw --resume needs it)
-            value = render.xattr(self.view.index, entry, text)
+            value = render.xattr(self.view.index, entry, text, who)
         else:
-            value = (await self._xattrs_of(entry)).get(text)
+            value = (await self._xattrs_of(entry, who)).get(text)
         if value is None:
             raise FUSEError(pyfuse3.ENOATTR)
         return value
 
     @handler
     async def listxattr(self, inode: int, ctx: RequestContext) -> Sequence[bytes]:
-        names = await self._xattrs_of(self._resolve(inode))
+        who = self._who(ctx)
+        names = await self._xattrs_of(self._resolve(inode, who), who)
         return [os.fsencode(name) for name in names]
 
-    async def _xattrs_of(self, entry: Entry) -> dict[str, bytes]:
+    async def _xattrs_of(self, entry: Entry, who: Viewer | None) -> dict[str, bytes]:
         """The xattrs of `entry`: on the trio thread when the index has
         the file's load cached (`getfattr -d` asks list + one get per name,
         and those must not each queue for a worker thread), else from a
         worker thread, since the first ask for a version needs a load."""
-        cached = render.cached_xattrs(self.view.index, entry)
+        cached = render.cached_xattrs(self.view.index, entry, who)
         if cached is not None:
             return cached
-        return await self._off_thread(render.xattrs, self.view.index, entry)
+        return await self._off_thread(render.xattrs, self.view.index, entry, who)
 
     # --- everything that would change the store: read-only -------------------
 

@@ -18,6 +18,7 @@ import errno
 
 from clawfs.format.summary import Summary
 from clawfs.mount.errors import RequestError
+from clawfs.mount.privacy import Viewer
 from clawfs.mount.view import Entry, EntryKind, session_file
 from clawfs.store.index import SessionFile, StoreIndex
 
@@ -39,13 +40,15 @@ INDEX_COLUMNS = (
 )
 
 
-def xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes]:
-    """`user.claw.*` of a transcript; absent values are left out.
+def xattrs(index: StoreIndex, entry: Entry, who: Viewer | None = None) -> dict[str, bytes]:
+    """`user.claw.*` of a transcript; absent values are left out, and all of
+    them for a caller who could not read the file (`who`: another user of an
+    --allow-other mount; its list would tell which values the file holds).
 
     May fully load the file (the first time for its version): call it off
     the request thread, or try `cached_xattrs` first.
     """
-    sf = session_file(index, entry)
+    sf = _session_file(index, entry, who)
     if sf is None:
         return {}
     try:
@@ -55,9 +58,11 @@ def xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes]:
     return _xattrs(sf, loaded, _title(index, sf))
 
 
-def cached_xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes] | None:
+def cached_xattrs(
+    index: StoreIndex, entry: Entry, who: Viewer | None = None
+) -> dict[str, bytes] | None:
     """`xattrs` if they need no load (one is cached), else None."""
-    sf = session_file(index, entry)
+    sf = _session_file(index, entry, who)
     if sf is None:
         return {}
     loaded = index.cached_load(sf)
@@ -67,24 +72,36 @@ def cached_xattrs(index: StoreIndex, entry: Entry) -> dict[str, bytes] | None:
     return _xattrs(sf, loaded, known.title)
 
 
-def xattr(index: StoreIndex, entry: Entry, name: str) -> bytes | None:
+def xattr(
+    index: StoreIndex, entry: Entry, name: str, who: Viewer | None = None
+) -> bytes | None:
     """One attribute; `user.claw.path` needs no load (the backing file)."""
     if name == PATH_XATTR:
-        sf = session_file(index, entry)
+        sf = _session_file(index, entry, who)
         return None if sf is None else _encode(sf.path)
-    return xattrs(index, entry).get(name)
+    return xattrs(index, entry, who).get(name)
 
 
-def generate(index: StoreIndex, entry: Entry) -> bytes:
+def generate(index: StoreIndex, entry: Entry, who: Viewer | None = None) -> bytes:
     """The content of a GENERATED entry (index.tsv), built now: a header, then
-    one row per file in claw's order. Loads every file not loaded yet."""
+    one row per file in claw's order (for another user, `who`, per file it
+    knows: mount/privacy.py). Loads every file not loaded yet."""
     if entry.kind is not EntryKind.GENERATED or len(entry.key) != 3:
         raise RequestError(errno.EINVAL, "not a generated file")
     rows = ["\t".join(INDEX_COLUMNS)]
     for sf, loaded in index.loaded(entry.key[1]):
+        if who is not None and not who.knows(sf):
+            continue
         row = _row(sf, loaded, _title(index, sf))
         rows.append("\t".join(_escape(value) for value in row))
     return ("\n".join(rows) + "\n").encode("utf-8", "surrogateescape")
+
+
+def _session_file(index: StoreIndex, entry: Entry, who: Viewer | None) -> SessionFile | None:
+    """The file behind a transcript or `.md` entry, if `who` (None: the
+    mounting user) could read it."""
+    sf = session_file(index, entry)
+    return None if sf is None or (who is not None and not who.reads(sf)) else sf
 
 
 def _title(index: StoreIndex, sf: SessionFile) -> str | None:

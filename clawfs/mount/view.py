@@ -30,13 +30,17 @@ sessions/<fp>/forks/<a>/<b>/...    lineage; each node holds `fork`,
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from clawfs.format import session
+from clawfs.mount.privacy import Reported, Viewer, Viewers
 from clawfs.store import labels
+from clawfs.store.access import Access, Mode
 from clawfs.store.files import FileKey
 from clawfs.store.index import SessionFile, StoreIndex
+from clawfs.store.lineage import Lineage
 
 ALIASES = ("latest", "last", "recent")
 MD = ".md"
@@ -61,6 +65,10 @@ class EntryKind(enum.Enum):
     SYMLINK = "symlink"
     CONTROL = "control"
     GENERATED = "generated"
+
+
+SESSION_KINDS = (EntryKind.TRANSCRIPT, EntryKind.MARKDOWN)
+"""Entries that show one session file: its mode and owner are theirs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +154,19 @@ def markdown_source(name: str, exists: Callable[[str], bool]) -> str | None:
 
 
 class View:
-    """The mount's tree over a `StoreIndex`."""
+    """The mount's tree over a `StoreIndex`.
 
-    def __init__(self, index: StoreIndex) -> None:
+    Every method that answers about entries takes `who`: the caller's
+    `Viewer` when another user asks an --allow-other mount (the answers are
+    then what that user may know: mount/privacy.py), None for the mounting
+    user and root, who see everything (and whose answers are cached).
+    """
+
+    def __init__(self, index: StoreIndex, rules: Access | None = None) -> None:
+        """`rules`: the mount lets other users in (--allow-other)."""
         self.index = index
+        self.viewers = Viewers(index, rules)
+        self.reported = None if rules is None else Reported(index, rules)
         self._lists: dict[Key, tuple[object, Entries]] = {}
         """Listings by directory key, with the stamp they were built at."""
         self._branches: dict[str, tuple[object, dict[str, str]]] = {}
@@ -160,7 +177,7 @@ class View:
     def root(self) -> Entry:
         return _dir(())
 
-    def lookup(self, parent: Entry, name: str) -> Entry | None:
+    def lookup(self, parent: Entry, name: str, who: Viewer | None = None) -> Entry | None:
         """The entry `name` in directory `parent`, or None; `.` and `..` as on
         any disk (the root is its own parent)."""
         if parent.kind is not EntryKind.DIR or not name or "/" in name:
@@ -168,24 +185,24 @@ class View:
         if name == ".":
             return parent
         if name == "..":
-            return self.resolve(parent.key[:-1]) if parent.key else parent
-        return self.resolve((*parent.key, name))
+            return self.resolve(parent.key[:-1], who) if parent.key else parent
+        return self.resolve((*parent.key, name), who)
 
-    def resolve(self, key: Key) -> Entry | None:
+    def resolve(self, key: Key, who: Viewer | None = None) -> Entry | None:
         """The entry at `key` now, or None if there is none (any more)."""
         if not key:
             return self.root()
         first = key[0]
         if first in ALIASES or first in MD_ALIASES:
-            return self._root_alias(key) if len(key) == 1 else None
+            return self._root_alias(key, who) if len(key) == 1 else None
         if first == WORKSPACES:
-            return self._workspaces(key)
+            return self._workspaces(key, who)
         if first == SESSIONS:
-            return self._sessions(key)
+            return self._sessions(key, who)
         return None
 
-    def _root_alias(self, key: Key) -> Entry | None:
-        target = self.index.global_latest()
+    def _root_alias(self, key: Key, who: Viewer | None) -> Entry | None:
+        target = self.index.global_latest() if who is None else who.global_latest()
         if target is None:
             return None
         name = self._md_name(target) if key[0] in MD_ALIASES else target.name
@@ -198,29 +215,31 @@ class View:
     def _md_name(self, sf: SessionFile) -> str:
         return markdown_name(sf.name, self._exists(sf.fp))
 
-    def _workspaces(self, key: Key) -> Entry | None:
+    def _workspaces(self, key: Key, who: Viewer | None) -> Entry | None:
         if len(key) == 1:
             return _dir(key)
         if len(key) != 2:
             return None
-        fp = self.index.label_owner(key[1])
+        fp = self.index.label_owner(key[1]) if who is None else who.label_owner(key[1])
         return None if fp is None else _link(key, f"../{SESSIONS}/{fp}")
 
-    def _sessions(self, key: Key) -> Entry | None:
+    def _sessions(self, key: Key, who: Viewer | None) -> Entry | None:
         if len(key) == 1:
             return _dir(key)
         fp = key[1]
         if not self.index.has_workspace(fp):
+            return None
+        if who is not None and not who.sees_workspace(fp):
             return None
         if len(key) == 2:
             return _dir(key)
         name = key[2]
         if len(key) > 3:
             if name == FORKS:
-                return self._fork_tree(fp, key)
-            return self._branch(fp, key) if name == BRANCHES else None
+                return self._fork_tree(fp, key, who)
+            return self._branch(fp, key, who) if name == BRANCHES else None
         if name in ALIASES or name in MD_ALIASES:
-            target = self.index.latest(fp)
+            target = self.index.latest(fp) if who is None else who.latest(fp)
             if target is None:
                 return None
             return _link(key, self._md_name(target) if name in MD_ALIASES else target.name)
@@ -232,47 +251,55 @@ class View:
             return _dir(key)
         sf = self.index.file(fp, name)
         if sf is not None:
-            return _transcript(key, sf)
+            return _transcript(key, sf) if who is None or who.searches(sf.directory) else None
         source = markdown_source(name, self._exists(fp))
         sf = None if source is None else self.index.file(fp, source)
-        return None if sf is None else _markdown(key, sf)
+        if sf is None or (who is not None and not who.searches(sf.directory)):
+            return None
+        return _markdown(key, sf)
 
-    def _branch(self, fp: str, key: Key) -> Entry | None:
+    def _branch(self, fp: str, key: Key, who: Viewer | None) -> Entry | None:
         if len(key) != 4:
             return None
-        source = self.branches(fp).get(key[3])
+        source = self.branches(fp, who).get(key[3])
         return None if source is None else _link(key, f"../{source}")
 
-    def branches(self, fp: str) -> Mapping[str, str]:
+    def branches(self, fp: str, who: Viewer | None = None) -> Mapping[str, str]:
         """`branches/` of a workspace: each branch name, made safe as labels
         are, -> the newest session carrying it (claw's order), among the
         sessions of the fork tree (a rotated copy of a live file is none).
         The name is the last meta's, as claw loads it, where the file was
-        loaded, else its head's. Cached per version of the workspace."""
+        loaded, else its head's. Cached per version of the workspace. For
+        another user (`who`), among the sessions it knows (not cached)."""
         stamp = self.index.version(fp)
         cached = self._branches.get(fp)
-        if cached is not None and cached[0] == stamp:
+        if who is None and cached is not None and cached[0] == stamp:
             return cached[1]
         found: dict[str, str] = {}
         ws = self.index.workspace(fp)
         nodes = self.index.lineage(fp).nodes
         for sf in () if ws is None else ws.ordered:
-            if sf.name not in nodes:
+            if sf.name not in nodes or (who is not None and not who.knows(sf)):
                 continue
             loaded = self.index.cached_load(sf)
             branch = sf.head.branch_name if loaded is None else loaded.branch_name
             if branch:
                 found.setdefault(labels.as_name(branch), sf.name)
+        if who is not None:
+            return found
         if len(self._branches) > 4096:
             self._branches.clear()
         self._branches[fp] = (stamp, found)
         return found
 
-    def _fork_tree(self, fp: str, key: Key) -> Entry | None:
+    def _fork_tree(self, fp: str, key: Key, who: Viewer | None) -> Entry | None:
         """An entry below `sessions/<fp>/forks/`: a lineage node's directory or one of
-        its entries."""
+        its entries. Another user reaches only nodes of sessions it knows (a
+        node says whose fork its session is, which only the file says)."""
         parts = key[3:]
         lineage = self.index.lineage(fp)
+        if who is not None and not self._knows_path(fp, lineage, parts, who):
+            return None
         if lineage.find(parts) is not None:
             return _dir(key)
         parent = lineage.find(parts[:-1])
@@ -290,13 +317,82 @@ class View:
             return _link(key, "../" * depth + lineage.nodes[parent.children[last]].dir_name)
         return None
 
+    def _knows_path(self, fp: str, lineage: Lineage, parts: Key, who: Viewer) -> bool:
+        """Whether `who` knows the session of every node on `forks/<parts>`
+        (including a link to a continuation node); parts that are no node
+        (`fork`, `session.jsonl`, nothing) are left to the usual lookup."""
+        node = None
+        for n, name in enumerate(parts):
+            children = lineage.top if n == 0 else ({} if node is None else node.children)
+            entry = children.get(name)
+            if entry is None:
+                return True
+            if not self._knows(fp, entry, who):
+                return False
+            node = lineage.nodes[entry]
+        return True
+
+    def _knows(self, fp: str, name: str, who: Viewer) -> bool:
+        sf = self.index.file(fp, name)
+        return sf is not None and who.knows(sf)
+
+    # --- what entries report to every caller (--allow-other only) ----------------
+
+    def shown(self, entry: Entry, st: os.stat_result | None = None) -> Mode | None:
+        """The owner and mode `entry` reports where the backing store decides
+        them (mount/privacy.py); None for the mount's own entries (the
+        mounting user's, with fixed modes) and when other users cannot enter
+        the mount. `st`: a fresh lstat of a transcript's backing file."""
+        reported = self.reported
+        if reported is None:
+            return None
+        key = entry.key
+        if entry.kind in SESSION_KINDS and entry.backing_path is not None:
+            return reported.file(entry.backing_path, st)
+        if entry.kind is not EntryKind.DIR or len(key) < 2 or key[0] != SESSIONS:
+            return None
+        if len(key) <= 3:  # sessions/<fp>, its forks/ and branches/
+            return reported.workspace(key[1])
+        node = self.index.lineage(key[1]).find(key[3:])
+        sf = None if node is None else self.index.file(key[1], node.name)
+        return None if sf is None else reported.node(sf)
+
+    def shared(self, entry: Entry) -> bool:
+        """Whether everyone the kernel lets into `entry`'s directory may know
+        `entry` (then the kernel may keep it; else it asks again on every use,
+        so that each caller gets its own answer). Always true where other
+        users cannot enter the mount."""
+        reported = self.reported
+        if reported is None:
+            return True
+        key = entry.key
+        if not key or key in ((WORKSPACES,), (SESSIONS,)):
+            return True
+        if key[0] in ALIASES or key[0] in MD_ALIASES or key[0] == WORKSPACES:
+            return False  # a target, a label: each caller's own
+        if len(key) == 2:
+            return reported.public_workspace(key[1])
+        name = key[2]
+        if len(key) == 3:
+            if name in ALIASES or name in MD_ALIASES:
+                return False
+            if entry.kind in SESSION_KINDS:  # its directory's mode is the workspace's
+                return reported.workspace(key[1]) is not None
+            return True  # fork, index.tsv, forks/, branches/
+        if name == FORKS and key[-1] in (FORK, SESSION_LINK, SESSION_MD):
+            return True  # inside a node: its mode guards them
+        return False  # nodes, links to them, branches: each caller knows its own
+
     # --- listing ----------------------------------------------------------------
 
-    def entries(self, parent: Entry) -> Entries:
-        """The entries of a directory, in listing order (cached, see the module)."""
+    def entries(self, parent: Entry, who: Viewer | None = None) -> Entries:
+        """The entries of a directory, in listing order (cached for the
+        mounting user, see the module; built for each other user's open)."""
         if parent.kind is not EntryKind.DIR:
             return []
         key = parent.key
+        if who is not None:
+            return self._build(key, who)
         stamp: object
         if len(key) >= 2 and key[0] == SESSIONS:
             stamp = self.index.version(key[1])
@@ -305,33 +401,40 @@ class View:
         cached = self._lists.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        entries = self._build(key)
+        entries = self._build(key, None)
         if len(self._lists) > 4096:
             self._lists.clear()
         self._lists[key] = (stamp, entries)
         return entries
 
-    def _build(self, key: Key) -> Entries:
+    def _build(self, key: Key, who: Viewer | None) -> Entries:
         if not key:
-            alias = [self._root_alias((name,)) for name in (*ALIASES, *MD_ALIASES)]
+            alias = [self._root_alias((name,), who) for name in (*ALIASES, *MD_ALIASES)]
             return [n for n in alias if n is not None] + [_dir((WORKSPACES,)), _dir((SESSIONS,))]
         if key == (WORKSPACES,):
+            labelled = self.index.labels() if who is None else who.labels()
             return [
                 _link((WORKSPACES, label), f"../{SESSIONS}/{fp}")
-                for fp, label in sorted(self.index.labels().items(), key=lambda item: item[1])
+                for fp, label in sorted(labelled.items(), key=lambda item: item[1])
             ]
         if key == (SESSIONS,):
-            return [_dir((SESSIONS, fp)) for fp in self.index.fingerprints()]
+            fps = self.index.fingerprints()
+            return [
+                _dir((SESSIONS, fp)) for fp in fps if who is None or who.sees_workspace(fp)
+            ]
+        if len(key) >= 2 and key[0] == SESSIONS and who is not None:
+            if not who.sees_workspace(key[1]):
+                return []
         if len(key) == 2 and key[0] == SESSIONS:
-            return self._list_workspace(key)
+            return self._list_workspace(key, who)
         if len(key) >= 3 and key[0] == SESSIONS and key[2] == FORKS:
-            return self._list_forks(key)
+            return self._list_forks(key, who)
         if len(key) == 3 and key[0] == SESSIONS and key[2] == BRANCHES:
             return [_link((*key, name), f"../{source}")
-                    for name, source in sorted(self.branches(key[1]).items())]
+                    for name, source in sorted(self.branches(key[1], who).items())]
         return []
 
-    def _list_workspace(self, key: Key) -> Entries:
+    def _list_workspace(self, key: Key, who: Viewer | None) -> Entries:
         ws = self.index.workspace(key[1])
         if ws is None:
             return []
@@ -340,7 +443,7 @@ class View:
         def exists(name: str) -> bool:
             return name in files
 
-        target = self.index.latest(ws.fp)
+        target = self.index.latest(ws.fp) if who is None else who.latest(ws.fp)
         entries = []
         if target is not None:
             md = markdown_name(target.name, exists)
@@ -353,14 +456,23 @@ class View:
             _dir((*key, BRANCHES)),
         ]
         for sf in ws.ordered:  # each transcript, then its Markdown
+            if who is not None and not who.lists(sf.directory):
+                continue  # a merged directory: only the names of its own directories
             entries.append(_transcript((*key, sf.name), sf))
             entries.append(_markdown((*key, markdown_name(sf.name, exists)), sf))
         return entries
 
-    def _list_forks(self, key: Key) -> Entries:
-        lineage = self.index.lineage(key[1])
+    def _list_forks(self, key: Key, who: Viewer | None) -> Entries:
+        fp = key[1]
+        lineage = self.index.lineage(fp)
+        if who is not None and not self._knows_path(fp, lineage, key[3:], who):
+            return []
+
+        def known(name: str) -> bool:
+            return who is None or self._knows(fp, name, who)
+
         if len(key) == 3:
-            return [_dir((*key, name)) for name in lineage.top]
+            return [_dir((*key, name)) for name, entry in lineage.top.items() if known(entry)]
         node = lineage.find(key[3:])
         if node is None:
             return []
@@ -372,6 +484,8 @@ class View:
             _link((*key, SESSION_MD), up + markdown_name(node.name, self._exists(key[1]))),
         ]
         for name, child in node.children.items():
+            if not known(child):
+                continue
             if node.links:
                 entries.append(_link((*key, name), "../" * depth + lineage.nodes[child].dir_name))
             else:

@@ -81,7 +81,7 @@ class StoreIndex:
             functools.partial(latest_rule.judge, loads=self._loads),
             self._load_and_commit,
         )
-        self._workspaces = Workspaces(self._records, self._membership)
+        self._workspaces = Workspaces(self._records)
         # The aliases' targets, each kept with the stamp it holds for.
         self._latest: dict[str, tuple[Stamp | None, SessionFile | None]] = {}
         self._global: tuple[Stamp | None, SessionFile | None] | None = None
@@ -498,8 +498,17 @@ class StoreIndex:
         with self._lock:
             return self._records.stamp(fp)
 
-    def latest(self, fp: str) -> SessionFile | None:
-        """The session `latest` names in this workspace (latest.py), or None."""
+    def latest(
+        self, fp: str, readable: Callable[[SessionFile], bool] | None = None
+    ) -> SessionFile | None:
+        """The session `latest` names in this workspace (latest.py), or None.
+
+        `readable`: decide among the files it accepts only (what another user
+        may read, mount/privacy.py); such answers are not kept here, and it
+        is called with the lock held.
+        """
+        if readable is not None:
+            return latest_rule.in_workspace(self._only(readable), fp).file
         with self._lock:
             kept = self._latest.get(fp)
             if kept is not None and kept[0] == self._records.stamp(fp):
@@ -510,9 +519,13 @@ class StoreIndex:
                 self._latest[fp] = (decided.stamp, decided.file)
         return decided.file
 
-    def global_latest(self) -> SessionFile | None:
+    def global_latest(
+        self, readable: Callable[[SessionFile], bool] | None = None
+    ) -> SessionFile | None:
         """The root alias: the first target in claw's order over all
-        workspaces merged (latest.py), or None."""
+        workspaces merged (latest.py), or None. `readable` as for `latest`."""
+        if readable is not None:
+            return latest_rule.over_all(self._only(readable)).file
         with self._lock:
             if self._global is not None and self._global[0] == self._records.stamp(None):
                 return self._global[1]
@@ -523,6 +536,15 @@ class StoreIndex:
                 if decided.fp is not None:  # nothing above it qualifies in its workspace either
                     self._latest[decided.fp] = (self._records.stamp(decided.fp), decided.file)
         return decided.file
+
+    def _only(self, readable: Callable[[SessionFile], bool]) -> latest_rule.Index[SessionFile]:
+        """The decision's view of the index with the files `readable` refuses skipped."""
+        judge = self._decider.verdict
+
+        def verdict(rec: SessionFile) -> Verdict:
+            return judge(rec) if readable(rec) else Verdict.SKIP
+
+        return replace(self._decider, verdict=verdict)
 
     def lineage(self, fp: str) -> lineage_tree.Lineage:
         """The fork tree of a workspace (rot copies whose live file exists left out)."""

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from clawfs.store import labels as labelling
 from clawfs.store.latest import Stamp
-from clawfs.store.membership import Membership
 from clawfs.store.records import Records, SessionFile, Space
+from clawfs.store.roots import Root
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +30,15 @@ class Workspace:
     files: Mapping[str, SessionFile]
     ordered: tuple[SessionFile, ...]
     """claw's order by what is known (heads until loaded)."""
+    dirs: Mapping[str, Root]
+    """The fingerprint directories backing it (real path -> root)."""
 
 
 class Workspaces:
     """Snapshots, homes and labels of the records' workspaces, kept per state."""
 
-    def __init__(self, listing: Records, membership: Membership) -> None:
+    def __init__(self, listing: Records) -> None:
         self._records = listing
-        self._membership = membership
         self._snapshots: dict[str, tuple[Stamp | None, Workspace]] = {}
         self._homes: dict[str, tuple[Stamp | None, str | None]] = {}
         self._labels: dict[str, str | None] | None = None
@@ -58,6 +59,7 @@ class Workspaces:
             path=self._home(fp),
             files=dict(space.files),
             ordered=tuple(space.files[key[-1]] for key in space.order),
+            dirs=dict(space.dirs),
         )
         self._snapshots[fp] = (stamp, snap)
         return snap
@@ -101,26 +103,31 @@ class Workspaces:
         return kept[1]
 
     def _find_home(self, space: Space) -> str | None:
-        """The path a workspace is named after (SPEC §2): a recorded root that
-        belongs, else the newest recorded root, else the project above
-        `.claw/sessions`, else none."""
-        newest: str | None = None
-        for key in space.order:
-            recorded = space.files[key[-1]].facts.workspace_root
-            if recorded is None:
-                continue
-            if self._membership.belongs(space.fp, recorded):
-                return recorded
-            if newest is None:
-                newest = recorded
-        if newest is not None:
-            return newest
-        roots = sorted(
+        return home_in(
+            (space.files[key[-1]] for key in space.order),
             [*space.dirs.values(), *(f.root for f in space.files.values())],
-            key=lambda r: r.precedence,
         )
-        for root in roots:
-            owner = root.owner_dir()
-            if owner is not None:
-                return owner
-        return None
+
+
+def home_in(ordered: Iterable[SessionFile], roots: Iterable[Root]) -> str | None:
+    """The path a workspace is named after (SPEC §2): a recorded root that
+    belongs, else the newest recorded root, else the project above
+    `.claw/sessions`, else none. `ordered` is its files in claw's order,
+    `roots` the roots backing it (the mount asks with the ones another user
+    may know of: mount/privacy.py)."""
+    newest: str | None = None
+    for rec in ordered:
+        recorded = rec.facts.workspace_root
+        if recorded is None:
+            continue
+        if rec.belongs:  # the file's recorded root is one that belongs
+            return recorded
+        if newest is None:
+            newest = recorded
+    if newest is not None:
+        return newest
+    for root in sorted(roots, key=lambda r: r.precedence):
+        owner = root.owner_dir()
+        if owner is not None:
+            return owner
+    return None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from clawfs.mount import control
-from clawfs.mount.control import ControlFiles, ForkOutcome, Handle, LastResults
+from clawfs.mount.control import ControlFiles, ForkOutcome, Handle, LastResults, Result
 from clawfs.mount.errors import RequestError
 from clawfs.mount.inodes import InodeTable
 from clawfs.mount.kernelcache import Slot
@@ -86,12 +86,12 @@ def test_last_results_keep_the_most_recently_written() -> None:
     results = LastResults(keep=2)
     assert results.get(("a",)) is None
     for name in ("a", "b", "c"):
-        results.put((name,), name.encode())
-    assert results.get(("a",)) is None and results.get(("c",)) == b"c"
-    results.put(("b",), b"b again")  # written again: the newest now
-    results.put(("d",), b"d")
+        results.put((name,), Result(name.encode(), 0))
+    assert results.get(("a",)) is None and results.get(("c",)) == Result(b"c", 0)
+    results.put(("b",), Result(b"b again", 0))  # written again: the newest now
+    results.put(("d",), Result(b"d", 0))
     assert results.get(("c",)) is None
-    assert (results.get(("b",)), results.get(("d",))) == (b"b again", b"d")
+    assert (results.get(("b",)), results.get(("d",))) == (Result(b"b again", 0), Result(b"d", 0))
 
 
 class NoView:
@@ -132,14 +132,14 @@ def test_a_handle_reads_its_own_result_a_new_open_the_last_one() -> None:
     assert controls.read(first, 0, 100) == b""  # before any write
     controls.accept(first, b"x", table(), {})
     assert controls.read(first, 0, 100) == b""  # written, not finished yet
-    controls.remember(first, b"one\n")
+    controls.remember(first, b"one\n", None)
     controls.accept(second, b"y", table(), {})
-    controls.remember(second, b"two\n")
+    controls.remember(second, b"two\n", None)
     assert controls.read(first, 0, 100) == b"one\n"  # its own, not the file's last
     assert controls.read(Handle(FORK_FILE), 0, 100) == b"two\n"
     assert controls.read(Handle(FORK_FILE), 1, 2) == b"wo"
     elsewhere = Entry(("sessions", OTHER, "fork"), EntryKind.CONTROL, "fork")
-    controls.remember(Handle(elsewhere), b"three\n")  # keep=1: the older result is dropped
+    controls.remember(Handle(elsewhere), b"three\n", None)  # keep=1: the older result is dropped
     assert controls.read(Handle(FORK_FILE), 0, 100) == b""
     assert controls.read(Handle(elsewhere), 0, 100) == b"three\n"
 

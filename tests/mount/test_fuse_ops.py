@@ -21,6 +21,7 @@ from clawfs.format.summary import Summary
 from clawfs.mount.errors import RequestError
 from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.inodes import ROOT_INODE
+from clawfs.mount.privacy import Viewers
 from clawfs.mount.view import Entry, EntryKind
 from clawfs.store.files import FileKey
 from clawfs.store.mdcache import Rendered
@@ -103,8 +104,12 @@ class FakeView:
     """A root holding the entries of workspace `FP` (`a.jsonl`, `fork`,
     `index.tsv`) by name; `fail` makes lookup raise it."""
 
+    reported = None
+    """No other users (no --allow-other): nobody is answered per caller."""
+
     def __init__(self, backing: Path) -> None:
         self.index = FakeIndex(backing)
+        self.viewers = Viewers(self.index, None)  # type: ignore[arg-type]
         self.fail: BaseException | None = None
         self.file = Entry(("sessions", FP, "a.jsonl"), EntryKind.TRANSCRIPT, "a.jsonl",
                           backing_path=str(backing))
@@ -115,16 +120,22 @@ class FakeView:
     def _entries(self) -> list[Entry]:
         return [self.file, FORK, TSV]
 
-    def resolve(self, key: tuple[str, ...]) -> Entry | None:
+    def resolve(self, key: tuple[str, ...], who: object = None) -> Entry | None:
         return self.root() if key == () else {e.key: e for e in self._entries()}.get(key)
 
-    def lookup(self, parent: Entry, name: str) -> Entry | None:
+    def lookup(self, parent: Entry, name: str, who: object = None) -> Entry | None:
         if self.fail is not None:
             raise self.fail
         return {e.name: e for e in self._entries()}.get(name) if parent.key == () else None
 
-    def entries(self, parent: Entry) -> list[Entry]:
+    def entries(self, parent: Entry, who: object = None) -> list[Entry]:
         return [self.file, FORK]
+
+    def shown(self, entry: Entry, st: object = None) -> None:
+        return None
+
+    def shared(self, entry: Entry) -> bool:
+        return True
 
 
 @pytest.fixture
