@@ -10,6 +10,12 @@ them off the request thread), `cached_xattrs` never does, and
 `user.claw.path` (what `claw --resume` needs) is the backing file, known
 without any load. A `.md` file has its transcript's attributes, the path
 included: the backing JSONL is what `claw --resume` takes.
+
+Values come from untrusted files and may be huge (a `model` of 300 MB):
+an attribute longer than the kernel's limit (`XATTR_MAX`) is left out, as
+`listxattr` would otherwise name one that no `getxattr` can return, and an
+index.tsv cell is cut at `CELL_MAX` bytes with `CUT`, so one hostile file
+cannot make every `cat index.tsv` cost hundreds of MB (SPEC §6).
 """
 
 from __future__ import annotations
@@ -23,6 +29,15 @@ from clawfs.mount.view import Entry, EntryKind, session_file
 from clawfs.store.index import SessionFile, StoreIndex
 
 PATH_XATTR = "user.claw.path"
+
+XATTR_MAX = 65536
+"""The kernel's limit on one attribute value (XATTR_SIZE_MAX)."""
+CELL_MAX = 4096
+"""Bytes of one index.tsv cell, `CUT` included: ids, times, names, paths and
+models fit many times over; a longer one is a file making trouble."""
+CUT = "\\\u2026"
+"""What ends a cut cell: a backslash and an ellipsis, which the cells'
+escaping never produces (a backslash in a value is written `\\\\`)."""
 
 INDEX_COLUMNS = (
     "file",
@@ -123,9 +138,10 @@ def _xattrs(sf: SessionFile, loaded: Summary, title: str | None) -> dict[str, by
         "path": sf.path,
         "title": title,
     }
-    return {
+    encoded = {
         f"user.claw.{name}": _encode(value) for name, value in values.items() if value is not None
     }
+    return {name: value for name, value in encoded.items() if len(value) <= XATTR_MAX}
 
 
 def _encode(value: str | int) -> bytes:
@@ -157,8 +173,21 @@ def _row(sf: SessionFile, loaded: Summary, title: str | None) -> list[str | int 
 
 
 def _escape(value: str | int | None) -> str:
-    """index.tsv cells: empty for absent, `\\`, tab and newline escaped."""
+    """index.tsv cells: empty for absent, `\\`, tab and newline escaped, cut
+    at `CELL_MAX` bytes (never inside a character or an escape) with `CUT`."""
     if value is None:
         return ""
     text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    if len(text) * 4 <= CELL_MAX:
+        return text  # short enough whatever its characters
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= CELL_MAX:
+        return text
+    end = CELL_MAX - len(CUT.encode("utf-8"))
+    while end > 0 and data[end] & 0xC0 == 0x80:
+        end -= 1  # not inside a character
+    kept = data[:end].decode("utf-8", "surrogateescape")
+    if (len(kept) - len(kept.rstrip("\\"))) % 2:
+        kept = kept[:-1]  # not inside an escape
+    return kept + CUT

@@ -12,6 +12,8 @@ from clawfs.format.summary import Summary
 from clawfs.mount import render
 from clawfs.mount.errors import RequestError
 from clawfs.mount.view import Entry, EntryKind, View
+from clawfs.store.index import StoreIndex
+from clawfs.store.roots import RootKind, make_root
 
 import storegen as sg
 
@@ -110,6 +112,48 @@ def test_only_index_tsv_is_generated(project: tuple[View, str, Path]) -> None:
 )
 def test_cells_are_escaped(value: str | int | None, cell: str) -> None:
     assert render._escape(value) == cell
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "m" * 100_000,
+        "é" * 10_000,  # two bytes each: never cut inside one
+        "\\" * 10_000,  # escapes of two characters: never cut inside one
+        "a\t" * 5000,
+        "x" * 4000 + "\udcff" * 500,  # bytes that are not UTF-8, kept as such
+    ],
+)
+def test_a_long_cell_is_cut_with_a_marker(value: str) -> None:
+    cell = render._escape(value)
+    data = cell.encode("utf-8", "surrogateescape")
+    assert len(data) <= render.CELL_MAX and cell.endswith(render.CUT)
+    kept = cell[: -len(render.CUT)]
+    assert render._escape(value).startswith(kept)
+    assert (len(kept) - len(kept.rstrip("\\"))) % 2 == 0  # no escape cut in half
+    full = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    assert full.startswith(kept) and len(kept.encode("utf-8", "surrogateescape")) > 4000
+
+
+def test_cells_that_fit_are_not_cut() -> None:
+    fits = "é" * (render.CELL_MAX // 2)  # exactly CELL_MAX bytes
+    assert render._escape(fits) == fits
+    assert render.CUT not in render._escape("a\\" * 100)
+
+
+def test_an_xattr_over_the_kernel_limit_is_left_out(tmp_path: Path) -> None:
+    directory = sg.fp_dir(tmp_path / "root", "/srv/caps")
+    for sid, model in (("fits", "m" * render.XATTR_MAX), ("over", "m" * (render.XATTR_MAX + 1))):
+        sg.write_session(directory, sg.make_session(sid, messages=1, model=model))
+    index = StoreIndex([make_root(str(tmp_path / "root"), RootKind.STORE, 0)])
+    index.scan()
+    fp = directory.name
+    fits = render.xattrs(index, Entry(("sessions", fp, "fits.jsonl"), EntryKind.TRANSCRIPT,
+                                      "fits.jsonl"))
+    over = render.xattrs(index, Entry(("sessions", fp, "over.jsonl"), EntryKind.TRANSCRIPT,
+                                      "over.jsonl"))
+    assert len(fits["user.claw.model"]) == render.XATTR_MAX
+    assert "user.claw.model" not in over and over["user.claw.session_id"] == b"over"
 
 
 def test_status_column(project: tuple[View, str, Path]) -> None:
