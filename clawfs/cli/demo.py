@@ -101,10 +101,14 @@ def tips(mountpoint: Path) -> str:
     clawfs = _shown_clawfs()
     rows = [
         (f"cat {m}/latest", "the session `claw --resume` would pick"),
+        (f"less {m}/latest.md", "the same session as Markdown: messages, tools, output"),
+        (f"tail -f {m}/latest.md", "follow a running session as claw writes it"),
+        (f"grep -rn '^error:' {m}/sessions/*/*.md", "tool output as lines (JSON hides them)"),
         (f"ls -l {m}/workspaces/", "one link per project"),
-        ("ls -l $W/", "its sessions, aliases, fork, index.tsv"),
+        ("ls -l $W/", "its sessions (.jsonl and .md), aliases, fork, index.tsv"),
         ("column -t -s $'\\t' $W/index.tsv", "a row per session, in claw's order"),
         ("tree $W/forks", "who forked whom"),
+        ("ls -l $W/branches/", "the newest session of each branch"),
         ("getfattr -d $W/latest", "id, parent, branch, backing path ..."),
         (f"{clawfs} path $W/latest", "its file, for claw --resume"),
         (f"grep -l TODO {m}/sessions/*/*.json*", "search every session"),

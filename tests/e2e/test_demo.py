@@ -35,6 +35,21 @@ def test_demo_mounts_a_sample_and_prints_tips(tmp_path: Path) -> None:
         assert os.readlink(mount.path / "latest").startswith("sessions/")
         assert (mount.path / "latest").resolve().read_bytes().startswith(b'{"created_at_ms"')
         assert store.is_dir()
+        # The readable view's tips work as printed.
+        tip = {why: command for command, why in re.findall(r"^  (.+?)\s+# (.+)$", done.stdout,
+                                                             re.MULTILINE)}
+        assert tip["the same session as Markdown: messages, tools, output"] == \
+            f"less {mount.path}/latest.md"
+        assert tip["follow a running session as claw writes it"] == \
+            f"tail -f {mount.path}/latest.md"
+        found = _shell(tip["tool output as lines (JSON hides them)"], mount.sandbox.env(),
+                       mount.sandbox.cwd)
+        assert found.returncode == 0, found.stderr
+        assert ".md:" in found.stdout and ":error: could not compile" in found.stdout
+        assert (mount.path / "latest.md").read_text().startswith("# Summarize what we did")
+        assert "bugfix" in _shell(tip["the newest session of each branch"].replace(
+            "$W", str(mount.path / "workspaces" / "webapp")), mount.sandbox.env(),
+            mount.sandbox.cwd).stdout
         again = run_demo(mount, mount.path)
         assert again.returncode == 0, again.stderr
         assert "remounting" in again.stdout
