@@ -16,11 +16,16 @@ same run, so both see the same machine load:
 * first / later `readlink latest`: twins are claw's own resolver in Python
   (list the workspace, parse every line of every file, claw's order and
   empty-skip) and the head-only listing (first line of each file only).
-* `ls -l` of the big workspace vs its backing directory; reading the large
-  transcript (`cat`); reading all transcripts (`cat`, `grep -c`) with the
-  cost per file; fork through the control file vs copying the file; how
-  long a session saved claw-style into the backing store takes to show
-  through the mount (vs a native `stat`).
+* `ls -l` of the big workspace (its `.md` siblings included) vs its backing
+  directory; reading the large transcript (`cat`); reading all transcripts
+  (`cat`, `grep -c`) with the cost per file; fork through the control file
+  vs copying the file; how long a session saved claw-style into the
+  backing store takes to show through the mount (vs a native `stat`).
+* The Markdown view (SPEC §8): render throughput in MB of JSONL per second
+  (twin: claw's load of the same bytes, in this process); `cat` of every
+  `.md` (twin: `cat` of the backing files) and `grep -c` over every `.md`
+  (twin: the same over every `.jsonl` through the mount), with the cost per
+  file.
 
 "Cold" means after `sync; echo 3 > /proc/sys/vm/drop_caches`, done before
 the native and the mount measurement alike (the table says when the
@@ -52,8 +57,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clawfs.format.session import Session, new_session_id  # noqa: E402
+from clawfs.format import markdown  # noqa: E402
+from clawfs.format.session import JsonlReader, LoadError, Session, new_session_id  # noqa: E402
 from clawfs.format.snapshot import render_snapshot  # noqa: E402
+from clawfs.mount.view import markdown_name  # noqa: E402
 
 from devtools import (
     benchstore,  # noqa: E402
@@ -63,6 +70,14 @@ from devtools.benchstore import BenchParams, BenchStore  # noqa: E402
 
 HEAD_BYTES = 16 * 1024
 GREP_PATTERN = '"type":"message"'
+MD_GREP_PATTERN = "tool result"
+"""What `grep -c` looks for in the `.md` files and, as their twin, in the
+`.jsonl` files through the mount (a line count over all of each file)."""
+RENDER_SAMPLE_BYTES = 64 << 20
+"""JSONL bytes the render throughput is measured over (the big workspace's
+files by name, up to this much)."""
+SIZE_CHECKS = 500
+"""`.md` files whose `st_size` is checked against the bytes read."""
 READY = re.compile(r"ready: serving .* \(pid (\d+)\)")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MOUNT_TIMEOUT = 600.0
@@ -100,6 +115,8 @@ class Spec:
     rule: Rule
     twin: str
     alt_twin: str = ""
+    per_file: bool = False
+    """Also report the cost per file over the twin's."""
 
 
 FIGURES = [
@@ -121,20 +138,30 @@ FIGURES = [
          "-"),
     Spec("daemon_peak_mem", "daemon peak memory (VmHWM)", "MB", Rule("le", 150.0),
          "-", "mount command's peak (pre-fork index)"),
-    Spec("ls_l_warm", "ls -l of the big workspace, warm", "s", Rule("ratio_le", 3.0),
+    Spec("ls_l_warm", "ls -l of the big workspace (+ .md), warm", "s", Rule("ratio_le", 3.0),
          "ls -l of its backing dir"),
     Spec("read_large_warm", "read the large transcript, warm", "MB/s", Rule("ratio_ge", 0.75),
          "cat of the backing file"),
     Spec("read_large_cold", "read the large transcript, cold", "MB/s", Rule("ratio_ge", 0.5),
          "cat of the backing file"),
     Spec("cat_all_warm", "cat every transcript, warm", "s", Rule("per_file_le", 0.3),
-         "cat of the backing files"),
+         "cat of the backing files", per_file=True),
     Spec("cat_all_cold", "cat every transcript, cold", "s", Rule("info"),
-         "cat of the backing files"),
+         "cat of the backing files", per_file=True),
     Spec("grep_all_warm", "grep -c every transcript, warm", "s", Rule("per_file_le", 0.3),
-         "grep -c of the backing files"),
+         "grep -c of the backing files", per_file=True),
     Spec("grep_all_cold", "grep -c every transcript, cold", "s", Rule("info"),
-         "grep -c of the backing files"),
+         "grep -c of the backing files", per_file=True),
+    Spec("render_throughput", "render to Markdown (JSONL in)", "MB/s", Rule("info"),
+         "claw's load of the same bytes"),
+    Spec("cat_md_warm", "cat every .md, warm", "s", Rule("info"),
+         "cat of the backing files", per_file=True),
+    Spec("cat_md_cold", "cat every .md, cold", "s", Rule("info"),
+         "cat of the backing files", per_file=True),
+    Spec("grep_md_warm", "grep -c every .md, warm", "s", Rule("info"),
+         "grep -c of every .jsonl via mount", per_file=True),
+    Spec("grep_md_cold", "grep -c every .md, cold", "s", Rule("info"),
+         "grep -c of every .jsonl via mount", per_file=True),
     Spec("fork_0", "fork of the first fork size", "s", Rule("le", 0.1), "copy of the file"),
     Spec("fork_1", "fork of the second fork size", "s", Rule("le", 1.0), "copy of the file"),
     Spec("new_session_visible", "new session visible via mount", "s", Rule("le", 0.1),
@@ -195,7 +222,7 @@ class Results:
         if spec.name == "daemon_peak_mem":  # a peak is a maximum, not a median
             result["clawfs"] = max(s.mount, default=None)
             result["alt_twin"] = max(s.alt, default=None)
-        if spec.rule.kind == "per_file_le" or spec.name.endswith("_all_cold"):
+        if spec.per_file:
             result["per_file_ms"] = _per_file_ms(mount, twin, self.files)
         result["pass"] = False if s.errors else _verdict(spec.rule, result)
         return result
@@ -576,6 +603,8 @@ class Bench:
                              for n in session_files(ws.dir)]
         self.mount_files = [str(self.mount.path / "sessions" / os.path.relpath(p, store.store))
                             for p in self.native_files]
+        self.mount_md_files = [os.path.join(os.path.dirname(p), md) for p, md in
+                               zip(self.mount_files, md_names(self.native_files), strict=True)]
         self.present = set(self.native_files)
         results.files = len(self.native_files)
         self.expected: str | None = None
@@ -593,11 +622,13 @@ class Bench:
         self.mount.stop()
         print(f"run {number}: native twins and mount, warm", file=sys.stderr)
         self.native_warm()
+        self.render()
         self.mount_and_first_latest("warm")
         self.settle()
         self.later_latest()
         self.ls_l()
         self.reads("warm")
+        self.md_sizes()
         self.forks()
         self.new_session_visible()
         with r.measuring("daemon_peak_mem"):
@@ -626,6 +657,29 @@ class Bench:
         for fig in ("latest_first_warm", "ws_latest_first_warm", "latest_later"):
             scale = 1000 if fig == "latest_later" else 1
             r.add(fig, twin=t_full * scale, alt=t_head * scale)
+
+    def render(self) -> None:
+        """Render throughput, in this process, against claw's load of the same bytes."""
+        with self.results.measuring("render_throughput"):
+            sample, total = [], 0
+            for path in sorted(session_files(str(self.big_dir))):
+                if total >= RENDER_SAMPLE_BYTES:
+                    break
+                full = os.path.join(self.big_dir, path)
+                data = Path(full).read_bytes()
+                sample.append((full, data))
+                total += len(data)
+            mb = total / 1e6
+            def render_all() -> None:
+                for path, data in sample:
+                    markdown.render_bytes(data, path)
+
+            def load_all() -> None:
+                for path, data in sample:
+                    _load(data, os.path.basename(path))
+
+            rendered, loaded = timed(render_all), timed(load_all)
+            self.results.add("render_throughput", mount=mb / rendered, twin=mb / loaded)
 
     def _resolve_full(self) -> None:
         self.expected = resolve_full(str(self.big_dir), self.big_root)
@@ -688,7 +742,9 @@ class Bench:
             r.add(f"read_large_{kind}", mount=mb / mount, twin=mb / twin)
         native_list = b"\0".join(p.encode() for p in self.native_files)
         mount_list = b"\0".join(p.encode() for p in self.mount_files)
-        for tool, command, capture in (("cat", ["xargs", "-0", "cat"], False),
+        md_list = b"\0".join(p.encode() for p in self.mount_md_files)
+        cat = ["xargs", "-0", "cat"]
+        for tool, command, capture in (("cat", cat, False),
                                        ("grep", ["xargs", "-0", "grep", "-c", "--",
                                                  GREP_PATTERN], True)):
             fig = f"{tool}_all_{kind}"
@@ -696,6 +752,23 @@ class Bench:
                 twin, mount = self._compare(command, command, kind, native_list, mount_list,
                                             capture, times=self.args.repeat)
                 r.add(fig, mount=mount, twin=twin)
+        with r.measuring(f"cat_md_{kind}"):
+            twin, mount = self._compare(cat, cat, kind, native_list, md_list,
+                                        times=self.args.repeat)
+            r.add(f"cat_md_{kind}", mount=mount, twin=twin)
+        grep = ["xargs", "-0", "grep", "-c", "--", MD_GREP_PATTERN]
+        with r.measuring(f"grep_md_{kind}"):
+            twin, mount = self._compare(grep, grep, kind, mount_list, md_list, True,
+                                        times=self.args.repeat)
+            r.add(f"grep_md_{kind}", mount=mount, twin=twin)
+
+    def md_sizes(self) -> None:
+        """Every `.md` checked is as long as its `st_size` says (SPEC §8)."""
+        ok = True
+        for path in self.mount_md_files[:SIZE_CHECKS]:
+            with open(path, "rb") as f:
+                ok = ok and os.fstat(f.fileno()).st_size == len(f.read())
+        self.results.check("md_sizes_are_exact", ok)
 
     def _compare(self, native: list[str], mount: list[str], kind: str,
                  native_stdin: bytes | None = None, mount_stdin: bytes | None = None,
@@ -788,6 +861,22 @@ class Bench:
                 if time.perf_counter() - began > timeout:
                     raise RuntimeError(f"not visible after {timeout:.0f} s") from None
                 time.sleep(0.0005)
+
+
+def md_names(paths: Sequence[str]) -> list[str]:
+    """The `.md` sibling of each session file, by the mount's rule."""
+    listed: dict[str, set[str]] = {}
+    for path in paths:
+        listed.setdefault(os.path.dirname(path), set()).add(os.path.basename(path))
+    return [markdown_name(os.path.basename(p), listed[os.path.dirname(p)].__contains__)
+            for p in paths]
+
+
+def _load(data: bytes, file_name: str) -> None:
+    reader = JsonlReader(keep_messages=False)
+    reader.feed(data)
+    with contextlib.suppress(LoadError):
+        reader.finish(file_name, 0)
 
 
 # -- cleanup, output ---------------------------------------------------------------

@@ -110,7 +110,9 @@ def test_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert 1 < figures["daemon_peak_mem"]["clawfs"] < 4096
     assert figures["read_large_warm"]["clawfs"] > 0
     assert figures["cat_all_warm"]["per_file_ms"] is not None
+    assert figures["cat_md_warm"]["per_file_ms"] is not None
     assert report["checks"] == {"head_listing_agrees_with_claw_resolver": True,
+                                "md_sizes_are_exact": True,
                                 "root_latest_is_newest_of_all": True,
                                 "store_unchanged_after_the_bench": True,
                                 "ws_latest_is_claws_pick": True}
