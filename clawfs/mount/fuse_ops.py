@@ -289,15 +289,19 @@ class Operations(pyfuse3.Operations):
 
     # --- entries and inodes -----------------------------------------------
 
-    def _number(self, entry: Entry) -> tuple[int, os.stat_result | None]:
-        """The inode for `entry`, with a fresh stat of its backing file.
+    def _number(
+        self, entry: Entry, st: os.stat_result | None = None
+    ) -> tuple[int, os.stat_result | None]:
+        """The inode for `entry`, with a fresh stat of its backing file (or
+        `st`, one just taken of it: a `.md` listed right after its transcript).
 
         The stat is taken here (not from the index) so the inode's identity is
         the file on disk now, which is what getattr will compare against.
         """
         if entry.kind not in BACKED:
             return self._inodes.number((entry.kind, entry.key)), None
-        st = files.lstat_regular(_backing(entry))
+        if st is None:
+            st = files.lstat_regular(_backing(entry))
         identity = (st.st_dev, st.st_ino)
         return self._inodes.number((entry.kind, entry.key), identity), st
 
@@ -383,10 +387,14 @@ class Operations(pyfuse3.Operations):
             attr.st_mode = stat.S_IFREG | 0o444
         return attr
 
-    def _attributes_now(self, entry: Entry) -> EntryAttributes | None:
-        """`entry`'s attributes from what is known; None for a `.md` file
-        whose version was not measured yet."""
-        inode, st = self._number(entry)
+    def _attributes_now(
+        self, entry: Entry, st: os.stat_result | None = None
+    ) -> tuple[EntryAttributes | None, os.stat_result | None]:
+        """`entry`'s attributes from what is known (None for a `.md` file
+        whose version was not measured yet), and its backing file's stat.
+        `st`: as `_number`'s."""
+        inode, st = self._number(entry, st)
+        backing = st
         if entry.kind is EntryKind.SYMLINK:
             st = self._link_end(entry)
         size = None
@@ -394,10 +402,10 @@ class Operations(pyfuse3.Operations):
             assert st is not None
             size = self._markdown.size_now(_backing(entry), st)
             if size is None:
-                return None
+                return None, backing
         return self._for_lookup(entry, self._attributes(
             inode, entry.kind, st, entry.target, size, self.view.shown(entry, st)
-        ))
+        )), backing
 
     def _for_lookup(self, entry: Entry, attr: EntryAttributes) -> EntryAttributes:
         """`attr` as a lookup or a listing answers it: an entry another user
@@ -411,7 +419,7 @@ class Operations(pyfuse3.Operations):
 
     async def _attributes_of(self, entry: Entry) -> EntryAttributes:
         """`entry`'s attributes, measuring a `.md` file's size if need be."""
-        attr = self._attributes_now(entry)
+        attr, _ = self._attributes_now(entry)
         if attr is not None:
             return attr
         return await self._measured(self._inodes.number((entry.kind, entry.key)), entry)
@@ -440,7 +448,7 @@ class Operations(pyfuse3.Operations):
             if entry.kind is not EntryKind.MARKDOWN:
                 continue
             try:
-                if self._attributes_now(entry) is None:
+                if self._attributes_now(entry)[0] is None:
                     todo.append(entry)
             except OSError:
                 continue
@@ -594,10 +602,14 @@ class Operations(pyfuse3.Operations):
             parent = self._resolve(handle.inode, handle.who)
             handle.entries = self.view.entries(parent, handle.who)
         first = max(start_id - FIRST_OFFSET, 0) if start_id else 0
+        # A transcript is listed right before its .md: one lstat serves both.
+        last: tuple[str | None, os.stat_result | None] = (None, None)
         for index in range(first, len(handle.entries)):
             child = handle.entries[index]
             try:
-                attr = self._attributes_now(child)
+                reuse = last[1] if child.backing_path == last[0] else None
+                attr, st = self._attributes_now(child, reuse)
+                last = (child.backing_path, st)
                 if attr is None:  # an unmeasured .md: measure it and the next ones
                     await self._measure_ahead(handle.entries, index)
                     attr = await self._attributes_of(child)

@@ -68,8 +68,7 @@ class MarkdownFiles:
 
     def size_now(self, path: str, st: os.stat_result) -> int | None:
         """The Markdown size of the version `st` describes, if known (no I/O)."""
-        known = self.cache.known(path, files.file_key(st))
-        return None if known is None else known.size
+        return self.cache.size_of(path, st)
 
     async def measure(self, path: str, file_name: str) -> tuple[os.stat_result, int]:
         """The current version's stat and Markdown size, rendering in a worker thread."""

@@ -66,6 +66,11 @@ class EntryKind(enum.Enum):
     CONTROL = "control"
     GENERATED = "generated"
 
+    # Members are singletons, so identity hashes them; Enum's own hash runs
+    # Python code, and a listing of 20,000 entries hashes a kind per entry
+    # (the inode table's slots): 0.35 us each.
+    __hash__ = object.__hash__
+
 
 SESSION_KINDS = (EntryKind.TRANSCRIPT, EntryKind.MARKDOWN)
 """Entries that show one session file: its mode and owner are theirs."""

@@ -49,6 +49,9 @@ from clawfs.store.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
+SWEEP_REST_MAX = 1.0
+"""Seconds the sweep rests at most after one file (see `sweep`)."""
+
 REPORTED_LIMIT = 10_000
 """Files whose problem is remembered as logged (older ones may be logged again)."""
 
@@ -437,7 +440,10 @@ class StoreIndex:
         result. `stop` ends it early. `duty` < 1 rests after each file for
         the matching share of the time its work took: loading holds the
         GIL, and a sweep of a 1 GB store at full speed would add up to a
-        switch interval to every request the mount serves meanwhile.
+        switch interval to every request the mount serves meanwhile. A rest
+        lasts at most `SWEEP_REST_MAX` (rendering a 64 MiB session takes
+        seconds), so a pause never looks like the end of the sweep to whoever
+        watches its CPU (the bench waits for the daemon to go idle).
         """
         with self._lock:
             records = list(self._records.files())
@@ -453,7 +459,8 @@ class StoreIndex:
             if not self._measured(rec):
                 self.markdown.measure(rec.path, rec.file_name)
             if duty < 1.0:
-                rest.wait((time.monotonic() - started) * (1.0 / duty - 1.0))
+                worked = time.monotonic() - started
+                rest.wait(min(worked * (1.0 / duty - 1.0), SWEEP_REST_MAX))
         with self._lock:
             live = [rec.path for rec in self._records.files()]
         self.markdown.retain(live)  # files gone from the store

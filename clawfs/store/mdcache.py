@@ -183,6 +183,17 @@ class MarkdownCache:
             found = self._known.get(path)
         return found[1] if found is not None and found[0] == key else None
 
+    def size_of(self, path: str, st: os.stat_result) -> int | None:
+        """The size of the version `st` describes, if known: `known` for a
+        listing of thousands (no lock: one dict read is atomic; no key built)."""
+        found = self._known.get(path)
+        if found is None:
+            return None
+        key = found[0]
+        same = (key.size == st.st_size and key.mtime_ns == st.st_mtime_ns
+                and key.ino == st.st_ino and key.dev == st.st_dev)
+        return found[1].size if same else None
+
     def remember(self, path: str, key: FileKey, rendered: Rendered) -> None:
         """Record what a version's Markdown is (a persistent cache may call this)."""
         with self._lock:
