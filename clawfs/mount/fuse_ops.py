@@ -231,6 +231,9 @@ class Operations(pyfuse3.Operations):
         self._generate_limiter = trio.CapacityLimiter(GENERATE_THREADS)
         self._refresh_limiter = trio.CapacityLimiter(REFRESH_THREADS)
         self._seen: kernelcache.Seen = {}
+        self._told: dict[int, tuple[int, int]] = {}
+        """The backing version (size, mtime) whose attributes the kernel was last
+        given for each held transcript or `.md` inode (see `_open_transcript`)."""
         """What each held inode was last checked against (kernelcache.find_stale)."""
 
     def init(self) -> None:
@@ -327,16 +330,35 @@ class Operations(pyfuse3.Operations):
         return entry
 
     def _stat_backing(self, inode: int, entry: Entry) -> os.stat_result:
-        """stat of a transcript's backing file, if it is still this inode's file."""
-        known = self._inodes.entry(inode)
+        """stat of a transcript's backing file: ESTALE once it is gone.
+
+        If the name holds another file now (claw's save renamed a new one
+        over it), that file's: a stat of the name must never fail for it
+        (SPEC §6), and the caller gets what the name holds, as on a local
+        disk. The inode stays the old file's; the kernel is told to look the
+        name up again, which gives the new file a new inode (SPEC §3).
+        """
         try:
-            st: os.stat_result | None = files.lstat_regular(_backing(entry))
+            st = files.lstat_regular(_backing(entry))
         except FileNotFoundError:
-            st = None
-        if st is None or known is None or known[1] != (st.st_dev, st.st_ino):
             self._inodes.retire(inode)
-            raise FUSEError(errno.ESTALE)
+            raise FUSEError(errno.ESTALE) from None
+        self._note_replaced(inode, entry, st)
         return st
+
+    def _note_replaced(self, inode: int, entry: Entry, st: os.stat_result) -> bool:
+        """Whether `st` is not the file `inode` was given for (a save by
+        rename since the lookup); if so, have the kernel drop the name's
+        entry and `inode`'s attributes, so that the next lookup gives the new
+        file its own inode and the size read is the new file's. The watcher
+        does the same once it sees the rename; this is for the meantime."""
+        known = self._inodes.entry(inode)
+        if known is None or known[1] == (st.st_dev, st.st_ino):
+            return False
+        parent = self._inodes.current((EntryKind.DIR, entry.key[:-1]))
+        entries = [] if parent is None else [(parent, entry.key[-1])]
+        self._invalidate(kernelcache.Stale(entries=entries, attrs=[inode]))
+        return True
 
     def _attributes(
         self,
@@ -364,6 +386,7 @@ class Operations(pyfuse3.Operations):
         attr.st_blksize = 4096
         attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self._started_ns
         if kind in BACKED and st is not None:
+            self._told[inode] = (st.st_size, st.st_mtime_ns)
             # A Markdown file is exactly as readable as its transcript.
             attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444 if shown is None else shown.bits)
             attr.st_size = st.st_size if size is None else size
@@ -510,6 +533,7 @@ class Operations(pyfuse3.Operations):
                 self._inodes.forget(inode, count)
                 if not self._inodes.is_held(inode):
                     self._seen.pop(inode, None)
+                    self._told.pop(inode, None)
             except Exception:
                 log.exception("forget(%d, %d)", inode, count)
 
@@ -518,17 +542,30 @@ class Operations(pyfuse3.Operations):
         handles = self._open.get(inode)
         if handles:
             # An open transcript answers for the file it has open, even if
-            # that was renamed over or deleted since (as on a local disk).
-            return await self._open_attributes(inode, handles[0])
+            # that was renamed over or deleted since (as on a local disk); the
+            # latest open for the file a new open reads (after a save by rename).
+            return await self._open_attributes(inode, handles[-1])
         entry = self._resolve(inode, self._who(ctx))
         if entry.kind is EntryKind.MARKDOWN:
-            self._stat_backing(inode, entry)  # ESTALE if no longer this inode's file
-            return await self._attributes_of(entry)
+            return await self._markdown_attributes(inode, entry, self._stat_backing(inode, entry))
         st = self._stat_backing(inode, entry) if entry.kind is EntryKind.TRANSCRIPT else None
         shown = self.view.shown(entry, st)
         if entry.kind is EntryKind.SYMLINK:
             st = self._link_end(entry)
         return self._attributes(inode, entry.kind, st, entry.target, shown=shown)
+
+    async def _markdown_attributes(
+        self, inode: int, entry: Entry, st: os.stat_result
+    ) -> EntryAttributes:
+        """A `.md` file's attributes as `inode`'s, for the file `st` describes."""
+        size = self._markdown.size_now(_backing(entry), st)
+        if size is None:
+            sf = session_file(self.view.index, entry)
+            if sf is None:
+                raise FUSEError(errno.ESTALE)
+            st, size = await self._markdown.measure(sf.path, sf.file_name)
+        shown = self.view.shown(entry, st)
+        return self._attributes(inode, EntryKind.MARKDOWN, st, None, size, shown)
 
     async def _open_attributes(
         self, inode: int, handle: TranscriptHandle | MarkdownHandle
@@ -661,12 +698,17 @@ class Operations(pyfuse3.Operations):
             if e.errno != errno.ELOOP:
                 raise
             raise FUSEError(errno.ENOENT) from None  # a symlink now: no longer a session file
+        # Replaced since the lookup (claw's save): serve the file the name holds
+        # now, never ESTALE (SPEC §6; retrying the lookup could meet the next
+        # save). Then, or whenever the kernel was last told of another version
+        # (an append not invalidated yet; a new file that got the old one's
+        # inode number back, seen in a burst of saves), the kernel's size and
+        # pages are not this file's: drop them (no keep_cache) and have it ask.
         st = opened.stat
-        entry = self._inodes.entry(inode)
-        if entry is None or entry[1] != (st.st_dev, st.st_ino):
-            opened.close()
-            self._inodes.retire(inode)
-            raise FUSEError(errno.ESTALE)  # replaced since lookup: the kernel retries
+        replaced = self._note_replaced(inode, node, st)
+        if not replaced and self._told.get(inode) != (st.st_size, st.st_mtime_ns):
+            self._invalidate(kernelcache.Stale(attrs=[inode]))
+            replaced = True
         handle: TranscriptHandle | MarkdownHandle = TranscriptHandle(inode, opened.fd)
         if node.kind is EntryKind.MARKDOWN:
             sf = session_file(self.view.index, node)
@@ -678,7 +720,7 @@ class Operations(pyfuse3.Operations):
         self._open.setdefault(inode, []).append(handle)
         # keep_cache: re-reads come from the page cache; a changed size or
         # mtime drops those pages by itself (libfuse's AUTO_INVAL_DATA).
-        return FileInfo(fh=fh, keep_cache=True)
+        return FileInfo(fh=fh, keep_cache=not replaced)
 
     @handler
     async def read(self, fh: int, off: int, size: int) -> bytes:

@@ -349,22 +349,17 @@ def test_path_xattr_needs_no_parse(ops: Operations, view: FakeView) -> None:
     assert view.index.summaries == 0
 
 
-@pytest.mark.parametrize("swap", ["fifo", "directory", "symlink", "other file"])
+@pytest.mark.parametrize("swap", ["fifo", "directory", "symlink"])
 def test_a_transcript_swapped_after_lookup_is_not_opened(
     ops: Operations, view: FakeView, swap: str, tmp_path: Path
 ) -> None:
     """The safe open (store/files.py) refuses what is no longer a session file
-    as ENOENT; another regular file in its place is ESTALE (the kernel looks
-    again)."""
+    as ENOENT."""
     backing = Path(view.file.backing_path or "")
 
     async def scenario() -> None:
         attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
-        if swap == "other file":  # created before the old one goes: a new inode
-            (tmp_path / "new.jsonl").write_bytes(b"another file\n")
-            os.replace(tmp_path / "new.jsonl", backing)
-        else:
-            backing.unlink()
+        backing.unlink()
         if swap == "fifo":
             os.mkfifo(backing)
         elif swap == "directory":
@@ -374,5 +369,28 @@ def test_a_transcript_swapped_after_lookup_is_not_opened(
             os.symlink(tmp_path / "elsewhere.jsonl", backing)
         await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
 
-    expected = errno.ESTALE if swap == "other file" else errno.ENOENT
-    assert errno_of(scenario) == expected
+    assert errno_of(scenario) == errno.ENOENT
+
+
+def test_a_transcript_saved_over_after_lookup_serves_the_new_file(
+    ops: Operations, view: FakeView, tmp_path: Path
+) -> None:
+    """claw's save renames a new file over the name: an open or stat through
+    the old inode gets the new file, never ESTALE (SPEC §6), and not the old
+    file's cached pages; a new lookup gives it a new inode (SPEC §3)."""
+    backing = Path(view.file.backing_path or "")
+
+    async def scenario() -> tuple[int, int, int, bytes, int, bool]:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        (tmp_path / "new.jsonl").write_bytes(b"another file\n")  # a new inode
+        os.replace(tmp_path / "new.jsonl", backing)
+        stat = await ops.getattr(attr.st_ino, None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+        data = await ops.read(info.fh, 0, 4096)
+        again = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        return attr.st_ino, stat.st_ino, stat.st_size, data, again.st_ino, info.keep_cache
+
+    old, stat_ino, size, data, new, kept = run(scenario)
+    assert stat_ino == old and size == len(b"another file\n")
+    assert data == b"another file\n" and not kept
+    assert new != old
