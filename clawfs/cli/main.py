@@ -125,7 +125,7 @@ for none."""
 OPTIONS_HELP = (
     "mount options, comma-separated, repeatable: store=DIR, workspace=DIR, data-dir=DIR, "
     "discover=DIR, discover-depth=N, no-discover, allow_other, ro, rw, log-file=FILE, "
-    "debug, poll-interval=SECONDS (the long options above); the kernel's generic flags "
+    "debug, poll-interval=SECONDS, no-cache (the long options above); the kernel's generic flags "
     "(nosuid, nodev, noexec, noatime, relatime ...) are passed to FUSE, and mount(8)'s own "
     "(defaults, noauto, user, nofail, _netdev) accepted and dropped"
 )
@@ -156,6 +156,9 @@ def build_parser() -> Parser:
                             "cannot watch, are polled (default 2)")
     mount.add_argument("--read-only", action="store_true",
                        help="a mount that can change nothing: the fork files answer EROFS")
+    mount.add_argument("--no-cache", action="store_true",
+                       help="neither read nor write the index cache (~/.cache/clawfs): "
+                            "every file is read again, as on a first mount")
     mount.add_argument(
         "-o", dest="mount_options", action=mountopts.OptionsAction, metavar="OPT[,OPT...]",
         convert={"discover-depth": _depth, "log-file": Path, "poll-interval": _seconds},

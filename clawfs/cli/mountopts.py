@@ -43,6 +43,7 @@ FLAGS = {
     "read-only": ("read_only", True),
     "rw": ("read_only", False),
     "no-discover": ("no_discover", True),
+    "no-cache": ("no_cache", True),
     "debug": ("debug", True),
 }
 """Options without a value: name -> (namespace field, value)."""

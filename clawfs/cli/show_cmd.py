@@ -45,7 +45,7 @@ def run_show(args: argparse.Namespace) -> int:
             print(f"clawfs: {e}", file=sys.stderr)
             return 1
         if found.elsewhere and found.file is not None:
-            origin = found.file.facts.workspace_root or found.file.directory
+            origin = found.file.workspace_root or found.file.directory
             print("clawfs: note: a session from a different workspace (origin: "
                   f"{printable.shown(origin)})", file=sys.stderr)
         path = found.path

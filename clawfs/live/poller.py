@@ -236,7 +236,7 @@ class Poller:
         directory.recheck = not first and stamp != directory.stamp
         directory.stamp = stamp
         found = scan.read_fp_dir(polled.root, directory.fp, directory.real)
-        self._sync_files(directory, found, first)
+        self._sync_files(directory, sorted(found, key=lambda item: item.file_name), first)
 
     # --- files --------------------------------------------------------------------
 

@@ -110,10 +110,11 @@ def _identity(entry: Entry) -> Identity:
 
 
 def _mark(entry: Entry) -> object:
-    """What the attributes the kernel caches depend on, beyond identity (a
-    Markdown file's size is its transcript version's rendering)."""
+    """What the attributes the kernel caches depend on, beyond identity: for
+    a transcript its version (size, mtime, and ctime, which a chmod moves);
+    a Markdown file's size is its transcript version's rendering."""
     if entry.kind in BACKED and entry.file_key is not None:
-        return (entry.file_key.size, entry.file_key.mtime_ns)
+        return entry.file_key
     if entry.kind is EntryKind.SYMLINK:
         return entry.target
     return None

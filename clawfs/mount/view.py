@@ -287,7 +287,7 @@ class View:
             if sf.name not in nodes or (who is not None and not who.knows(sf)):
                 continue
             loaded = self.index.cached_load(sf)
-            branch = sf.head.branch_name if loaded is None else loaded.branch_name
+            branch = sf.branch_name if loaded is None else loaded.branch_name
             if branch:
                 found.setdefault(labels.as_name(branch), sf.name)
         if who is not None:

@@ -4,11 +4,14 @@ Every mount used to read every session's head again, and its background
 sweep every byte (issue 16: half of a mount's scan, ~55 s of CPU at 100,000
 sessions). What the index learns about a file is a function of one version
 of it, so it is kept here, keyed by the file's real path and its identity
-(`Identity`: device, inode, size, mtime and ctime in ns; ctime also moves
-when a file is rewritten in place and its mtime set back, which only the
-kernel can set), and a row whose identity is not the file's now is a miss.
-Per version: the head, the full load's `Summary` once there was one, and
-what the readable view needs without rendering (SPEC §8: `Rendered`).
+(`files.FileKey`: device, inode, size, mtime and ctime in ns; ctime also
+moves when a file is rewritten in place and its mtime set back, which only
+the kernel can set), and a row whose identity is not the file's now is a
+miss. What is kept is the index's own `versions.Version` (the head until
+the file is loaded, then the load's `Summary`, and what the readable view
+needs without rendering, SPEC §8: `Rendered`), as the index holds it, so a
+remount builds nothing per file but its record (its numbers are one BLOB,
+which `versions.py` packs; a change to that layout changes the code stamp).
 
 Why SQLite (the standard library's sqlite3): one file and transactions, so
 a batch is written whole or not at all, also when the process is killed or
@@ -41,9 +44,10 @@ answer different). When opened:
 Each is logged. A directory on a network filesystem is refused: SQLite's
 WAL needs memory shared through a local one (host/filesystems.py).
 
-Threads and forks: no connection outlives a call. `load` and `get` open,
-read and close; `commit` writes what `put` and `forget` queued (cheap,
-under a lock: the index may call them while holding its own). So the mount
+Threads and forks: no connection outlives a call. `reading` (a scan's
+read, one directory at a time) and `get` open, read and close; `commit`
+writes what `put` and `forget` queued (cheap, under a lock: the index may
+call them while holding its own). So the mount
 reads the cache before the daemon forks and writes it after, from any
 thread, never on the request path.
 """
@@ -52,7 +56,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import hashlib
 import logging
 import os
@@ -61,17 +64,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import clawfs
 from clawfs import format as format_package
-from clawfs.format.head import Head
-from clawfs.format.summary import Summary
 from clawfs.host import filesystems
+from clawfs.store import versions
+from clawfs.store.files import FileKey
+from clawfs.store.versions import Rendered, Version
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 FILE_NAME = "index.sqlite3"
 EXPIRE_DAYS = 60
 BATCH_ROWS = 5000
@@ -81,59 +85,51 @@ BUSY_SECONDS = 10.0
 MIN_SQLITE = (3, 37, 0)
 """STRICT tables."""
 
-_U64 = 1 << 64
 
 
-class Identity(NamedTuple):
-    """One version of one file, as far as a stat can tell."""
+class Reader:
+    """One read transaction over the cache, for a scan: the entries of one
+    store directory at a time, a range of names at a time, so what is read
+    is never all in memory at once (a directory may hold 50,000 sessions)."""
 
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
+    def __init__(self, cache: IndexCache, db: sqlite3.Connection | None) -> None:
+        self._cache = cache
+        self._db = db
+        self._dirs: dict[str, int] = {}
+        self._texts: dict[int | None, str | None] = {None: None}
+        if db is not None:
+            self._dirs = {os.fsdecode(p): i for p, i in db.execute("SELECT path, id FROM dirs")}
+            self._texts = _texts(db)
 
-    @classmethod
-    def of(cls, st: os.stat_result) -> Identity:
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-class Rendered(NamedTuple):
-    """What the Markdown view of a file version needs without rendering it."""
-
-    size: int
-    title: str
-
-
-class Entry(NamedTuple):
-    """What is known of one file version. (Tuples, not dataclasses: a mount
-    makes 100,000 of each, and a tuple is made several times faster.)"""
-
-    identity: Identity
-    head: Head
-    summary: Summary | None = None
-    rendered: Rendered | None = None
-
-
-class Snapshot:
-    """What `load` read: entries by real directory, then file name."""
-
-    def __init__(self, by_dir: dict[str, dict[str, Entry]]) -> None:
-        self._by_dir = by_dir
-
-    def __len__(self) -> int:
-        return sum(len(files) for files in self._by_dir.values())
-
-    def get(self, path: str, identity: Identity) -> Entry | None:
-        """The entry of `path` (a real path) if it was written for `identity`."""
-        directory, name = os.path.split(path)
-        entry = self._by_dir.get(directory, {}).get(name)
-        return entry if entry is not None and entry.identity == identity else None
-
-    def paths(self) -> Iterator[str]:
-        for directory, files in self._by_dir.items():
-            for name in files:
-                yield os.path.join(directory, name)
+    def entries(
+        self, directory: str, after: bytes | None = None, upto: bytes | None = None
+    ) -> dict[str, Version]:
+        """File name -> version, for the files of the real directory `directory`
+        whose names (as bytes) sort after `after` and up to `upto` (None: no
+        bound). Empty when the cache holds nothing there or cannot be read."""
+        dir_id = self._dirs.get(directory)
+        if self._db is None or dir_id is None:
+            return {}
+        query = f"SELECT {_COLUMNS} FROM files WHERE dir = ?"
+        args: list[object] = [dir_id]
+        if after is not None:
+            query += " AND name > ?"
+            args.append(after)
+        if upto is not None:
+            query += " AND name <= ?"
+            args.append(upto)
+        try:
+            found = _decoded(self._texts, self._db.execute(query, args))
+        except KeyError as e:  # a text id that is not there
+            self._db = None
+            self._cache._rebuild(f"a row it cannot hold ({e!r})", force=True)
+            return {}
+        except sqlite3.Error as e:
+            self._db = None
+            self._cache._fail("reading", e)
+            return {}
+        self._cache._touch(dir_id)
+        return found
 
 
 _TABLES = (
@@ -144,30 +140,17 @@ _TABLES = (
     "CREATE TABLE writers(session INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER NOT NULL,"
     " started TEXT NOT NULL, boot TEXT NOT NULL) STRICT",
     # Model and workspace root name few distinct values: kept once (texts).
-    # The summary's id is NULL when it is the head's.
-    "CREATE TABLE files(dir INTEGER NOT NULL, name BLOB NOT NULL,"
-    " dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
-    " mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, session INTEGER NOT NULL,"
-    " head_meta INTEGER NOT NULL, head_id TEXT, head_created INTEGER, head_updated INTEGER,"
-    " head_parent TEXT, head_branch TEXT, head_model INTEGER, head_root INTEGER,"
-    " head_messages INTEGER NOT NULL, head_scanned INTEGER NOT NULL,"
-    " loaded INTEGER NOT NULL, sum_id TEXT, sum_created INTEGER, sum_updated INTEGER,"
-    " sum_messages INTEGER, sum_parent TEXT, sum_branch TEXT, sum_model INTEGER,"
-    " sum_root INTEGER, sum_error TEXT, md_size INTEGER, md_title TEXT,"
-    " CHECK (head_meta = 0 OR (head_id IS NOT NULL AND head_updated IS NOT NULL)),"
-    " CHECK (loaded = 0 OR (sum_created IS NOT NULL AND sum_updated IS NOT NULL"
-    " AND sum_messages IS NOT NULL AND (sum_id IS NOT NULL OR head_id IS NOT NULL))),"
-    " CHECK ((md_size IS NULL) = (md_title IS NULL)),"
+    # `numbers` is versions.NUMBERS (the identity first); session_id NULL
+    # means the file's stem, as in `Version`.
+    "CREATE TABLE files(dir INTEGER NOT NULL, name BLOB NOT NULL, session INTEGER NOT NULL,"
+    f" numbers BLOB NOT NULL CHECK (length(numbers) = {versions.NUMBERS.size}),"
+    " session_id TEXT, parent TEXT, branch TEXT, model INTEGER, root INTEGER, error TEXT,"
+    " md_size INTEGER, md_title TEXT, CHECK (md_size IS NULL OR md_title IS NOT NULL),"
     " PRIMARY KEY (dir, name)) STRICT, WITHOUT ROWID",
 )
 
-_COLUMNS = (
-    "dir, name, dev, ino, size, mtime_ns, ctime_ns, head_meta, head_id, head_created,"
-    " head_updated, head_parent, head_branch, head_model, head_root, head_messages,"
-    " head_scanned, loaded, sum_id, sum_created, sum_updated, sum_messages, sum_parent,"
-    " sum_branch, sum_model, sum_root, sum_error, md_size, md_title"
-)
-_INSERT = f"INSERT OR REPLACE INTO files(session, {_COLUMNS}) VALUES ({', '.join('?' * 30)})"
+_COLUMNS = "name, numbers, session_id, parent, branch, model, root, error, md_size, md_title"
+_INSERT = f"INSERT OR REPLACE INTO files(dir, session, {_COLUMNS}) VALUES ({', '.join('?' * 12)})"
 
 
 class IndexCache:
@@ -177,70 +160,55 @@ class IndexCache:
         self.path = path
         self._lock = threading.Lock()
         self._writing = threading.Lock()
-        self._pending: dict[str, Entry | None] = {}
+        self._pending: dict[str, Version | None] = {}
         self._touched: set[int] = set()
         self._session: int | None = None
         self._session_pid = 0
         self._off = False
 
+    @property
+    def usable(self) -> bool:
+        """False once a failure turned it off for this process (logged)."""
+        return not self._off
+
     # --- reading ----------------------------------------------------------------
 
-    def load(self, under: Iterable[str] | None = None) -> Snapshot:
-        """Every entry, or those of directories below the real paths `under`
-        (store roots). Reading 100,000 rows takes a fraction of a second."""
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Reader]:
+        """A `Reader` for one scan (one snapshot of the file: a writer meanwhile
+        is not seen half-way). It reads nothing when the cache is off."""
         if self._off:
-            return Snapshot({})
-        try:
-            with self._connect() as db, _no_gc():
-                db.execute("BEGIN")  # one snapshot of every table
-                dirs = {i: os.fsdecode(p) for i, p in db.execute("SELECT id, path FROM dirs")}
-                if under is not None:
-                    roots = list(under)
-                    dirs = {i: d for i, d in dirs.items() if any(_below(d, r) for r in roots)}
-                texts = _texts(db)
-                by_dir: dict[str, dict[str, Entry]] = {}
-                for rows in _rows_of(db, None if under is None else list(dirs)):
-                    _decode_into(by_dir, dirs, texts, rows)
-                db.execute("COMMIT")
-        except KeyError as e:  # a text or directory id that is not there
-            self._rebuild(f"a row it cannot hold ({e!r})", force=True)
-            return Snapshot({})
-        except sqlite3.Error as e:
-            self._fail("reading", e)
-            return Snapshot({})
-        with self._lock:
-            self._touched.update(i for i, d in dirs.items() if d in by_dir)
-        return Snapshot(by_dir)
-
-    def get(self, path: str, identity: Identity) -> Entry | None:
-        """The entry of the real path `path` if it was written for `identity`."""
-        if self._off:
-            return None
-        directory, name = os.path.split(path)
+            yield Reader(self, None)
+            return
         try:
             with self._connect() as db:
-                found = db.execute(
-                    f"SELECT {_COLUMNS} FROM files JOIN dirs ON files.dir = dirs.id"
-                    " WHERE dirs.path = ? AND files.name = ?",
-                    (os.fsencode(directory), os.fsencode(name)),
-                ).fetchall()
-                texts = _texts(db) if found else {}
+                db.execute("BEGIN")
+                reader = Reader(self, db)
+                yield reader
+                db.execute("COMMIT")
         except sqlite3.Error as e:
             self._fail("reading", e)
-            return None
-        by_dir: dict[str, dict[str, Entry]] = {}
-        try:
-            _decode_into(by_dir, {r[0]: directory for r in found}, texts, found)
-        except KeyError:
-            return None
-        return Snapshot(by_dir).get(path, identity)
+
+    def get(self, path: str, key: FileKey) -> Version | None:
+        """What is kept for the real path `path` if it was written for version `key`."""
+        directory, name = os.path.split(path)
+        encoded = os.fsencode(name)
+        with self.reading() as reader:
+            found = reader.entries(directory, encoded[:-1] if encoded else None, encoded)
+        version = found.get(name)
+        return version if version is not None and version.same_as(key) else None
+
+    def _touch(self, dir_id: int) -> None:
+        """A directory was read: it stays for EXPIRE_DAYS more (written at the next commit)."""
+        with self._lock:
+            self._touched.add(dir_id)
 
     # --- writing ----------------------------------------------------------------
 
-    def put(self, path: str, entry: Entry) -> None:
+    def put(self, path: str, version: Version) -> None:
         """Queue what is known of the real path `path` (replacing what was)."""
         with self._lock:
-            self._pending[path] = entry
+            self._pending[path] = version
 
     def forget(self, path: str) -> None:
         """Queue the removal of the real path `path` (a file that is gone)."""
@@ -301,7 +269,7 @@ class IndexCache:
         db: sqlite3.Connection,
         session: int,
         ids: _Ids,
-        batch: list[tuple[str, Entry | None]],
+        batch: list[tuple[str, Version | None]],
         touched: Iterable[int],
     ) -> bool:
         """One transaction. False when the cache is no longer ours to write."""
@@ -314,13 +282,13 @@ class IndexCache:
                 self._off = True
                 return False
             gone, rows = [], []
-            for path, entry in batch:
+            for path, version in batch:
                 directory, name = os.path.split(path)
                 key = (ids.dir(directory), os.fsencode(name))
-                if entry is None:
+                if version is None:
                     gone.append(key)
                 else:
-                    rows.append(_encode(session, key, entry, ids.text))
+                    rows.append(_encode(session, key, version, ids.text))
             db.executemany("DELETE FROM files WHERE dir = ? AND name = ?", gone)
             _insert(db, rows)
             today = _today()
@@ -344,10 +312,10 @@ class IndexCache:
             self._session, self._session_pid = int(row[0]), pid
         return self._session
 
-    def _requeue(self, items: list[tuple[str, Entry | None]], touched: set[int]) -> None:
+    def _requeue(self, items: list[tuple[str, Version | None]], touched: set[int]) -> None:
         with self._lock:
-            for path, entry in items:
-                self._pending.setdefault(path, entry)  # a newer one queued meanwhile wins
+            for path, version in items:
+                self._pending.setdefault(path, version)  # a newer one queued meanwhile wins
             self._touched |= touched
 
     # --- opening and checking ---------------------------------------------------
@@ -462,10 +430,12 @@ def remove_cache(directory: Path) -> None:
 
 @functools.cache
 def code_stamp() -> str:
-    """clawfs's version and a digest of the format package's source: every
-    value kept is computed there, so a change to it empties the cache."""
+    """clawfs's version and a digest of the source that makes what is kept:
+    the format package computes every value, versions.py packs them. A
+    change to either empties the cache."""
     digest = hashlib.sha256()
-    for source in sorted(Path(format_package.__file__).parent.glob("*.py")):
+    sources = [*Path(format_package.__file__).parent.glob("*.py"), Path(versions.__file__)]
+    for source in sorted(sources):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return f"clawfs {clawfs.__version__} format {digest.hexdigest()[:16]}"
 
@@ -512,8 +482,7 @@ def _expire(db: sqlite3.Connection) -> None:
                (before,))
     db.execute("DELETE FROM dirs WHERE used_day < ?", (before,))
     db.execute("DELETE FROM texts WHERE id NOT IN (SELECT used FROM ("
-               "SELECT head_model AS used FROM files UNION SELECT head_root FROM files"
-               " UNION SELECT sum_model FROM files UNION SELECT sum_root FROM files)"
+               "SELECT model AS used FROM files UNION SELECT root FROM files)"
                " WHERE used IS NOT NULL)")
     db.execute("COMMIT")
 
@@ -558,26 +527,17 @@ def _texts(db: sqlite3.Connection) -> dict[int | None, str | None]:
 
 
 def _encode(
-    session: int, key: tuple[int, bytes], entry: Entry, ids: Callable[[str | None], int | None]
+    session: int, key: tuple[int, bytes], version: Version,
+    ids: Callable[[str | None], int | None],
 ) -> tuple[Any, ...]:
-    ident, head, summary, rendered = entry.identity, entry.head, entry.summary, entry.rendered
-    row: tuple[Any, ...] = (
-        session, *key,
-        _signed(ident.dev), _signed(ident.ino), ident.size, ident.mtime_ns, ident.ctime_ns,
-        head.meta_found, head.session_id, head.created_at_ms, head.updated_at_ms,
-        head.parent_session_id, head.branch_name, ids(head.model), ids(head.workspace_root),
-        head.has_messages, head.scanned,
+    branch, model, root, error = version.texts
+    rendered = version.rendered
+    dir_id, name = key
+    return (
+        dir_id, session, name, version.numbers, version.session_id, version.parent_session_id,
+        branch, ids(model), ids(root), error,
+        *((None, None) if rendered is None else (rendered.size, rendered.title)),
     )
-    if summary is None:
-        row += (False, None, None, None, None, None, None, None, None, None)
-    else:
-        row += (
-            True, None if summary.session_id == head.session_id else summary.session_id,
-            summary.created_at_ms, summary.updated_at_ms, summary.message_count,
-            summary.parent_session_id, summary.branch_name, ids(summary.model),
-            ids(summary.workspace_root), summary.error,
-        )
-    return row + ((None, None) if rendered is None else (rendered.size, rendered.title))
 
 
 def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -591,69 +551,21 @@ def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
                 db.execute(_INSERT, row)
 
 
-def _rows_of(db: sqlite3.Connection, dir_ids: list[int] | None) -> Iterator[list[Any]]:
-    if dir_ids is None:
-        yield db.execute(f"SELECT {_COLUMNS} FROM files").fetchall()
-        return
-    for dir_id in dir_ids:
-        yield db.execute(f"SELECT {_COLUMNS} FROM files WHERE dir = ?", (dir_id,)).fetchall()
-
-
-def _decode_into(
-    by_dir: dict[str, dict[str, Entry]],
-    dirs: dict[int, str],
-    texts: dict[int | None, str | None],
-    rows: list[Any],
-) -> None:
-    """Rows into entries, in one tight loop (100,000 of them at a mount).
+def _decoded(texts: dict[int | None, str | None], rows: Iterable[Any]) -> dict[str, Version]:
+    """Rows into versions, in one tight loop (100,000 of them at a mount).
 
     Nothing is checked per value: STRICT types and the CHECK constraints
     held when the rows were written, and `quick_check` (which checks both)
     passed when the cache was opened. Ids have no such check: a dangling
     one raises KeyError."""
-    fsdecode = os.fsdecode
-    for (
-        dir_id, name, dev, ino, size, mtime_ns, ctime_ns,
-        meta, hid, hcreated, hupdated, hparent, hbranch, hmodel, hroot, hmessages, hscanned,
-        loaded, sid, screated, supdated, smessages, sparent, sbranch, smodel, sroot, serror,
-        md_size, md_title,
-    ) in rows:
-        files = by_dir.get(dirs[dir_id])
-        if files is None:
-            files = by_dir[dirs[dir_id]] = {}
-        head = Head(bool(meta), hid, hcreated, hupdated, hparent, hbranch, texts[hmodel],
-                    texts[hroot], bool(hmessages), hscanned)
-        summary = None
-        if loaded:
-            summary = Summary(hid if sid is None else sid, screated, supdated, smessages,
-                              sparent, sbranch, texts[smodel], texts[sroot], serror)
-        files[fsdecode(name)] = Entry(
-            Identity(dev + _U64 if dev < 0 else dev, ino + _U64 if ino < 0 else ino, size,
-                     mtime_ns, ctime_ns),
-            head, summary, None if md_size is None else Rendered(md_size, md_title),
+    fsdecode, shared = os.fsdecode, versions.shared
+    return {
+        fsdecode(name): Version(
+            numbers, sid, parent, shared((branch, texts[model], texts[root], error)),
+            None if md_title is None else Rendered(md_title, md_size),
         )
-
-
-def _signed(value: int) -> int:
-    """A 64-bit unsigned value (st_dev, st_ino) as SQLite's signed INTEGER."""
-    return value - _U64 if value >= 1 << 63 else value
-
-
-def _below(directory: str, root: str) -> bool:
-    return directory == root or directory.startswith(root.rstrip("/") + "/")
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """A bulk read makes ~500,000 objects and no cycles: collecting while
-    they are made would cost a third of the read for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+        for name, numbers, sid, parent, branch, model, root, error, md_size, md_title in rows
+    }
 
 
 def _today() -> int:

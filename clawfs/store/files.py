@@ -16,7 +16,8 @@ read of a session file's bytes therefore starts with `open_backing`:
 
 `FileKey` names one version of a file on disk. It is the store's business
 (claw's bytes do not know where they lie): caches of heads and full loads
-are keyed by it, and a file that kept its key did not change.
+are keyed by it, in memory and across mounts (store/cache.py), and a file
+that kept its key did not change.
 """
 
 from __future__ import annotations
@@ -25,29 +26,37 @@ import errno
 import os
 import stat
 from dataclasses import dataclass
+from typing import NamedTuple
 
 OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 
 
-@dataclass(frozen=True, slots=True)
-class FileKey:
-    """Identity of one version of a backing file.
+class FileKey(NamedTuple):
+    """Identity of one version of a backing file (SPEC §7).
 
     `dev`/`ino` name the file; a rename over it (claw's snapshot save) is a
-    new key. `size` and `mtime_ns` tell whether it changed in place.
+    new key. `size` and `mtime_ns` tell whether it changed in place, and
+    `ctime_ns` what those two miss: a rewrite in place with the mtime set
+    back, a chmod or chown (only the kernel sets ctime). A tuple, not a
+    dataclass: a mount makes one per file, 100,000 of them at a time.
     """
 
     dev: int
     ino: int
     size: int
     mtime_ns: int
+    ctime_ns: int
 
     def same_file(self, other: FileKey) -> bool:
         return self.dev == other.dev and self.ino == other.ino
 
 
 def file_key(st: os.stat_result) -> FileKey:
-    return FileKey(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    mtime_ns, ctime_ns = st.st_mtime_ns, st.st_ctime_ns
+    # A file written and never touched since has ctime == mtime: one int
+    # object for both (32 bytes a file, 3 MB at 100,000 sessions).
+    return FileKey(st.st_dev, st.st_ino, st.st_size, mtime_ns,
+                   mtime_ns if ctime_ns == mtime_ns else ctime_ns)
 
 
 class NotRegular(FileNotFoundError):

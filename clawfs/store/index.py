@@ -8,6 +8,12 @@ order until one holds (latest.py), and `sweep`, run from a background
 thread, loads every file that was only head-read and corrects heads that
 lie.
 
+What the index learns about each file version is kept across mounts in
+the index cache (store/cache.py), when it has one: a scan takes a file
+whose version the cache holds from there (one `stat`, no open), and
+`save`, run from a background thread once the mount serves, writes what
+was learned since (heads, loads) and forgets the files that went.
+
 Changes are applied per file or per directory (`refresh_path`,
 `refresh_dir`), never by rebuilding everything. Where each file is listed
 and under which name is records.py's bookkeeping, what is told of each
@@ -22,21 +28,23 @@ still the version that was read.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from clawfs.format.summary import Summary
-from clawfs.store import forkwriter, probe, records
+from clawfs.store import forkwriter, probe, versions
 from clawfs.store import latest as latest_rule
 from clawfs.store import lineage as lineage_tree
 from clawfs.store import scan as scanning
+from clawfs.store.cache import IndexCache, Reader
+from clawfs.store.files import FileKey
 from clawfs.store.latest import Stamp, Verdict
 from clawfs.store.loads import LoadCache, Loaded
 from clawfs.store.mdcache import MarkdownCache
@@ -44,6 +52,7 @@ from clawfs.store.membership import Membership
 from clawfs.store.records import Records
 from clawfs.store.records import SessionFile as SessionFile
 from clawfs.store.roots import Root, RootKind, make_root
+from clawfs.store.versions import Rendered, Version
 from clawfs.store.workspaces import Workspace as Workspace
 from clawfs.store.workspaces import Workspaces
 
@@ -54,6 +63,14 @@ SWEEP_REST_MAX = 1.0
 
 REPORTED_LIMIT = 10_000
 """Files whose problem is remembered as logged (older ones may be logged again)."""
+
+SYNC_CHUNK = 1000
+"""Files of one directory probed and committed at a time: what a scan holds
+on top of the index stays small (a directory may hold 50,000 sessions), and
+so does each hold of the lock."""
+
+SAVE_BATCH = 5000
+"""Rows handed to the cache per commit by `save`."""
 
 
 class PathChange(Protocol):
@@ -66,22 +83,54 @@ class PathChange(Protocol):
     def path(self) -> str: ...
 
 
+@dataclass(slots=True)
+class Tally:
+    """What one scan went through: session files listed, and of those the
+    ones read (opened) and the ones taken from the index cache. The rest
+    were known already, unchanged."""
+
+    listed: int = 0
+    read: int = 0
+    cached: int = 0
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One pass over directories: the cache's reader (if any), what it went
+    through, and whom to tell."""
+
+    reader: Reader | None
+    tally: Tally
+    progress: Callable[[Tally], None] | None
+
+    def count(self, listed: int, cached: int, read: int) -> None:
+        self.tally.listed += listed
+        self.tally.cached += cached
+        self.tally.read += read
+        if self.progress is not None:
+            self.progress(self.tally)
+
+
 class StoreIndex:
     """All session files of the given roots; see the module docstring."""
 
-    def __init__(self, roots: Iterable[Root]) -> None:
+    def __init__(self, roots: Iterable[Root], cache: IndexCache | None = None) -> None:
         self._lock = threading.RLock()
+        self._cache = cache
+        self._unsaved: set[str] = set()
+        """Real paths of files whose version the cache does not hold as the
+        index knows it (read, loaded since)."""
         self._roots: list[Root] = sorted(roots, key=lambda r: r.precedence)
         self._records = Records()
         self._loads = LoadCache(self._lock, self._report)
-        self.markdown = MarkdownCache()
+        self.markdown = MarkdownCache(_Renderings(self))
         """The Markdown of each file version (SPEC §8: sizes, titles, rendered
         bytes), beside the loads; the sweep measures every version once."""
         self._membership = Membership()
         self._decider = latest_rule.Index(
             self._records,
             self._lock,
-            functools.partial(latest_rule.judge, loads=self._loads),
+            latest_rule.judge,
             self._load_and_commit,
         )
         self._workspaces = Workspaces(self._records)
@@ -89,6 +138,8 @@ class StoreIndex:
         self._latest: dict[str, tuple[Stamp | None, SessionFile | None]] = {}
         self._global: tuple[Stamp | None, SessionFile | None] | None = None
         self._reported: OrderedDict[str, None] = OrderedDict()
+        self.tally = Tally()
+        """What the last `scan` went through."""
 
     @property
     def generation(self) -> int:
@@ -121,38 +172,53 @@ class StoreIndex:
                 return set()
             self._roots.append(root)
             self._roots.sort(key=lambda r: r.precedence)
-        return self._rescan_root(root)
+        with self._pass() as scan:
+            return self._rescan_root(root, scan)
 
     # --- reading the disk ---------------------------------------------------------
 
-    def scan(self) -> set[str]:
+    def scan(self, progress: Callable[[Tally], None] | None = None) -> set[str]:
         """Bring the index up to date with the disk; the fingerprints changed.
 
         The first call indexes everything. Later ones (a watcher's
         "rescan") re-read only files whose version changed, directory by
         directory, so the lock is never held for long and nothing that did
-        not change is invalidated.
+        not change is invalidated. `progress` is told how far it got after
+        each `SYNC_CHUNK` files; `tally` says it when done.
         """
         with self._lock:
             roots = list(self._roots)
         changed = self._recheck_membership()
-        for root in roots:
-            changed |= self._rescan_root(root)
+        with self._pass(progress) as scan:
+            for root in roots:
+                changed |= self._rescan_root(root, scan)
+            self.tally = scan.tally
+        with self._lock:
+            self._records.settle()
         return changed
 
-    def _rescan_root(self, root: Root) -> set[str]:
+    def _rescan_root(self, root: Root, scan: _Pass) -> set[str]:
         listing = scanning.read_root(root)
         changed: set[str] = set()
         listed = set()
         for fp, directory in listing.fp_dirs:
             listed.add(directory)
-            changed |= self._sync_dir(root, fp, directory)
-        changed |= self._sync_dir(root, None, root.realpath, listing.flat)
+            changed |= self._sync_dir(root, fp, directory, scan=scan)
+        changed |= self._sync_dir(root, None, root.realpath, listing.flat, scan)
         with self._lock:
             gone = [(fp, d) for fp, d in self._records.dirs_of(root) if d not in listed]
         for fp, directory in gone:
-            changed |= self._sync_dir(root, fp, directory)
+            changed |= self._sync_dir(root, fp, directory, scan=scan)
         return changed
+
+    @contextlib.contextmanager
+    def _pass(self, progress: Callable[[Tally], None] | None = None) -> Iterator[_Pass]:
+        """One pass over directories: with the cache's reader, if there is a cache."""
+        if self._cache is None:
+            yield _Pass(None, Tally(), progress)
+            return
+        with self._cache.reading() as reader:
+            yield _Pass(reader, Tally(), progress)
 
     def _recheck_membership(self) -> set[str]:
         """Re-decide membership where a recorded root's canonical form changed
@@ -165,9 +231,9 @@ class StoreIndex:
             moved = self._membership.update(fresh)
             changed: set[str] = set()
             if moved:
-                for rec in self._records.files():
-                    if rec.facts.workspace_root in moved:
-                        changed |= self._place(probe.known(rec, rec.key, rec.head, self._loads))
+                for rec in list(self._records.files()):
+                    if rec.workspace_root in moved:
+                        changed |= self._place(probe.known(rec))
             return changed
 
         return self._update(replace_moved)
@@ -199,16 +265,22 @@ class StoreIndex:
 
     def _place(self, read: probe.Probe) -> set[str]:
         """Index (or re-index) one file from a probe; the fingerprints changed."""
+        return self._records.place(self._file_of(read))
+
+    def _file_of(self, read: probe.Probe) -> SessionFile:
+        """The record of a probed file: which workspace it joins, whether it belongs."""
         found = read.found
-        facts = records.facts_of(read.head, read.loaded)
+        recorded = read.workspace_root
         fp = found.fp_dir
         if fp is None:
             known = set(self._records.spaces)
-            fp = self._membership.legacy_workspace(facts.workspace_root, found.root, known)
-        belongs = self._membership.belongs(fp, facts.workspace_root)
-        return self._records.place(
-            records.session_file(found, read.key, read.head, facts, fp, belongs)
-        )
+            fp = self._membership.legacy_workspace(recorded, found.root, known)
+        belongs = self._membership.belongs(fp, recorded)
+        version = read.version
+        old = self._records.listed(found.directory, found.file_name)
+        if old is not None and not version.earlier_loaded and _loaded_earlier(old, version):
+            version = version.loaded_once()
+        return SessionFile(found, version, fp, belongs)
 
     def _update(self, change: Callable[[], set[str]]) -> set[str]:
         """Apply `change` to the records under the lock and publish what it
@@ -239,6 +311,57 @@ class StoreIndex:
         self._workspaces.changed(fps)
         for fp in fps - self._records.spaces.keys():
             self._latest.pop(fp, None)
+
+    def _drop(self, entry_path: str) -> set[str]:
+        """Forget the file listed at `entry_path`, and let the cache forget it."""
+        rec = self._records.get(entry_path)
+        if rec is not None and self._cache is not None:
+            self._unsaved.discard(rec.path)
+            self._cache.forget(rec.path)
+        return self._records.drop(entry_path)
+
+    def _learned(self, path: str) -> None:
+        """Something about the file at real path `path` is not in the cache yet."""
+        if self._cache is not None:
+            self._unsaved.add(path)
+
+    # --- the cache ----------------------------------------------------------------
+
+    def unsaved(self) -> int:
+        """How many files have something to write to the cache (or to forget there)."""
+        with self._lock:
+            cache = self._cache
+            return 0 if cache is None else len(self._unsaved) + cache.pending()
+
+    def save(self) -> int:
+        """Write what the index learned since the last save to its cache, and
+        the removals queued; the rows written.
+
+        Blocking (SQLite): from a worker thread once the daemon runs, never
+        on the request path and never before the daemon forks. Each file is
+        written as the index knows it then, `SAVE_BATCH` at a time; only
+        files lying where they are listed are kept (a linked file is
+        probed again each mount: rare, and its row would be keyed by a
+        path no listing names).
+        """
+        cache, written = self._cache, 0
+        if cache is None:
+            return 0
+        while True:
+            with self._lock:
+                batch = [self._unsaved.pop() for _ in range(min(SAVE_BATCH, len(self._unsaved)))]
+                for path in batch:
+                    rec = self._records.backed_by(path)
+                    if rec is not None and rec.path == rec.entry_path:
+                        cache.put(path, rec.version)
+            written += cache.commit()
+            if not cache.usable:
+                with self._lock:  # it turned itself off (logged): stop keeping track
+                    self._cache = None
+                    self._unsaved.clear()
+                return written
+            if not batch:
+                return written
 
     # --- refreshing ---------------------------------------------------------------
 
@@ -298,7 +421,9 @@ class StoreIndex:
             if fp is not None and fp_dir is not None:
                 changed = self._records.note_dir(fp, fp_dir, root)
             if read is None:
-                return changed | self._records.drop(entry_path)
+                return changed | self._drop(entry_path)
+            if not read.saved:
+                self._learned(read.found.path)
             return changed | self._place(read)
 
         return self._update(place_or_drop), entry_path
@@ -312,7 +437,8 @@ class StoreIndex:
             return set()
         root, fp, name = where
         if fp is None and not name:
-            return self._rescan_root(root)
+            with self._pass() as scan:
+                return self._rescan_root(root, scan)
         if fp is None or name:
             return set()
         directory = scanning.find_fp_dir(root, fp)
@@ -326,43 +452,92 @@ class StoreIndex:
         fp: str | None,
         directory: str,
         listing: list[scanning.Found] | None = None,
+        scan: _Pass | None = None,
     ) -> set[str]:
         """Make the index match one store directory's listing.
 
         For a fingerprint directory the listing is read here, unless the
-        caller found the directory gone (`listing=[]`).
+        caller found the directory gone (`listing=[]`). Files are probed and
+        placed `SYNC_CHUNK` at a time, in the order of their names' bytes,
+        which is how the cache's reader hands out its rows of the directory.
         """
         present = listing is None and os.path.isdir(directory)
         if listing is not None:
-            found = listing
+            found = sorted(listing, key=_name_bytes)
         else:
             assert fp is not None  # only flat files come without a fingerprint
-            found = scanning.read_fp_dir(root, fp, directory)
+            found = sorted(scanning.read_fp_dir(root, fp, directory), key=_name_bytes)
         with self._lock:
             known = self._records.listed_in(directory)
-        probes = probe.read_changed(found, known, self._loads, self._report)
-        for read in probes:
-            self._learn_root(read.workspace_root)
-        listed = {os.path.join(item.directory, item.file_name) for item in found}
 
-        def sync() -> set[str]:
-            changed: set[str] = set()
+        def note() -> set[str]:
             if fp is not None and present:
-                changed |= self._records.note_dir(fp, directory, root)
-            elif fp is not None:
-                changed |= self._records.drop_dir(fp, directory)
-            for entry_path in set(known) - listed:
-                changed |= self._records.drop(entry_path)
-            for read in probes:
-                changed |= self._place(read)
-            return changed
+                return self._records.note_dir(fp, directory, root)
+            return set() if fp is None else self._records.drop_dir(fp, directory)
 
-        return self._update(sync)
+        changed = self._update(note)
+        after: bytes | None = None
+        for start in range(0, max(len(found), 1), SYNC_CHUNK):
+            chunk = found[start : start + SYNC_CHUNK]
+            upto = None if start + SYNC_CHUNK >= len(found) else _name_bytes(chunk[-1])
+            reader = None if scan is None else scan.reader
+            cached = None if reader is None else reader.entries(directory, after, upto)
+            after = upto
+            placed, taken = self._sync_chunk(chunk, known, cached, scan)
+            changed |= placed
+            if cached and taken < len(cached):
+                self._forget_unlisted(directory, cached, chunk)
+        gone = known.keys() - {item.file_name for item in found} if known else set()
+        prefix = directory.rstrip("/") + "/"
+
+        def drop_gone() -> set[str]:
+            dropped: set[str] = set()
+            for name in gone:
+                dropped |= self._drop(prefix + name)
+            return dropped
+
+        return changed | (self._update(drop_gone) if gone else set())
+
+    def _sync_chunk(
+        self,
+        chunk: list[scanning.Found],
+        known: dict[str, SessionFile],
+        cached: dict[str, Version] | None,
+        scan: _Pass | None,
+    ) -> tuple[set[str], int]:
+        """Probe and place one chunk of a directory's files; the fingerprints
+        changed, and how many of them were taken from the cache."""
+        probes = probe.read_changed(chunk, known, self._loads, self._report, cached)
+        for recorded in {read.workspace_root for read in probes}:
+            self._learn_root(recorded)
+        fresh = [read.found.path for read in probes if not read.saved]
+        if scan is not None:
+            scan.count(len(chunk), len(probes) - len(fresh), len(fresh))
+
+        def place() -> set[str]:
+            for path in fresh:
+                self._learned(path)
+            return self._records.place_all([self._file_of(read) for read in probes])
+
+        return (self._update(place) if probes else set()), len(probes) - len(fresh)
+
+    def _forget_unlisted(
+        self, directory: str, cached: dict[str, Version], chunk: list[scanning.Found]
+    ) -> None:
+        """Let the cache forget the files of `directory` it holds that are not
+        there any more (gone while nothing was mounted)."""
+        assert self._cache is not None
+        listed = {item.file_name for item in chunk}
+        for name in cached.keys() - listed:
+            self._cache.forget(os.path.join(directory, name))
 
     # --- loads --------------------------------------------------------------------
 
     def _load(self, path: str, file_name: str) -> Loaded | None:
-        return self._loads.load(path, file_name)
+        with self._lock:
+            rec = self._records.backed_by(path)
+            before = None if rec is None or not rec.loaded_before else rec.key
+        return self._loads.load(path, file_name, before)
 
     def _take(self, loaded: Loaded) -> set[str]:
         """Record a load; re-place the file if its facts changed (lock held).
@@ -372,14 +547,15 @@ class StoreIndex:
         target (or back) does: `latest` may have been decided without it.
         """
         rec = self._records.backed_by(loaded.path)
-        before = None if rec is None else latest_rule.judge(rec, self._loads)
-        self._loads.store(loaded.path, loaded.key, loaded.summary)
         if rec is None:
             return set()
-        changed = self._place(probe.known(rec, loaded.key, loaded.head or rec.head, self._loads))
+        before = latest_rule.judge(rec)
+        self._learned(rec.path)
+        version = Version.of(loaded.key, None, loaded.summary, rec.stem)
+        changed = self._place(probe.Probe(rec.found, version))
         now = self._records.get(rec.entry_path)
         if not changed and now is not None and before is not Verdict.CHECK:
-            if latest_rule.judge(now, self._loads) is not before:
+            if latest_rule.judge(now) is not before:
                 changed = {now.fp}
         return changed
 
@@ -387,17 +563,19 @@ class StoreIndex:
         """Load one file and commit it; a file that cannot be read is dropped."""
         loaded = self._load(rec.path, rec.file_name)
         if loaded is None:
-            return self._update(lambda: self._records.drop(rec.entry_path))
+            return self._update(lambda: self._drop(rec.entry_path))
         self._learn_root(loaded.summary.workspace_root)
         return self._update(lambda: self._take(loaded))
 
     def cached_load(self, sf: SessionFile) -> Summary | None:
-        """The load of `sf`'s version if one is cached (never loads)."""
-        return self._loads.cached(sf.path, sf.key)
+        """The load of `sf`'s version if it was loaded (never loads)."""
+        with self._lock:
+            now = self._records.backed_by(sf.path)
+            return now.summary if now is not None and now.key == sf.key else None
 
     def load(self, sf: SessionFile) -> Summary:
         """claw's list entry for the file's current version: its load, cached."""
-        cached = self._loads.cached(sf.path, sf.key)
+        cached = self.cached_load(sf)
         if cached is not None:
             return cached
         loaded = self._load(sf.path, sf.file_name)
@@ -447,7 +625,7 @@ class StoreIndex:
         """
         with self._lock:
             records = list(self._records.files())
-        todo = [rec for rec in records if not rec.facts.loaded or not self._measured(rec)]
+        todo = [rec for rec in records if not rec.loaded or not _measured(rec)]
         rest = threading.Event() if stop is None else stop
         fixed = 0
         for rec in todo:
@@ -456,7 +634,7 @@ class StoreIndex:
             started = time.monotonic()
             if self.cached_load(rec) is None and self._load_and_commit(rec):
                 fixed += 1
-            if not self._measured(rec):
+            if not _measured(rec):
                 self.markdown.measure(rec.path, rec.file_name)
             if duty < 1.0:
                 worked = time.monotonic() - started
@@ -466,9 +644,6 @@ class StoreIndex:
         self.markdown.retain(live)  # files gone from the store
         return fixed
 
-    def _measured(self, rec: SessionFile) -> bool:
-        known = self.markdown.known(rec.path, rec.key)
-        return known is not None and known.size is not None
 
     # --- queries ------------------------------------------------------------------
 
@@ -598,3 +773,68 @@ class StoreIndex:
         if made is None:
             raise FileNotFoundError(2, "the fork was written but is not in a store", new_path)
         return made
+
+
+def _name_bytes(found: scanning.Found) -> bytes:
+    """A listed file's name as the cache orders names (bytes, as on disk)."""
+    return os.fsencode(found.file_name)
+
+
+def _loaded_earlier(old: SessionFile, new: Version) -> bool:
+    """Whether an earlier version than `new` of the file `old` is was loaded."""
+    key = new.key
+    if not old.key.same_file(key):
+        return False
+    return old.version.earlier_loaded or (old.loaded and old.key != key)
+
+
+def _measured(rec: SessionFile) -> bool:
+    """Whether the size of the Markdown of `rec`'s version is known."""
+    return rec.rendered is not None and rec.rendered.size is not None
+
+
+class _Renderings:
+    """Where the Markdown cache keeps what it learns of each version
+    (mdcache.Known): with the version, on the index's record of the file,
+    so the index cache keeps it across mounts and nothing else holds one
+    per file."""
+
+    def __init__(self, index: StoreIndex) -> None:
+        self._index = index
+
+    def known(self, path: str, key: FileKey) -> Rendered | None:
+        return self._of(path, versions.KEY.pack(*key))
+
+    def size_of(self, path: str, st: os.stat_result) -> int | None:
+        packed = versions.KEY.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                   st.st_ctime_ns)
+        rendered = self._of(path, packed)
+        return None if rendered is None else rendered.size
+
+    def _of(self, path: str, packed: bytes) -> Rendered | None:
+        index = self._index
+        with index._lock:
+            rec = index._records.backed_by(path)
+            return rec.rendered if rec is not None and rec.version.same_as(packed) else None
+
+    def remember(self, path: str, key: FileKey, rendered: Rendered) -> None:
+        index = self._index
+        with index._lock:
+            rec = index._records.backed_by(path)
+            if rec is None or not rec.version.same_as(key):
+                return
+            now = rec.rendered
+            if now == rendered or (now is not None and now.size is not None
+                                   and rendered.size is None):
+                return  # a title-only result never replaces a size
+            if index._records.revise(path, rec.version._replace(rendered=rendered)):
+                index._learned(path)
+
+    def grew(self, path: str, key: FileKey) -> bool:
+        index = self._index
+        with index._lock:
+            rec = index._records.backed_by(path)
+            return rec is not None and rec.key.same_file(key) and rec.version.earlier_loaded
+
+    def retain(self, paths: Iterable[str]) -> None:
+        """Nothing to do: a file that leaves the index takes its version along."""

@@ -36,7 +36,6 @@ from typing import Generic, Protocol, TypeVar
 from clawfs.format.head import Head
 from clawfs.format.summary import Summary
 from clawfs.store.files import FileKey
-from clawfs.store.loads import LoadCache
 from clawfs.store.order import SortKey
 
 Stamp = tuple[int, int]
@@ -58,25 +57,28 @@ class Candidate(Protocol):
     """What the verdict reads of a file (the index's `SessionFile`)."""
 
     @property
-    def path(self) -> str: ...
-
-    @property
     def key(self) -> FileKey: ...
 
     @property
-    def head(self) -> Head: ...
+    def head(self) -> Head | None: ...
+
+    @property
+    def summary(self) -> Summary | None: ...
 
     @property
     def belongs(self) -> bool: ...
 
 
-def judge(file: Candidate, loads: LoadCache) -> Verdict:
+def judge(file: Candidate) -> Verdict:
     """What is known of `file` as an alias target now: from the load of its
-    current version if one is cached, else from its head."""
-    return verdict(loads.cached(file.path, file.key), file.belongs, file.head, file.key.size)
+    version if it was loaded, else from its head."""
+    summary = file.summary
+    if summary is not None:
+        return verdict(summary, file.belongs, None, 0)
+    return verdict(None, file.belongs, file.head, file.key.size)
 
 
-def verdict(summary: Summary | None, belongs: bool, head: Head, size: int) -> Verdict:
+def verdict(summary: Summary | None, belongs: bool, head: Head | None, size: int) -> Verdict:
     """What is known about one file as an alias target.
 
     `summary` is the load of the file's current version, if done. Without
@@ -87,6 +89,7 @@ def verdict(summary: Summary | None, belongs: bool, head: Head, size: int) -> Ve
     """
     if summary is not None:
         return Verdict.TARGET if summary.message_count > 0 and belongs else Verdict.SKIP
+    assert head is not None  # a file not loaded has its head
     if head.meta_found and not head.has_messages and size <= head.scanned:
         return Verdict.SKIP
     return Verdict.CHECK
@@ -99,13 +102,13 @@ class Listing(Protocol[F]):
         """The workspaces."""
         ...
 
-    def order(self, fp: str) -> Sequence[SortKey] | None:
-        """The workspace's sort keys in claw's order by what is known (None:
-        no such workspace). Each key ends with the file's entry name."""
+    def order(self, fp: str) -> Sequence[F] | None:
+        """The workspace's files in claw's order by what is known (None: no
+        such workspace)."""
         ...
 
-    def file(self, fp: str, name: str) -> F:
-        """The file listed as `name` in the workspace."""
+    def rank(self, file: F) -> SortKey:
+        """Where `file` is in that order (its sort key)."""
         ...
 
     def where(self, file: F) -> tuple[str, SortKey] | None:
@@ -158,13 +161,13 @@ def in_workspace(index: Index[F], fp: str) -> Decision[F]:
     listing, start = index.listing, 0
     while True:
         with index.lock:
-            stamp, keys = listing.stamp(fp), listing.order(fp)
-            if keys is None:
+            stamp, files = listing.stamp(fp), listing.order(fp)
+            if files is None:
                 return Decision(None, None, None)
-            result, position = _scan(index, fp, keys, start)
+            result, position = _scan(index, files, start)
             if result is Verdict.SKIP:
                 return Decision(None, fp, stamp)
-            file = listing.file(fp, keys[position][-1])
+            file = files[position]
             if result is Verdict.TARGET:
                 return Decision(file, fp, stamp)
         ours = fp in index.load(file)
@@ -177,10 +180,10 @@ def _resume_at(listing: Listing[F], fp: str, file: F, position: int) -> int:
     """Where to go on scanning after `file` (at `position`) was loaded and
     nothing else changed: everything above `position` was skipped and still
     is; `file` itself may have moved up, down, or away."""
-    keys, now = listing.order(fp), listing.where(file)
-    if keys is None or now is None or now[0] != fp:
+    files, now = listing.order(fp), listing.where(file)
+    if files is None or now is None or now[0] != fp:
         return position
-    return min(position, bisect.bisect_left(keys, now[1]))
+    return min(position, bisect.bisect_left(files, now[1], key=listing.rank))
 
 
 def over_all(index: Index[F]) -> Decision[F]:
@@ -216,31 +219,34 @@ def _first_candidate(
     index: Index[F], floor: SortKey | None
 ) -> tuple[str, SortKey, F, Verdict] | None:
     """The first file at or after `floor` in the merged order that is not skipped."""
-    streams = []
-    for fp in index.listing.fingerprints():
-        keys = index.listing.order(fp)
-        if keys:
-            start = 0 if floor is None else bisect.bisect_left(keys, floor)
-            streams.append(_tail(keys, start, fp))
-    for key, fp in heapq.merge(*streams):
-        file = index.listing.file(fp, key[-1])
+    listing, streams = index.listing, []
+    for fp in listing.fingerprints():
+        files = listing.order(fp)
+        if files:
+            start = 0 if floor is None else bisect.bisect_left(files, floor, key=listing.rank)
+            streams.append(_tail(listing, files, start, fp))
+    for key, fp, file in heapq.merge(*streams, key=lambda item: item[0]):
         result = index.verdict(file)
         if result is not Verdict.SKIP:
             return fp, key, file, result
     return None
 
 
-def _tail(keys: Sequence[SortKey], start: int, fp: str) -> Iterator[tuple[SortKey, str]]:
-    """The keys of one workspace from `start` on, each with the workspace (for the merge)."""
-    for position in range(start, len(keys)):
-        yield keys[position], fp
+def _tail(
+    listing: Listing[F], files: Sequence[F], start: int, fp: str
+) -> Iterator[tuple[SortKey, str, F]]:
+    """The files of one workspace from `start` on, each with its sort key
+    and workspace (for the merge)."""
+    for position in range(start, len(files)):
+        file = files[position]
+        yield listing.rank(file), fp, file
 
 
-def _scan(index: Index[F], fp: str, keys: Sequence[SortKey], start: int) -> tuple[Verdict, int]:
+def _scan(index: Index[F], files: Sequence[F], start: int) -> tuple[Verdict, int]:
     """The first file of the workspace at or after `start` that is not
-    skipped, and its position; `(SKIP, len(keys))` when there is none."""
-    for position in range(start, len(keys)):
-        result = index.verdict(index.listing.file(fp, keys[position][-1]))
+    skipped, and its position; `(SKIP, len(files))` when there is none."""
+    for position in range(start, len(files)):
+        result = index.verdict(files[position])
         if result is not Verdict.SKIP:
             return result, position
-    return Verdict.SKIP, len(keys)
+    return Verdict.SKIP, len(files)

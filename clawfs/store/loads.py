@@ -3,13 +3,12 @@
 Two ways to read a session file, and one word for each: its *head* is the
 cheap read (the first meta line, format/head.py); its *load* reads all of
 it as claw loads it and gives claw's truth about it (`Summary`). A load
-costs the whole file, so loads are cached by the file's version
-(`FileKey`), and a file that only grew (same device and inode, old bytes
-kept, as when claw appends a message) is loaded from its old end with a
-kept `JsonlReader`, not from the start.
+costs the whole file, so what it gives is kept with the file's version
+(the index's record of it, records.py), and a file that only grew (same
+device and inode, old bytes kept, as when claw appends a message) is
+loaded from its old end with a reader kept here, not from the start.
 
-The cache shares the index's lock: the index reads it while it decides
-where files go, and commits a load and its effects in one step.
+The kept readers share the index's lock.
 """
 
 from __future__ import annotations
@@ -60,28 +59,21 @@ class _Kept:
 
 
 class LoadCache:
-    """The loads of files by path and version, and the readers of growing files."""
+    """Full loads, with the readers of growing files kept to extend them."""
 
     def __init__(self, lock: threading.RLock, report: Callable[[str, str], None]) -> None:
         self._lock = lock
         self._report = report
         """Logs a problem with a file once (the index's)."""
-        self._summaries: dict[str, tuple[FileKey, Summary]] = {}
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
 
-    def cached(self, path: str, key: FileKey) -> Summary | None:
-        """The load of this version of the file, if it was loaded (never loads)."""
-        with self._lock:
-            found = self._summaries.get(path)
-        return found[1] if found is not None and found[0] == key else None
-
-    def store(self, path: str, key: FileKey, result: Summary) -> None:
-        with self._lock:
-            self._summaries[path] = (key, result)
-
-    def load(self, path: str, file_name: str) -> Loaded | None:
+    def load(
+        self, path: str, file_name: str, loaded_before: FileKey | None = None
+    ) -> Loaded | None:
         """Fully load the current version of a file (extending a kept reader if it grew).
 
+        `loaded_before` is a version of it loaded earlier, if any: a file
+        loaded again is likely to keep growing, so its reader is kept.
         None when it cannot be opened or read, or is no longer a regular file.
         """
         try:
@@ -109,7 +101,8 @@ class LoadCache:
                     first = chunk[:HEAD_WINDOW]
                 reader.feed(chunk)
                 fed += len(chunk)
-            check = self._check_bytes(fd, path, key, fed, grew=start > 0)
+            growing = start > 0 or (loaded_before is not None and loaded_before.same_file(key))
+            check = self._check_bytes(fd, key, fed) if growing else None
         except OSError as e:
             self._report(path, f"cannot read: {e.strerror}")
             return None
@@ -125,15 +118,10 @@ class LoadCache:
         head = heads.parse_head(first) if start == 0 else None
         return Loaded(path, key, result, head)
 
-    def _check_bytes(
-        self, fd: int, path: str, key: FileKey, fed: int, *, grew: bool
-    ) -> bytes | None:
-        """The check bytes to keep the reader with, if the file is growing (it
-        was loaded before) and small enough to keep; else None."""
-        with self._lock:
-            previous = self._summaries.get(path)
-        growing = grew or (previous is not None and previous[0].same_file(key))
-        if not growing or key.size > KEPT_READER_BYTES:
+    def _check_bytes(self, fd: int, key: FileKey, fed: int) -> bytes | None:
+        """The check bytes to keep a growing file's reader with, if it is small
+        enough to keep; else None."""
+        if key.size > KEPT_READER_BYTES:
             return None
         try:
             return os.pread(fd, min(fed, CHECK_BYTES), max(fed - CHECK_BYTES, 0))

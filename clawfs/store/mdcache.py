@@ -5,12 +5,13 @@ exact `st_size` (`cp`, `tar`, `rsync`, `mmap` trust it), yet an `ls -l`
 must not render anything. So what a version's rendering is, is found out
 once and kept:
 
-* `Rendered` (title, size) per file and version (`FileKey`), in one map:
-  the background sweep fills it (it already reads every file), and so do
+* `Rendered` (title, size) per file and version (`FileKey`): the
+  background sweep finds it out (it already reads every file), and so do
   a read that reached the end and `measure` (run off the request thread
-  when a size is asked before the sweep got there). It is the one place
-  sizes and titles live, so a persistent index cache can fill it
-  (`remember`) and save it (`known_items`).
+  when a size is asked before the sweep got there). It is kept where
+  every per-version value is, with the index's record of the version
+  (`Known`, store/versions.py: the index cache keeps it across mounts);
+  `KnownHere`, a map of its own, when the cache is used alone.
 * A version that only grew (the same file, its old bytes intact, as when
   claw appends a message) is rendered on from its old end by a kept
   `MarkdownReader` (format/markdown.py: the first `emitted` bytes of a
@@ -39,11 +40,12 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Protocol
 
 from clawfs.format.markdown import MarkdownReader
 from clawfs.store import files
 from clawfs.store.files import FileKey
+from clawfs.store.versions import Rendered
 
 READ_CHUNK = 256 << 10
 """File bytes rendered at a time (a read of 128 KiB near the start of a big
@@ -70,13 +72,65 @@ MAX_KEPT = 64
 """Kept readers at most, whatever their size."""
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """What is known of one version's Markdown without rendering it again."""
+class Known(Protocol):
+    """Where what is known of each version's Markdown is kept."""
 
-    title: str
-    size: int | None
-    """None: only the title is known (from the start of the file)."""
+    def known(self, path: str, key: FileKey) -> Rendered | None:
+        """What is known of version `key` of the file at real path `path`."""
+        ...
+
+    def size_of(self, path: str, st: os.stat_result) -> int | None:
+        """The size of the version `st` describes, if known (a listing of
+        thousands asks: no key built)."""
+        ...
+
+    def remember(self, path: str, key: FileKey, rendered: Rendered) -> None:
+        """Keep what version `key` renders to (a title alone never replaces a size)."""
+        ...
+
+    def grew(self, path: str, key: FileKey) -> bool:
+        """Whether an earlier version of the same file was known: a file that
+        changes, whose reader is worth keeping."""
+        ...
+
+    def retain(self, paths: Iterable[str]) -> None:
+        """Forget files that are no longer in the store."""
+        ...
+
+
+class KnownHere:
+    """`Known` in a map of its own (the cache used without an index)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._map: dict[str, tuple[FileKey, Rendered]] = {}
+
+    def known(self, path: str, key: FileKey) -> Rendered | None:
+        with self._lock:
+            found = self._map.get(path)
+        return found[1] if found is not None and found[0] == key else None
+
+    def size_of(self, path: str, st: os.stat_result) -> int | None:
+        found = self._map.get(path)  # no lock: one dict read is atomic
+        return found[1].size if found is not None and found[0] == files.file_key(st) else None
+
+    def remember(self, path: str, key: FileKey, rendered: Rendered) -> None:
+        with self._lock:
+            found = self._map.get(path)
+            if found is not None and found[0] == key and found[1].size is not None:
+                return  # a title-only result never replaces a size
+            self._map[path] = (key, rendered)
+
+    def grew(self, path: str, key: FileKey) -> bool:
+        with self._lock:
+            found = self._map.get(path)
+        return found is not None and found[0].same_file(key)
+
+    def retain(self, paths: Iterable[str]) -> None:
+        keep = set(paths)
+        with self._lock:
+            for path in [p for p in self._map if p not in keep]:
+                del self._map[path]
 
 
 class _Feed:
@@ -169,9 +223,9 @@ class MarkdownCache:
     that file's own lock, never the cache's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known: Known | None = None) -> None:
         self._lock = threading.Lock()
-        self._known: dict[str, tuple[FileKey, Rendered]] = {}
+        self._known: Known = KnownHere() if known is None else known
         self._feeds: OrderedDict[str, _Feed] = OrderedDict()
         """Kept readers by path, least recently used first."""
 
@@ -179,43 +233,22 @@ class MarkdownCache:
 
     def known(self, path: str, key: FileKey) -> Rendered | None:
         """What is known of this version's Markdown (never renders)."""
-        with self._lock:
-            found = self._known.get(path)
-        return found[1] if found is not None and found[0] == key else None
+        return self._known.known(path, key)
 
     def size_of(self, path: str, st: os.stat_result) -> int | None:
         """The size of the version `st` describes, if known: `known` for a
-        listing of thousands (no lock: one dict read is atomic; no key built)."""
-        found = self._known.get(path)
-        if found is None:
-            return None
-        key = found[0]
-        same = (key.size == st.st_size and key.mtime_ns == st.st_mtime_ns
-                and key.ino == st.st_ino and key.dev == st.st_dev)
-        return found[1].size if same else None
+        listing of thousands (no key built)."""
+        return self._known.size_of(path, st)
 
     def remember(self, path: str, key: FileKey, rendered: Rendered) -> None:
-        """Record what a version's Markdown is (a persistent cache may call this)."""
-        with self._lock:
-            self._remember(path, key, rendered)
-
-    def _remember(self, path: str, key: FileKey, rendered: Rendered) -> None:
-        found = self._known.get(path)
-        if found is not None and found[0] == key and found[1].size is not None:
-            return  # a title-only result never replaces a size
-        self._known[path] = (key, rendered)
-
-    def known_items(self) -> list[tuple[str, FileKey, Rendered]]:
-        """Everything known, for a persistent cache to save."""
-        with self._lock:
-            return [(path, key, rendered) for path, (key, rendered) in self._known.items()]
+        """Record what a version's Markdown is."""
+        self._known.remember(path, key, rendered)
 
     def retain(self, paths: Iterable[str]) -> None:
         """Forget files that are no longer in the store."""
         keep = set(paths)
+        self._known.retain(keep)
         with self._lock:
-            for path in [p for p in self._known if p not in keep]:
-                del self._known[path]
             for path in [p for p in self._feeds if p not in keep]:
                 del self._feeds[path]
 
@@ -240,9 +273,9 @@ class MarkdownCache:
         known = self.known(path, key)
         if known is not None and known.size is not None:
             return known
+        growing = self._known.grew(path, key)
         with self._lock:
             feed = self._feeds.get(path)
-            previous = self._known.get(path)
         if feed is None:
             feed = _Feed(path, file_name)
         with feed.lock:
@@ -256,9 +289,8 @@ class MarkdownCache:
         rendered = Rendered(title, size)
         # A reader is kept for a file seen before (it is growing), not for
         # every file the sweep goes through.
-        growing = previous is not None and previous[0].same_file(key)
+        self.remember(path, key, rendered)
         with self._lock:
-            self._remember(path, key, rendered)
             if growing or path in self._feeds:
                 self._keep(path, feed)
         return rendered

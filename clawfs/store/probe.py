@@ -5,40 +5,41 @@ file once, takes its version (`FileKey`) and reads its head (one small
 read, format/head.py); a file without a meta line at the top (legacy JSON,
 empty, corrupt) is loaded at once, since its order and its workspace
 depend on it. A file whose version did not change is taken from what the
-index knows of it, not read again.
+index knows of it, or from the index cache (store/cache.py) when a past
+mount read that version, not read again: one `stat`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from clawfs.format import head as heads
-from clawfs.format.head import Head
-from clawfs.format.summary import Summary
-from clawfs.store import files
-from clawfs.store.files import FileKey, file_key
+from clawfs.format import session
+from clawfs.store import files, versions
 from clawfs.store.loads import LoadCache
 from clawfs.store.records import SessionFile
 from clawfs.store.scan import Found
+from clawfs.store.versions import Version
 
 Report = Callable[[str, str], None]
 """Logs a problem with a file once (the index's)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """A file read for indexing: its version, head, and its load if loaded."""
+class Probe(NamedTuple):
+    """A file read for indexing: what is known of its version now.
+
+    `saved`: that came from the index cache (there is nothing to write back).
+    """
 
     found: Found
-    key: FileKey
-    head: Head
-    loaded: Summary | None
+    version: Version
+    saved: bool = False
 
     @property
     def workspace_root(self) -> str | None:
-        return self.head.workspace_root if self.loaded is None else self.loaded.workspace_root
+        return self.version.workspace_root
 
 
 def read(found: Found, old: SessionFile | None, loads: LoadCache, report: Report) -> Probe | None:
@@ -60,49 +61,61 @@ def read(found: Found, old: SessionFile | None, loads: LoadCache, report: Report
     try:
         key = opened.key
         if old is not None and old.key == key and old.path == found.path:
-            return Probe(found, key, old.head, loads.cached(found.path, key))
+            return Probe(found, old.version)
         head = heads.read_head(opened.fd)
     except OSError as e:
         report(found.path, f"skipped, cannot read: {e.strerror}")
         return None
     finally:
         opened.close()
-    result = loads.cached(found.path, key)
-    if result is None and not head.meta_found:
-        loaded = loads.load(found.path, found.file_name)
-        if loaded is None:
-            return None
-        key, result = loaded.key, loaded.summary
-        head = loaded.head or head
-        loads.store(found.path, key, result)
-    return Probe(found, key, head, result)
+    stem = session.file_stem(found.file_name)
+    if head.meta_found:
+        return Probe(found, Version.of(key, head, None, stem))
+    before = None if old is None or not old.loaded_before else old.key
+    loaded = loads.load(found.path, found.file_name, before)
+    if loaded is None:
+        return None
+    return Probe(found, Version.of(loaded.key, None, loaded.summary, stem))
 
 
 def read_changed(
-    found: Iterable[Found], known: Mapping[str, SessionFile], loads: LoadCache, report: Report
+    found: Iterable[Found],
+    known: Mapping[str, SessionFile],
+    loads: LoadCache,
+    report: Report,
+    cached: Mapping[str, Version] | None = None,
 ) -> list[Probe]:
-    """Probes of the files in a listing that are new or changed since `known`
-    (entry path -> file); unchanged ones cost one stat each."""
+    """Probes of the files in a listing of one directory that are new or
+    changed since `known` (file name -> file). Unchanged ones cost one stat
+    each, and so do those `cached` holds for their version now (file name ->
+    version from the index cache, for the files lying where they are listed)."""
     probes = []
     for item in found:
-        old = known.get(os.path.join(item.directory, item.file_name))
-        if old is not None and _unchanged(old, item):
-            continue
+        old = known.get(item.file_name) if known else None
+        hit = None if not cached or item.real is not None else cached.get(item.file_name)
+        if old is not None or hit is not None:
+            now = _version_now(item.path)  # the packed key: compared as bytes, no FileKey
+            if now is not None:
+                if old is not None and old.path == item.path and old.version.same_as(now):
+                    continue
+                if hit is not None and hit.same_as(now):
+                    probes.append(Probe(item, hit, saved=True))
+                    continue
         probe = read(item, old, loads, report)
         if probe is not None:
             probes.append(probe)
     return probes
 
 
-def known(rec: SessionFile, key: FileKey, head: Head, loads: LoadCache) -> Probe:
+def known(rec: SessionFile) -> Probe:
     """A probe that re-places an indexed file from what is known of it (no I/O)."""
-    found = Found(rec.root, None if rec.legacy else rec.fp, rec.file_name, rec.path, rec.directory)
-    return Probe(found, key, head, loads.cached(rec.path, key))
+    return Probe(rec.found, rec.version)
 
 
-def _unchanged(old: SessionFile, found: Found) -> bool:
+def _version_now(path: str) -> bytes | None:
+    """The file's version now, packed as `Version.numbers` starts."""
     try:
-        st = os.stat(found.path)
+        st = os.stat(path)
     except OSError:
-        return False
-    return old.path == found.path and old.key == file_key(st)
+        return None
+    return versions.KEY.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

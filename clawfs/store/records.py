@@ -1,10 +1,10 @@
 """Where each indexed file is listed, and under which name (SPEC §1, §2).
 
 The index's bookkeeping, apart from its I/O and its lock: every file by
-the path it was listed at (its *entry path*), by its real path (a file
-reached twice, through a link, is indexed once), by store directory; and
-per workspace the files by entry name, claw's order over them, the files
-sharing a name on disk, the directories backing it, and its fork tree.
+the directory it was listed in and its name there (its *entry path*), the
+files reached through a link by their real path (a file reached twice is
+indexed once); and per workspace the files by entry name, claw's order
+over them, the directories backing it, and its fork tree.
 
 Two files of one workspace may share a name on disk (one per root): the
 first by root precedence keeps it, the others get their root's `~<hex>`
@@ -21,122 +21,184 @@ Each workspace's state is named by a `Stamp` (the generation it was
 created at, its changes since): `changed` moves it on by exactly one per
 commit, so a reader can tell whether anything but its own commit happened
 since it looked (latest.py's resume rule).
+
+Memory: a mount holds one `SessionFile` per session, 100,000 of them within
+SPEC §7's 150 MB with everything else, so a record is small (its store
+directory shared, its version packed: versions.py) and is kept in one
+dictionary per directory and one per workspace, nothing per file besides.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from clawfs.format import session
 from clawfs.format.head import Head
 from clawfs.format.summary import Summary
 from clawfs.store import lineage as lineage_tree
-from clawfs.store import order
+from clawfs.store import order, versions
 from clawfs.store.files import FileKey
 from clawfs.store.latest import Stamp
-from clawfs.store.order import SortKey
+from clawfs.store.order import Ordered, SortKey
 from clawfs.store.roots import Root, suffixed_name
 from clawfs.store.scan import Found, rot_stem
+from clawfs.store.versions import Rendered, Version
+
+K = TypeVar("K")
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What the order, membership and lineage use about a file.
-
-    From its load when `loaded` (a load of this version), else from its
-    head.
-    """
-
-    session_id: str
-    updated_at_ms: int
-    parent_session_id: str | None
-    workspace_root: str | None
-    loaded: bool
-
-
-def facts_of(head: Head, result: Summary | None) -> Facts:
-    if result is not None:
-        return Facts(
-            result.session_id,
-            result.updated_at_ms,
-            result.parent_session_id,
-            result.workspace_root,
-            True,
-        )
-    assert head.session_id is not None and head.updated_at_ms is not None
-    return Facts(
-        head.session_id, head.updated_at_ms, head.parent_session_id, head.workspace_root, False
-    )
-
-
-@dataclass(frozen=True, slots=True)
 class SessionFile:
-    """One session file as the mount shows it.
+    """One session file, one version of it, as the mount shows it.
 
     `name` is the entry name in `sessions/<fp>/` (with a `~<hex>` suffix
     when a file of the same name in a root of higher precedence won it);
-    `path` the real path of the backing file; `entry_path` where it was
-    listed (directory + name on disk); `directory` the store directory it
-    lies in; `legacy` for a flat file lying in a root.
+    `place` where it was listed, `file_name` its name there; `path` the
+    real path of the backing file. `version` is what is known of the
+    version indexed (versions.py): the facts the order, membership and
+    lineage use (`session_id`, `updated_at_ms`, `parent_session_id`,
+    `workspace_root`) come from its load (`summary`) once loaded, else from
+    its head (`head`).
+
+    Immutable: a version learned later is a new record.
     """
 
-    name: str
-    path: str
-    key: FileKey
-    head: Head
-    is_rot: bool
-    belongs: bool
-    fp: str
-    root: Root
-    file_name: str
-    directory: str
-    legacy: bool
-    facts: Facts
+    __slots__ = ("name", "place", "file_name", "_real", "fp", "belongs", "version")
+
+    def __init__(
+        self, found: Found, version: Version, fp: str, belongs: bool, name: str | None = None
+    ) -> None:
+        self.name = found.file_name if name is None else name
+        self.place = found.place
+        self.file_name = found.file_name
+        self._real = found.real
+        self.fp = fp
+        self.belongs = belongs
+        self.version = version
+
+    def renamed(self, name: str) -> SessionFile:
+        """This record under another entry name."""
+        return SessionFile(self.found, self.version, self.fp, self.belongs, name)
+
+    def __repr__(self) -> str:
+        return f"SessionFile({self.fp}/{self.name}, {self.key}, loaded={self.loaded})"
+
+    # --- where ------------------------------------------------------------------
+
+    @property
+    def root(self) -> Root:
+        return self.place.root
+
+    @property
+    def directory(self) -> str:
+        """The store directory it was listed in."""
+        return self.place.directory
+
+    @property
+    def legacy(self) -> bool:
+        """A flat file lying in a root."""
+        return self.place.fp_dir is None
 
     @property
     def entry_path(self) -> str:
-        return os.path.join(self.directory, self.file_name)
+        return self.place.prefix + self.file_name
 
     @property
-    def mtime_ms(self) -> int:
-        return order.mtime_ms(self.key.mtime_ns)
+    def path(self) -> str:
+        """The real path of the backing file."""
+        return self.entry_path if self._real is None else self._real
 
     @property
-    def sort_key(self) -> SortKey:
-        return order.sort_key(
-            self.facts.updated_at_ms,
-            self.mtime_ms,
-            self.facts.session_id,
-            self.root.precedence,
-            self.name,
-        )
+    def found(self) -> Found:
+        """Where it was found, as the scan found it."""
+        return Found(self.place, self.file_name, self._real)
+
+    @property
+    def stem(self) -> str:
+        return session.file_stem(self.file_name)
+
+    @property
+    def is_rot(self) -> bool:
+        return rot_stem(self.file_name) is not None
 
     @property
     def fork_directory(self) -> str:
         """Where a fork of this file goes: its own directory, `<root>/<fp>/` for flat files."""
         return os.path.join(self.root.realpath, self.fp) if self.legacy else self.directory
 
+    # --- the version ---------------------------------------------------------------
 
-def session_file(
-    found: Found, key: FileKey, head: Head, facts: Facts, fp: str, belongs: bool
-) -> SessionFile:
-    """The file `found` as workspace `fp` lists it (before any name clash)."""
-    return SessionFile(
-        name=found.file_name,
-        path=found.path,
-        key=key,
-        head=head,
-        is_rot=rot_stem(found.file_name) is not None,
-        belongs=belongs,
-        fp=fp,
-        root=found.root,
-        file_name=found.file_name,
-        directory=found.directory,
-        legacy=found.fp_dir is None,
-        facts=facts,
-    )
+    @property
+    def key(self) -> FileKey:
+        return self.version.key
+
+    @property
+    def mtime_ms(self) -> int:
+        return order.mtime_ms(self.key.mtime_ns)
+
+    @property
+    def loaded(self) -> bool:
+        return self.version.loaded
+
+    @property
+    def loaded_before(self) -> bool:
+        """This file (the same device and inode) was loaded at this version or
+        an earlier one: one that changes, whose reader is worth keeping."""
+        return self.version.loaded_before
+
+    @property
+    def session_id(self) -> str:
+        return self.version.session_id or self.stem
+
+    @property
+    def updated_at_ms(self) -> int:
+        return self.version.updated_at_ms
+
+    @property
+    def parent_session_id(self) -> str | None:
+        return self.version.parent_session_id
+
+    @property
+    def workspace_root(self) -> str | None:
+        return self.version.workspace_root
+
+    @property
+    def branch_name(self) -> str | None:
+        return self.version.texts[0]
+
+    @property
+    def head(self) -> Head | None:
+        """What its first meta line says; None once loaded (the load says it all)."""
+        return self.version.head(self.stem)
+
+    @property
+    def summary(self) -> Summary | None:
+        """claw's list entry for this version, once loaded."""
+        return self.version.summary(self.stem)
+
+    @property
+    def rendered(self) -> Rendered | None:
+        return self.version.rendered
+
+    @property
+    def sort_key(self) -> SortKey:
+        """Its place in claw's order (order.py)."""
+        numbers = versions.NUMBERS.unpack(self.version.numbers)
+        return order.sort_key(numbers[6], order.mtime_ms(numbers[3]), self.session_id,
+                              self.place.root.precedence, self.name)
+
+
+def _rank(rec: SessionFile) -> SortKey:
+    return rec.sort_key
+
+
+def _coarse_rank(rec: SessionFile) -> int:
+    """The first two parts of `sort_key` as one int (updated_at_ms, then the
+    mtime in ms, both descending): what a bulk sort goes by (order.Ordered)."""
+    _, _, _, mtime_ns, _, _, updated, _, _ = versions.NUMBERS.unpack(rec.version.numbers)
+    return -((int(updated) << 64) + order.mtime_ms(mtime_ns))
 
 
 @dataclass(slots=True)
@@ -148,12 +210,16 @@ class Space:
     """The generation it was created at: (born, version) is its `Stamp`."""
     version: int = 0
     files: dict[str, SessionFile] = field(default_factory=dict)
-    order: list[SortKey] = field(default_factory=list)
-    """claw's order by what is known (heads until loaded)."""
-    groups: dict[str, list[str]] = field(default_factory=dict)
-    """File name on disk -> entry paths with that name, winner first."""
+    """Entry name -> file."""
+    order: Ordered[SessionFile] = field(default_factory=lambda: Ordered(_rank, _coarse_rank))
+    """claw's order by what is known (heads until loaded): read it with `items()`."""
+    places: dict[str, int] = field(default_factory=dict)
+    """Store directories holding its files -> how many (where name clashes can come from)."""
     dirs: dict[str, Root] = field(default_factory=dict)
     """Real path of each fingerprint directory -> its root."""
+    rots: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(directory, live file's stem) -> its rotated copies here (they take it out of
+    the lineage)."""
     lineage: lineage_tree.Lineage | None = None
     grown: bool = False
     """`lineage` was grown by the files placed since the last `changed` (keep it)."""
@@ -167,31 +233,41 @@ class Records:
         """Moves on with every commit that changed anything."""
         self.spaces: dict[str, Space] = {}
         """Fingerprint -> workspace (read only outside this class)."""
-        self._files: dict[str, SessionFile] = {}
-        """Entry path -> file."""
-        self._backing: dict[str, str] = {}
-        """Real path -> entry path."""
-        self._by_dir: dict[str, set[str]] = {}
-        """Store directory -> entry paths listed in it."""
+        self._dirs: dict[str, dict[str, SessionFile]] = {}
+        """Store directory -> file name -> file listed there."""
+        self._linked: dict[str, str] = {}
+        """Real path -> entry path, for files listed where they do not lie (links)."""
         self._emptied: set[str] = set()
         """Workspaces that lost their last file since `emptied` was asked."""
 
     # --- reading ----------------------------------------------------------------
 
     def get(self, entry_path: str) -> SessionFile | None:
-        return self._files.get(entry_path)
+        return self.listed(*os.path.split(entry_path))
+
+    def listed(self, directory: str, file_name: str) -> SessionFile | None:
+        """The file listed as `file_name` in the store directory `directory`."""
+        listed = self._dirs.get(directory)
+        return None if listed is None else listed.get(file_name)
 
     def backed_by(self, path: str) -> SessionFile | None:
         """The file whose real path is `path`, if indexed."""
-        entry_path = self._backing.get(path)
-        return None if entry_path is None else self._files.get(entry_path)
+        entry_path = self._linked.get(path)
+        if entry_path is not None:
+            return self.get(entry_path)
+        rec = self.get(path)
+        return rec if rec is not None and rec._real is None else None
 
-    def files(self) -> list[SessionFile]:
-        return list(self._files.values())
+    def files(self) -> Iterator[SessionFile]:
+        for listed in self._dirs.values():
+            yield from listed.values()
+
+    def count(self) -> int:
+        return sum(map(len, self._dirs.values()))
 
     def listed_in(self, directory: str) -> dict[str, SessionFile]:
-        """Entry path -> file, for the files listed in one store directory."""
-        return {path: self._files[path] for path in self._by_dir.get(directory, ())}
+        """File name -> file, for the files listed in one store directory (a copy)."""
+        return dict(self._dirs.get(directory, {}))
 
     def dirs_of(self, root: Root) -> list[tuple[str, str]]:
         """(fp, real path) of every fingerprint directory of `root` known to back a workspace."""
@@ -206,34 +282,38 @@ class Records:
         """The fork tree's members, in claw's order: rotated copies whose live
         file exists are left out (claw resumes the live file)."""
         space = self.spaces[fp]
-        live = {
-            (rec.directory, session.file_stem(rec.file_name))
-            for rec in space.files.values()
-            if not rec.is_rot
-        }
-        members = []
-        for key in space.order:
-            rec = space.files[key[-1]]
-            stem = rot_stem(rec.file_name)
-            if stem is not None and (rec.directory, stem) in live:
-                continue
-            members.append(_member(rec))
-        return members
+        return [_member(rec) for rec in space.order.items()
+                if not (space.rots and self._live_file_of(rec))]
+
+    def _live_file_of(self, rec: SessionFile) -> bool:
+        """Whether `rec` is a rotated copy whose live file (same stem, same
+        directory, not itself a rotated copy) is indexed."""
+        stem = rot_stem(rec.file_name)
+        if stem is None:
+            return False
+        listed = self._dirs.get(rec.directory, {})
+        return any(
+            live is not None and live.fp == rec.fp and not live.is_rot
+            for live in (listed.get(stem + ".jsonl"), listed.get(stem + ".json"))
+        )
 
     # --- the listing latest.py reads (`latest.Listing`) --------------------------
 
     def fingerprints(self) -> Iterable[str]:
         return self.spaces
 
-    def order(self, fp: str) -> Sequence[SortKey] | None:
+    def order(self, fp: str) -> Sequence[SessionFile] | None:
         space = self.spaces.get(fp)
-        return None if space is None else space.order
+        return None if space is None else space.order.items()
+
+    def rank(self, file: SessionFile) -> SortKey:
+        return file.sort_key
 
     def file(self, fp: str, name: str) -> SessionFile:
         return self.spaces[fp].files[name]
 
     def where(self, file: SessionFile) -> tuple[str, SortKey] | None:
-        now = self._files.get(file.entry_path)
+        now = self.get(file.entry_path)
         return None if now is None else (now.fp, now.sort_key)
 
     def stamp(self, fp: str | None) -> Stamp | None:
@@ -247,58 +327,101 @@ class Records:
 
     def place(self, new: SessionFile) -> set[str]:
         """Index (or re-index) one file; the fingerprints changed."""
-        entry_path = new.entry_path
-        owner = self._backing.get(new.path)
-        if owner is not None and owner != entry_path:
+        if (self._linked or new._real is not None) and self._reached_already(new):
             return set()  # the same file reached through a link: indexed once
-        old = self._files.get(entry_path)
+        old = self.listed(new.directory, new.file_name)
         if old is not None and _material(old) == _material(new):
             # Same place in every listing, order and tree (e.g. only loaded now):
             # update quietly, so a sweep does not invalidate the views.
-            quiet = replace(new, name=old.name)
-            self._files[entry_path] = quiet
-            space = self.spaces[old.fp]
-            if space.files.get(old.name) is old:
-                space.files[old.name] = quiet
+            self._swap(old, new.renamed(old.name))
             return set()
-        changed = self.drop(entry_path)
-        self._files[entry_path] = new
-        self._backing[new.path] = entry_path
-        self._by_dir.setdefault(new.directory, set()).add(entry_path)
+        changed = set() if old is None else self.drop(new.entry_path)
+        self._dirs.setdefault(new.directory, {})[new.file_name] = new
+        if new._real is not None:
+            self._linked[new._real] = new.entry_path
         space = self._space(new.fp)
+        space.places[new.directory] = space.places.get(new.directory, 0) + 1
         if not new.legacy:
             space.dirs.setdefault(new.directory, new.root)
-        group = space.groups.setdefault(new.file_name, [])
-        group.append(entry_path)
+        stem = rot_stem(new.file_name)
+        if stem is not None:
+            space.rots[(new.directory, stem)] = space.rots.get((new.directory, stem), 0) + 1
+        group = self._group(space, new.file_name)
         if len(group) == 1 and new.file_name not in space.files:
             space.files[new.file_name] = new  # the common case: no clash
-            order.insort(space.order, new.sort_key)
-            self._grow_lineage(space, new)
+            space.order.add(new)
+            self._grow_lineage(space, new, stem is not None)
         else:
             _drop_lineage(space)
-            group.sort(key=self._group_rank)
-            self._name_group(space, new.file_name)
+            self._name_group(space, group)
         return changed | {new.fp}
+
+    def place_all(self, recs: Iterable[SessionFile]) -> set[str]:
+        """`place` each of `recs` (a scan's chunk); the fingerprints changed.
+
+        What almost every file of a scan is, a new file in a workspace that
+        has no other directory with files (so no name can clash), not a
+        link, not a rotated copy, is placed in a few steps here.
+        """
+        changed: set[str] = set()
+        for rec in recs:
+            directory, file_name = rec.place.directory, rec.file_name
+            listed = self._dirs.get(directory)
+            space = self.spaces.get(rec.fp)
+            if (
+                space is None or self._linked or rec._real is not None or ".rot-" in file_name
+                or (listed is not None and file_name in listed) or file_name in space.files
+                or space.lineage is not None or len(space.places) > 1
+                or (space.places and directory not in space.places)
+            ):
+                changed |= self.place(rec)
+                continue
+            if listed is None:
+                listed = self._dirs[directory] = {}
+            listed[file_name] = rec
+            space.places[directory] = space.places.get(directory, 0) + 1
+            if rec.place.fp_dir is not None:
+                space.dirs.setdefault(directory, rec.place.root)
+            space.files[file_name] = rec
+            space.order.add(rec)
+            changed.add(rec.fp)
+        return changed
+
+    def revise(self, path: str, version: Version) -> SessionFile | None:
+        """Keep `version` for the file at real path `path` if it is still that
+        version (what was learned of it that changes nothing it shows, such
+        as its Markdown); the record now, if it was."""
+        now = self.backed_by(path)
+        if now is None or now.version.numbers[: versions.KEY.size] != \
+                version.numbers[: versions.KEY.size]:
+            return None
+        revised = SessionFile(now.found, version, now.fp, now.belongs, now.name)
+        self._swap(now, revised)
+        return revised
 
     def drop(self, entry_path: str) -> set[str]:
         """Forget the file listed at `entry_path`; the fingerprints changed."""
-        rec = self._files.pop(entry_path, None)
+        directory, name = os.path.split(entry_path)
+        listed = self._dirs.get(directory, {})
+        rec = listed.pop(name, None)
         if rec is None:
             return set()
-        if self._backing.get(rec.path) == entry_path:
-            del self._backing[rec.path]
-        self._by_dir.get(rec.directory, set()).discard(entry_path)
+        if not listed:
+            del self._dirs[directory]
+        if rec._real is not None and self._linked.get(rec._real) == entry_path:
+            del self._linked[rec._real]
         space = self.spaces[rec.fp]
         _drop_lineage(space)
+        _count_down(space.places, rec.directory)
+        stem = rot_stem(rec.file_name)
+        if stem is not None:
+            _count_down(space.rots, (rec.directory, stem))
         current = space.files.get(rec.name)
-        if current is not None and current.entry_path == entry_path:
+        if current is rec:
             _unlist(space, current)
-        group = space.groups[rec.file_name]
-        group.remove(entry_path)
+        group = self._group(space, rec.file_name)
         if group:
-            self._name_group(space, rec.file_name)
-        else:
-            del space.groups[rec.file_name]
+            self._name_group(space, group)
         if not space.files:
             self._emptied.add(space.fp)
         return {rec.fp}
@@ -365,7 +488,22 @@ class Records:
         if space is not None and (space.born, space.version) == stamp:
             space.lineage = built
 
+    def settle(self) -> None:
+        """Sort what was placed in bulk now (a scan's end: before the daemon
+        forks, so its memory is the scanning process's, not the daemon's)."""
+        for space in self.spaces.values():
+            space.order.items()
+
     # --- placing ------------------------------------------------------------------
+
+    def _reached_already(self, new: SessionFile) -> bool:
+        """Whether the file `new` backs is indexed already under another entry path."""
+        entry_path, path = new.entry_path, new.path
+        owner = self._linked.get(path)
+        if owner is None and new._real is not None:
+            plain = self.get(path)
+            owner = None if plain is None or plain._real is not None else path
+        return owner is not None and owner != entry_path
 
     def _space(self, fp: str) -> Space:
         space = self.spaces.get(fp)
@@ -373,12 +511,32 @@ class Records:
             space = self.spaces[fp] = Space(fp, born=self.generation)
         return space
 
-    def _grow_lineage(self, space: Space, rec: SessionFile) -> None:
+    def _swap(self, old: SessionFile, new: SessionFile) -> None:
+        """Put `new` where `old` is (same entry path, name and place in the order)."""
+        self._dirs[old.directory][old.file_name] = new
+        space = self.spaces[old.fp]
+        if space.files.get(old.name) is old:
+            space.files[old.name] = new
+            space.order.replace(old, new)
+
+    def _group(self, space: Space, file_name: str) -> list[SessionFile]:
+        """The files of `space` named `file_name` on disk, the winner first:
+        by root precedence, fingerprint directories before flat files."""
+        group = []
+        for directory in space.places:
+            rec = self._dirs.get(directory, {}).get(file_name)
+            if rec is not None and rec.fp == space.fp:
+                group.append(rec)
+        if len(group) > 1:
+            group.sort(key=lambda rec: (rec.root.precedence, rec.legacy, rec.entry_path))
+        return group
+
+    def _grow_lineage(self, space: Space, rec: SessionFile, rotated: bool) -> None:
         """Add a file just placed to the built lineage, if it only adds a leaf
         (lineage.grown): a new session or fork then costs no rebuild of a
         10,000-member tree, when placed and again when the kernel's held
         `forks/` nodes are checked. Otherwise the lineage is dropped."""
-        if space.lineage is None or rec.is_rot or _has_rot_copy(space, rec):
+        if space.lineage is None or rotated or _has_rot_copy(space, rec):
             _drop_lineage(space)
             return
         files = space.files
@@ -388,39 +546,40 @@ class Records:
         else:
             space.lineage, space.grown = grown, True
 
-    def _group_rank(self, entry_path: str) -> tuple[int, bool, str]:
-        rec = self._files[entry_path]
-        return (rec.root.precedence, rec.legacy, entry_path)
-
-    def _name_group(self, space: Space, file_name: str) -> None:
-        """Give the files sharing `file_name` their entry names (SPEC §1).
+    def _name_group(self, space: Space, group: list[SessionFile]) -> None:
+        """Give the files sharing a name on disk their entry names (SPEC §1).
 
         The first by root precedence keeps the name, the others get their
         root's `~<hex>` suffix (a further `~<n>` only if that is taken too).
         """
-        group = space.groups[file_name]
-        for entry_path in group:
-            rec = self._files[entry_path]
-            current = space.files.get(rec.name)
-            if current is not None and current.entry_path == entry_path:
-                _unlist(space, current)
-        for position, entry_path in enumerate(group):
-            rec = self._files[entry_path]
+        for rec in group:
+            if space.files.get(rec.name) is rec:
+                _unlist(space, rec)
+        for position, rec in enumerate(group):
+            file_name = rec.file_name
             name = file_name if position == 0 else suffixed_name(file_name, rec.root)
             stem = session.file_stem(name)
             number = 2
             while name in space.files:
                 name = f"{stem}~{number}{file_name[len(session.file_stem(file_name)):]}"
                 number += 1
-            rec = replace(rec, name=name)
-            self._files[entry_path] = rec
-            space.files[name] = rec
-            order.insort(space.order, rec.sort_key)
+            named = rec.renamed(name)
+            self._dirs[rec.directory][file_name] = named
+            space.files[name] = named
+            space.order.add(named)
 
 
 def _unlist(space: Space, rec: SessionFile) -> None:
     del space.files[rec.name]
-    order.remove(space.order, rec.sort_key)
+    space.order.remove(rec)
+
+
+def _count_down(counts: dict[K, int], key: K) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 def _drop_lineage(space: Space) -> None:
@@ -429,29 +588,23 @@ def _drop_lineage(space: Space) -> None:
 
 def _has_rot_copy(space: Space, rec: SessionFile) -> bool:
     """Whether `rec` has rotated copies, which a live file takes out of the lineage."""
-    stem = session.file_stem(rec.file_name)
-    return any(
-        other.is_rot and other.directory == rec.directory and rot_stem(other.file_name) == stem
-        for other in space.files.values()
-    )
+    return (rec.directory, session.file_stem(rec.file_name)) in space.rots
 
 
 def _material(sf: SessionFile) -> tuple[object, ...]:
     """What decides where a file shows (order, membership, lineage, workspace)."""
-    facts = sf.facts
+    key = sf.key
     return (
-        sf.path, sf.key.dev, sf.key.ino, sf.key.size, sf.key.mtime_ns, sf.is_rot, sf.belongs,
-        sf.fp,
-        sf.root, sf.file_name, sf.directory, sf.legacy,
-        facts.session_id, facts.updated_at_ms, facts.parent_session_id, facts.workspace_root,
+        sf.path, key.dev, key.ino, key.size, key.mtime_ns, sf.belongs, sf.fp, sf.place,
+        sf.file_name, sf.session_id, sf.updated_at_ms, sf.parent_session_id, sf.workspace_root,
     )
 
 
 def _member(rec: SessionFile) -> lineage_tree.Member:
     return lineage_tree.Member(
         name=rec.name,
-        session_id=rec.facts.session_id,
-        parent_session_id=rec.facts.parent_session_id,
+        session_id=rec.session_id,
+        parent_session_id=rec.parent_session_id,
         stem=session.file_stem(rec.file_name),
         precedence=rec.root.precedence,
     )

@@ -10,6 +10,7 @@ Runs with the index's lock held and does no I/O.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -58,7 +59,7 @@ class Workspaces:
             label=label,
             path=self._home(fp),
             files=dict(space.files),
-            ordered=tuple(space.files[key[-1]] for key in space.order),
+            ordered=tuple(space.order.items()),
             dirs=dict(space.dirs),
         )
         self._snapshots[fp] = (stamp, snap)
@@ -104,8 +105,9 @@ class Workspaces:
 
     def _find_home(self, space: Space) -> str | None:
         return home_in(
-            (space.files[key[-1]] for key in space.order),
-            [*space.dirs.values(), *(f.root for f in space.files.values())],
+            space.order.items(),
+            # Lazily: the roots are only looked at when no file records one.
+            itertools.chain(space.dirs.values(), (f.root for f in space.files.values())),
         )
 
 
@@ -117,7 +119,7 @@ def home_in(ordered: Iterable[SessionFile], roots: Iterable[Root]) -> str | None
     may know of: mount/privacy.py)."""
     newest: str | None = None
     for rec in ordered:
-        recorded = rec.facts.workspace_root
+        recorded = rec.workspace_root
         if recorded is None:
             continue
         if rec.belongs:  # the file's recorded root is one that belongs

@@ -24,7 +24,7 @@ from clawfs.mount.inodes import ROOT_INODE
 from clawfs.mount.privacy import Viewers
 from clawfs.mount.view import Entry, EntryKind
 from clawfs.store.files import FileKey
-from clawfs.store.mdcache import Rendered
+from clawfs.store.versions import Rendered
 
 FP = "0123456789abcdef"
 FORK = Entry(("sessions", FP, "fork"), EntryKind.CONTROL, "fork")
@@ -293,7 +293,7 @@ def test_xattrs_of_a_parsed_file_version_need_no_worker_thread(
     assert values[b"user.claw.title"] == b"a title"
     assert index.summaries == 1 and threading.get_ident() not in index.summary_threads
     assert run(scenario) == values and index.summaries == 1
-    index.sf = FakeFile("a.jsonl", index.sf.path, FileKey(1, 2, 3, 4))  # a new version: loaded
+    index.sf = FakeFile("a.jsonl", index.sf.path, FileKey(1, 2, 3, 4, 5))  # a new version: loaded
     assert run(scenario) == values and index.summaries == 2
 
 

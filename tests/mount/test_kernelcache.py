@@ -20,7 +20,7 @@ class FakeView:
 
 def transcript(key: Key, ino: int, size: int) -> Entry:
     return Entry(key, EntryKind.TRANSCRIPT, key[-1], backing_path="/x",
-                file_key=FileKey(1, ino, size, size * 10))
+                file_key=FileKey(1, ino, size, size * 10, size * 10))
 
 
 def link(key: Key, target: str) -> Entry:

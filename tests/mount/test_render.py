@@ -167,7 +167,9 @@ def test_status_column(project: tuple[View, str, Path]) -> None:
     assert len(render._row(sf, loaded, "t")) == len(render.INDEX_COLUMNS)
 
 
-def test_path_xattr_needs_no_parse(project: tuple[View, str, Path]) -> None:
+def test_path_xattr_needs_no_parse(
+    project: tuple[View, str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The index's cached full load is the witness: none before, then one, kept."""
     view, fp, d = project
     index = view.index
@@ -180,10 +182,11 @@ def test_path_xattr_needs_no_parse(project: tuple[View, str, Path]) -> None:
     assert render.xattr(index, entry, "user.claw.message_count") == b"1"
     loaded = index.cached_load(sf)
     assert loaded is not None
+    monkeypatch.setattr(index._loads, "load", lambda *_: pytest.fail("loaded again"))
     cached = render.cached_xattrs(index, entry)
     assert cached is not None and cached == render.xattrs(index, entry)
     assert render.xattr(index, entry, "user.claw.nope") is None
-    assert index.cached_load(sf) is loaded  # answered from that one load
+    assert index.cached_load(sf) == loaded  # answered from that one load
     assert render.xattr(index, _at(view, "sessions", fp), render.PATH_XATTR) is None
 
 

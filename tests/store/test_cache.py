@@ -9,6 +9,8 @@ running a small script), killed with SIGKILL where the test says so.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -27,13 +29,12 @@ from clawfs.host import filesystems
 from clawfs.store import cache as cache_mod
 from clawfs.store.cache import (
     FILE_NAME,
-    Entry,
-    Identity,
     IndexCache,
-    Rendered,
     code_stamp,
     open_cache,
 )
+from clawfs.store.files import FileKey, file_key
+from clawfs.store.versions import Rendered, Version
 
 FP = "7822b0d4410230b2"
 
@@ -43,9 +44,10 @@ def head(session_id: str = "s1", model: str | None = None) -> Head:
                 model=model, has_messages=True, scanned=300)
 
 
-def entry(n: int, session_id: str | None = None) -> Entry:
+def entry(n: int, session_id: str | None = None) -> Version:
     sid = session_id or f"session-{n}"
-    return Entry(Identity(2049, 1000 + n, 10 * n, 1_700_000_000_000_000_000 + n, 5 + n), head(sid))
+    key = FileKey(2049, 1000 + n, 10 * n, 1_700_000_000_000_000_000 + n, 5 + n)
+    return Version.of(key, head(sid), None, "stem")
 
 
 def opened(directory: Path) -> IndexCache:
@@ -54,7 +56,7 @@ def opened(directory: Path) -> IndexCache:
     return cache
 
 
-def written(directory: Path, entries: dict[str, Entry]) -> None:
+def written(directory: Path, entries: dict[str, Version]) -> None:
     cache = opened(directory)
     for path, value in entries.items():
         cache.put(path, value)
@@ -62,54 +64,78 @@ def written(directory: Path, entries: dict[str, Entry]) -> None:
     cache.close()
 
 
-def stored(directory: Path) -> dict[str, Entry]:
-    """Everything in the cache, by path (whatever identity)."""
-    snapshot = opened(directory).load()
-    result = {}
-    for path in snapshot.paths():
-        d, n = os.path.split(path)
-        result[path] = snapshot._by_dir[d][n]
-    return result
+def everything(cache: IndexCache) -> dict[str, Version]:
+    """Everything in the cache, by path (whatever identity), read as a scan reads."""
+    with contextlib.closing(sqlite3.connect(cache.path)) as db:
+        dirs = [os.fsdecode(p) for (p,) in db.execute("SELECT path FROM dirs")]
+    with cache.reading() as reader:
+        return {os.path.join(d, n): e for d in dirs for n, e in reader.entries(d).items()}
+
+
+def stored(directory: Path) -> dict[str, Version]:
+    return everything(opened(directory))
 
 
 def test_a_round_trip_keeps_every_value(tmp_path: Path) -> None:
-    full = Entry(
-        Identity((1 << 64) - 2, (1 << 63) + 5, 123_456, 1_776_000_000_123_456_789,
-                 1_776_000_000_987_654_321),
+    huge = FileKey((1 << 64) - 2, (1 << 63) + 5, 123_456, 1_776_000_000_123_456_789,
+                   1_776_000_000_987_654_321)
+    head_only = Version.of(
+        huge,
         Head(meta_found=True, session_id="session-1776-0", created_at_ms=11, updated_at_ms=12,
              parent_session_id="session-1775-0", branch_name="bugfix", model="claude-opus",
              workspace_root="/home/me/proj", has_messages=True, scanned=16384),
+        None, "session-1776-0", rendered=Rendered("Fix the flaky test", 4567))
+    loaded = Version.of(
+        FileKey(1, 5, 3, 4, 5), None,
         Summary(session_id="other-id", created_at_ms=21, updated_at_ms=22, message_count=23,
                 parent_session_id="p2", branch_name="b2", model="m2", workspace_root="/r2",
                 error=None),
-        Rendered(4567, "Fix the flaky test"),
-    )
-    failed = Entry(
-        Identity(1, 2, 3, 4, 5),
-        Head(meta_found=False, scanned=7),
+        "loaded", loaded_before=True)
+    failed = Version.of(
+        FileKey(1, 2, 3, 4, 5), None,
         Summary(session_id="x", created_at_ms=0, updated_at_ms=0, message_count=0,
-                error="claw cannot load it: unexpected end"),
-    )
-    same_id = Entry(Identity(1, 3, 3, 4, 5), head("s9", model="claude-opus"),
-                    Summary("s9", 1, 2, 3, model="claude-opus"))
+                error="claw cannot load it: unexpected end"), "x")
+    no_created = Version.of(FileKey(1, 3, 3, 4, 5),
+                            Head(True, "s9", None, 2, model="claude-opus", scanned=5), None, "s9")
     odd_name = f"/store/{FP}/" + os.fsdecode(b"caf\xe9.jsonl")  # not UTF-8
-    paths = {f"/store/{FP}/full.jsonl": full, f"/store/{FP}/failed.json": failed,
-             f"/other/{FP}/same.jsonl": same_id, odd_name: entry(4)}
+    paths = {f"/store/{FP}/full.jsonl": head_only, f"/store/{FP}/failed.json": failed,
+             f"/other/{FP}/same.jsonl": no_created, odd_name: entry(4),
+             f"/store/{FP}/loaded.jsonl": loaded}
     written(tmp_path, paths)
     assert stored(tmp_path) == paths
     cache = opened(tmp_path)
-    snapshot = cache.load()
     for path, value in paths.items():
-        assert snapshot.get(path, value.identity) == value
-        assert cache.get(path, value.identity) == value
-        hit = snapshot.get(path, value.identity)
-        assert hit is not None and hit.head.scanned == value.head.scanned  # not compared by ==
-    assert len(snapshot) == 4
-    assert sorted(cache.load(under=["/store"]).paths()) == sorted(p for p in paths
-                                                                 if p.startswith("/store/"))
-    assert list(cache.load(under=["/sto"]).paths()) == []
-    same = stored(tmp_path)[f"/other/{FP}/same.jsonl"]
-    assert same.summary is not None and same.summary.model is same.head.model  # one string
+        assert cache.get(path, value.key) == value
+        assert cache.get(path, value.key._replace(ctime_ns=0)) is None
+    with cache.reading() as reader:
+        assert sorted(reader.entries(f"/store/{FP}")) == sorted(
+            os.path.basename(p) for p in paths if p.startswith("/store/"))
+        assert reader.entries("/sto") == {}
+    back = stored(tmp_path)
+    full = back[f"/store/{FP}/full.jsonl"].head("session-1776-0")
+    assert full == head_only.head("session-1776-0") and full is not None
+    assert full.scanned == 16384  # not compared by ==
+    assert back[f"/store/{FP}/full.jsonl"].session_id is None  # it is the stem: not kept
+    assert back[f"/store/{FP}/loaded.jsonl"].summary("loaded") == loaded.summary("loaded")
+    assert back[f"/store/{FP}/loaded.jsonl"].head("loaded") is None
+    assert back[f"/store/{FP}/loaded.jsonl"].loaded_before
+    assert back[f"/other/{FP}/same.jsonl"].head("s9") == no_created.head("s9")
+    assert back[f"/store/{FP}/failed.json"].summary("x") == failed.summary("x")
+    assert back[odd_name].texts is entry(5).texts  # one tuple for the same texts
+
+
+def test_a_directory_is_read_in_ranges_of_names(tmp_path: Path) -> None:
+    """A scan reads one directory a range at a time: consecutive ranges
+    (after, upto] of the names' bytes hand out every row exactly once."""
+    names = ["a.jsonl", "b.jsonl", "c.jsonl", os.fsdecode(b"\xff.jsonl"), "\u00e9.jsonl"]
+    written(tmp_path, {f"/s/{FP}/{n}": entry(k) for k, n in enumerate(names)})
+    cuts = [None, b"a.jsonl", b"c.jsonl", None]
+    with opened(tmp_path).reading() as reader:
+        parts = [reader.entries(f"/s/{FP}", after, upto)
+                 for after, upto in itertools.pairwise(cuts)]
+        assert reader.entries(f"/t/{FP}") == {}
+    assert [sorted(p) for p in parts] == [["a.jsonl"], ["b.jsonl", "c.jsonl"],
+                                          sorted([names[3], names[4]])]
 
 
 def test_forget_and_replace(tmp_path: Path) -> None:
@@ -124,8 +150,8 @@ def test_forget_and_replace(tmp_path: Path) -> None:
     assert stored(tmp_path) == {b: entry(4)}
 
 
-def identity_of(path: Path) -> Identity:
-    return Identity.of(os.stat(path))
+def identity_of(path: Path) -> FileKey:
+    return file_key(os.stat(path))
 
 
 def test_a_changed_identity_is_a_miss(tmp_path: Path) -> None:
@@ -161,12 +187,9 @@ def test_a_changed_identity_is_a_miss(tmp_path: Path) -> None:
     assert (before.ino, before.size, before.mtime_ns) == (after.ino, after.size, after.mtime_ns)
     cache_dir = tmp_path / "cache"
     for what, identity in versions.items():
-        written(cache_dir, {str(path): Entry(identity, head(what))})
+        written(cache_dir, {str(path): Version.of(identity, head(what), None, "s")})
         cache = opened(cache_dir)
-        snapshot = cache.load()
         for other, other_identity in versions.items():
-            hit = snapshot.get(str(path), other_identity)
-            assert (hit is not None) == (other == what), (what, other)
             assert (cache.get(str(path), other_identity) is not None) == (other == what)
 
 
@@ -179,7 +202,7 @@ def test_the_file_is_private(tmp_path: Path) -> None:
 # --- caches not to be trusted ------------------------------------------------------
 
 
-def some_rows(directory: Path, count: int = 2000) -> dict[str, Entry]:
+def some_rows(directory: Path, count: int = 2000) -> dict[str, Version]:
     rows = {f"/s/{FP}/f{n}.jsonl": entry(n) for n in range(count)}
     written(directory, rows)
     assert len(stored(directory)) == count
@@ -192,7 +215,7 @@ def test_garbage_is_detected_and_rebuilt(tmp_path: Path, caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
         cache = opened(tmp_path)
     assert "is unreadable" in caplog.text and "starting a new one" in caplog.text
-    assert len(cache.load()) == 0
+    assert len(everything(cache)) == 0
     written(tmp_path, {f"/s/{FP}/new.jsonl": entry(1)})
     assert list(stored(tmp_path)) == [f"/s/{FP}/new.jsonl"]
 
@@ -207,7 +230,7 @@ def test_a_truncated_file_is_detected_and_rebuilt(
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
         cache = opened(tmp_path)
     assert "is unreadable" in caplog.text and "malformed" in caplog.text
-    assert len(cache.load()) == 0
+    assert len(everything(cache)) == 0
 
 
 def test_another_schema_version_is_emptied(
@@ -219,7 +242,7 @@ def test_another_schema_version_is_emptied(
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
         cache = opened(tmp_path)
     assert f"schema version 99, not {cache_mod.SCHEMA_VERSION}: emptied" in caplog.text
-    assert len(cache.load()) == 0
+    assert len(everything(cache)) == 0
     with sqlite3.connect(tmp_path / FILE_NAME) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == cache_mod.SCHEMA_VERSION
 
@@ -233,7 +256,7 @@ def test_another_clawfs_is_emptied_and_an_older_writer_stops(
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
         newer = opened(tmp_path)
     assert f"written by {code_stamp()}, not clawfs 9.9 format 0123: emptied" in caplog.text
-    assert len(newer.load()) == 0
+    assert len(everything(newer)) == 0
     monkeypatch.undo()
     older.put(f"/s/{FP}/late.jsonl", entry(1))
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
@@ -247,9 +270,9 @@ def test_another_clawfs_is_emptied_and_an_older_writer_stops(
 
 
 @pytest.mark.parametrize(("damage", "seen"), [
-    ("UPDATE files SET head_model = 999", "a row it cannot hold"),  # no such text
-    # A head with a meta line has an id: quick_check checks the constraint.
-    ("UPDATE files SET head_id = NULL", "CHECK constraint failed in files"),
+    ("UPDATE files SET model = 999", "a row it cannot hold"),  # no such text
+    # The numbers have their one length: quick_check checks the constraint.
+    ("UPDATE files SET numbers = x'00'", "CHECK constraint failed in files"),
 ])
 def test_a_row_the_code_never_writes_empties_the_cache(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str, seen: str
@@ -260,9 +283,9 @@ def test_a_row_the_code_never_writes_empties_the_cache(
         db.execute(damage)
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
         cache = opened(tmp_path)
-        assert len(cache.load()) == 0
+        assert len(everything(cache)) == 0
     assert seen in caplog.text
-    assert len(opened(tmp_path).load()) == 0
+    assert len(everything(opened(tmp_path))) == 0
 
 
 CHILD = textwrap.dedent("""
@@ -270,13 +293,16 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     from clawfs.format.head import Head
     from clawfs.store import cache as cache_mod
-    from clawfs.store.cache import Entry, Identity, open_cache
+    from clawfs.store.cache import open_cache
+    from clawfs.store.files import FileKey
+    from clawfs.store.versions import Version
 
     directory, role = Path(sys.argv[1]), sys.argv[2]
     cache = open_cache(directory)
 
     def entry(n, sid):
-        return Entry(Identity(2049, n, n, n, n), Head(True, sid, 1, 2, has_messages=True))
+        return Version.of(FileKey(2049, n, n, n, n), Head(True, sid, 1, 2, has_messages=True),
+                          None, "stem")
 
     if role == "killed":
         cache_mod.BATCH_ROWS = 10**9  # the second commit is one transaction
@@ -348,7 +374,7 @@ def test_a_writer_whose_pid_was_reused_counts_as_dead(
             (os.getpid(), cache_mod._boot_id())).fetchone()
         db.execute("UPDATE files SET session = ?", (session,))
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
-        assert len(opened(tmp_path).load()) == 0
+        assert len(everything(opened(tmp_path))) == 0
     assert "ended without closing it: dropped the 5 row(s)" in caplog.text
 
 
@@ -357,7 +383,7 @@ def test_a_live_writer_s_rows_are_kept(tmp_path: Path, caplog: pytest.LogCapture
     cache.put(f"/s/{FP}/a.jsonl", entry(1))
     cache.commit()  # registered, not closed: a mount still running
     with caplog.at_level(logging.WARNING, logger="clawfs.store.cache"):
-        assert len(opened(tmp_path).load()) == 1
+        assert len(everything(opened(tmp_path))) == 1
     assert caplog.text == ""
 
 
@@ -376,9 +402,9 @@ def test_two_processes_writing_at_once_stay_consistent(tmp_path: Path) -> None:
     finals = set()
     for path, value in rows.items():
         n = int(os.path.basename(path).split(".")[0])
-        writer, round, number = (value.identity.ino // 10**6, value.identity.ino // 10**4 % 100,
-                                 value.identity.ino % 10**4)
-        assert value.head.session_id == f"w{writer}-r{round}-{n}" and number == n  # not torn
+        writer, round, number = (value.key.ino // 10**6, value.key.ino // 10**4 % 100,
+                                 value.key.ino % 10**4)
+        assert value.session_id == f"w{writer}-r{round}-{n}" and number == n  # not torn
         finals.add((writer, round))
     assert finals <= {(1, 5), (2, 5)}  # the last round of one writer or the other
     with sqlite3.connect(tmp_path / FILE_NAME) as db:
@@ -417,7 +443,8 @@ def test_directories_no_mount_read_for_long_expire(tmp_path: Path) -> None:
         db.execute("UPDATE dirs SET used_day = ? WHERE path = ?",
                    (today - cache_mod.EXPIRE_DAYS + 1, f"/kept/{FP}".encode()))
     reader = opened(tmp_path)  # expires /old
-    assert len(reader.load(under=["/kept"])) == 1  # read now: used again
+    with reader.reading() as scan:
+        assert len(scan.entries(f"/kept/{FP}")) == 1  # read now: used again
     assert reader.commit() == 0  # no rows: only that the directory was used
     with sqlite3.connect(tmp_path / FILE_NAME) as db:
         days = dict(db.execute("SELECT path, used_day FROM dirs"))
@@ -432,4 +459,4 @@ def test_remove_cache(tmp_path: Path) -> None:
     written(tmp_path, {f"/s/{FP}/a.jsonl": entry(1)})
     cache_mod.remove_cache(tmp_path)
     assert os.listdir(tmp_path) == []
-    assert len(opened(tmp_path).load()) == 0
+    assert len(everything(opened(tmp_path))) == 0

@@ -58,7 +58,8 @@ def test_a_regular_file_opens_with_its_identity(tmp_path: Path) -> None:
     before = open_fds()
     with files.open_backing(str(path)) as opened:
         assert os.pread(opened.fd, 100, 0) == path.read_bytes()[:100]
-        assert opened.key == files.FileKey(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        assert opened.key == files.FileKey(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                           st.st_ctime_ns)
         assert opened.key == files.file_key(st)
         flags = os.get_blocking(opened.fd), os.get_inheritable(opened.fd)
         assert flags == (False, False)  # O_NONBLOCK, O_CLOEXEC
@@ -66,9 +67,9 @@ def test_a_regular_file_opens_with_its_identity(tmp_path: Path) -> None:
 
 
 def test_file_key_names_a_version() -> None:
-    key = files.FileKey(1, 2, 3, 4)
-    assert key.same_file(files.FileKey(1, 2, 30, 40))
-    assert not key.same_file(files.FileKey(1, 5, 3, 4))
+    key = files.FileKey(1, 2, 3, 4, 5)
+    assert key.same_file(files.FileKey(1, 2, 30, 40, 50))
+    assert not key.same_file(files.FileKey(1, 5, 3, 4, 5))
 
 
 def test_a_fifo_swapped_in_does_not_block_the_open(tmp_path: Path) -> None:

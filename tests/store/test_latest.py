@@ -95,7 +95,7 @@ class FakeIndex:
 
     lock: Lock = field(default_factory=Lock)
     files: dict[tuple[str, str], File] = field(default_factory=dict)
-    orders: dict[str, list[SortKey]] = field(default_factory=dict)
+    orders: dict[str, list[File]] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     generation: int = 0
     judged: list[str] = field(default_factory=list)
@@ -106,7 +106,7 @@ class FakeIndex:
     def add(self, *files: File) -> FakeIndex:
         for file in files:
             self.files[(file.fp, file.name)] = file
-            bisect.insort(self.orders.setdefault(file.fp, []), file.key)
+            bisect.insort(self.orders.setdefault(file.fp, []), file, key=_key)
             self.versions.setdefault(file.fp, 0)
         return self
 
@@ -125,13 +125,13 @@ class FakeIndex:
         assert self.lock.held
         return list(self.orders)
 
-    def order(self, fp: str) -> Sequence[SortKey] | None:
+    def order(self, fp: str) -> Sequence[File] | None:
         assert self.lock.held
         return self.orders.get(fp)
 
-    def file(self, fp: str, name: str) -> File:
+    def rank(self, file: File) -> SortKey:
         assert self.lock.held
-        return self.files[(fp, name)]
+        return file.key
 
     def where(self, file: File) -> tuple[str, SortKey] | None:
         assert self.lock.held
@@ -163,13 +163,13 @@ class FakeIndex:
             before = file.key
             if file.body is None:  # unreadable: dropped
                 del self.files[(file.fp, file.name)]
-                order.remove(before)
+                order.remove(file)
                 return self.commit([file.fp])
             file.loaded = file.body
             if file.key == before:
                 return set()  # the load confirms the head: nothing moves
-            order.remove(before)
-            bisect.insort(order, file.key)
+            order.remove(file)
+            bisect.insort(order, file, key=_key)
             return self.commit([file.fp])
 
     def index(self) -> latest.Index[File]:
@@ -180,6 +180,10 @@ class FakeIndex:
 
     def root_alias(self) -> str | None:
         return _name(latest.over_all(self.index()))
+
+
+def _key(file: File) -> SortKey:
+    return file.key
 
 
 def _name(decision: Decision[File]) -> str | None:
@@ -224,7 +228,7 @@ def test_a_later_meta_line_moves_a_file_down() -> None:
     index = FakeIndex().add(session("w", "a", 30, later=5), session("w", "b", 20))
     assert index.latest("w") == "b"
     assert index.loads == ["a", "b"]
-    assert [key[-1] for key in index.orders["w"]] == ["b", "a"]
+    assert [file.name for file in index.orders["w"]] == ["b", "a"]
 
 
 def test_a_later_meta_line_moves_a_file_up() -> None:
@@ -236,7 +240,7 @@ def test_a_later_meta_line_moves_a_file_up() -> None:
     )
     assert index.latest("w") == "c"
     assert index.loads == ["a", "c"]
-    assert [key[-1] for key in index.orders["w"]] == ["c", "a", "b"]
+    assert [file.name for file in index.orders["w"]] == ["c", "a", "b"]
 
 
 def test_a_file_that_fails_to_load_drops_to_the_bottom() -> None:
@@ -244,7 +248,7 @@ def test_a_file_that_fails_to_load_drops_to_the_bottom() -> None:
         session("w", "corrupt", 30, fails=True), session("w", "b", 20), session("w", "c", 10)
     )
     assert index.latest("w") == "b"
-    assert [key[-1] for key in index.orders["w"]] == ["b", "c", "corrupt"]
+    assert [file.name for file in index.orders["w"]] == ["b", "c", "corrupt"]
 
 
 def test_an_unreadable_file_leaves_the_listing() -> None:

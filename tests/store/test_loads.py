@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from clawfs.store import files
 from clawfs.store.loads import LoadCache
 
 import storegen as sg
@@ -26,7 +25,6 @@ def test_a_grown_file_is_extended_with_one_open(
     cache = _cache()
     first = cache.load(str(path), path.name)
     assert first is not None and first.summary.message_count == 2
-    cache.store(first.path, first.key, first.summary)
     opens: list[str] = []
     real_open = os.open
 
@@ -36,26 +34,26 @@ def test_a_grown_file_is_extended_with_one_open(
 
     monkeypatch.setattr(os, "open", counting)
     sg.append_message(path, sg.text_message("more"))
-    grown = cache.load(str(path), path.name)
+    grown = cache.load(str(path), path.name, loaded_before=first.key)
     assert grown is not None and grown.summary.message_count == 3
     assert len(opens) == 1  # the check bytes come from the fd the load has
-    cache.store(grown.path, grown.key, grown.summary)
     sg.append_message(path, sg.text_message("again"))
-    again = cache.load(str(path), path.name)
+    again = cache.load(str(path), path.name, loaded_before=grown.key)
     assert again is not None and again.summary.message_count == 4
     assert again.head is None  # extended from the old end, not read from the start
 
 
-def test_cached_is_per_version(tmp_path: Path) -> None:
+def test_a_file_never_loaded_before_keeps_no_reader(tmp_path: Path) -> None:
+    """Only a file loaded again is one that grows: the sweep's first load
+    of every file keeps nothing."""
     path = sg.write_session(tmp_path, sg.make_session("session-1-0", messages=1))
     cache = _cache()
-    loaded = cache.load(str(path), path.name)
-    assert loaded is not None and cache.cached(str(path), loaded.key) is None
-    cache.store(loaded.path, loaded.key, loaded.summary)
-    assert cache.cached(str(path), loaded.key) == loaded.summary
+    first = cache.load(str(path), path.name)
+    assert first is not None and first.head is not None
     sg.append_message(path, sg.text_message("more"))
-    assert cache.load(str(path), path.name) is not None
-    assert cache.cached(str(path), files.file_key(os.stat(path))) is None
+    again = cache.load(str(path), path.name)
+    assert again is not None and again.head is not None  # read from the start
+    assert again.summary.message_count == 2
 
 
 def test_a_file_claw_cannot_load_is_reported(tmp_path: Path) -> None:

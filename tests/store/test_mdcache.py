@@ -12,7 +12,8 @@ import pytest
 from clawfs.format import markdown
 from clawfs.store import files, mdcache
 from clawfs.store.files import FileKey
-from clawfs.store.mdcache import MarkdownCache, Rendered
+from clawfs.store.mdcache import KnownHere, MarkdownCache
+from clawfs.store.versions import Rendered
 
 import storegen as sg
 from storegen import CORPUS
@@ -270,17 +271,21 @@ def test_retain_forgets_files_no_longer_in_the_store(tmp_path: Path) -> None:
     for path in paths:
         read_all(cache, path)
     cache.retain([str(paths[0])])
-    assert [item[0] for item in cache.known_items()] == [str(paths[0])]
+    assert [cache.known(str(p), key_of(p)) is not None for p in paths] == [True, False, False]
     assert list(cache._feeds) == [str(paths[0])]
 
 
-def test_a_persistent_cache_can_fill_and_save_it(tmp_path: Path, fed: list[int]) -> None:
+def test_what_is_known_elsewhere_is_not_rendered_again(
+    tmp_path: Path, fed: list[int]
+) -> None:
+    """Sizes and titles live where `Known` keeps them (the index's records,
+    which the index cache keeps across mounts): a second cache over the
+    same store of them renders nothing."""
     path = session_file(tmp_path)
-    first = MarkdownCache()
+    known = KnownHere()
+    first = MarkdownCache(known)
     measured(first, path)
-    second = MarkdownCache()
-    for item in first.known_items():
-        second.remember(*item)
+    second = MarkdownCache(known)
     fed.clear()
     assert measured(second, path) == measured(first, path)
     assert fed == []

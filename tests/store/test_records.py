@@ -5,9 +5,10 @@ from __future__ import annotations
 from clawfs.format.head import Head
 from clawfs.store import lineage
 from clawfs.store.files import FileKey
-from clawfs.store.records import Records, SessionFile, facts_of, session_file
+from clawfs.store.records import Records, SessionFile
 from clawfs.store.roots import Root, RootKind
-from clawfs.store.scan import Found
+from clawfs.store.scan import Found, Place
+from clawfs.store.versions import Version
 
 FIRST = Root("/r1", "/r1", RootKind.STORE, 0)
 SECOND = Root("/r2", "/r2", RootKind.STORE, 1)
@@ -26,20 +27,20 @@ def _file(
     legacy: bool = False,
 ) -> SessionFile:
     directory = root.realpath if legacy else f"{root.realpath}/{FP}"
-    found = Found(root, None if legacy else FP, name, path or f"{directory}/{name}", directory)
+    found = Found(Place(root, None if legacy else FP, directory), name, path)
     head = Head(
         meta_found=True,
         session_id=sid or name.removesuffix(".jsonl"),
         updated_at_ms=updated,
         parent_session_id=parent,
     )
-    key = FileKey(1, hash(found.path) & 0xFFFF, size, 0)
-    return session_file(found, key, head, facts_of(head, None), FP, True)
+    key = FileKey(1, hash(found.path) & 0xFFFF, size, 0, 0)
+    return SessionFile(found, Version.of(key, head, None, name.removesuffix(".jsonl")), FP, True)
 
 
 def _names(records: Records) -> list[str]:
     space = records.spaces[FP]
-    return [key[-1] for key in space.order]
+    return [rec.name for rec in space.order.items()]
 
 
 def test_a_clash_gives_the_later_root_its_suffix_and_dropping_gives_the_name_back() -> None:
