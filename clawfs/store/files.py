@@ -12,7 +12,13 @@ read of a session file's bytes therefore starts with `open_backing`:
   regular files ignore the flag;
 * the checks run on `fstat` of the open descriptor, so they are about the
   file that is read, not whatever the name points to a moment later;
-* only a regular file is a session file.
+* only a regular file is a session file;
+* the file opened must be the one at the path asked for, as the kernel
+  names it (/proc/self/fd): callers pass real paths (the index keeps
+  files by their real path), so a directory on the way that was swapped
+  for a link since (`ln -s /elsewhere STORE/<fp>`) is refused, and nothing
+  is read out of the store through it (SPEC §6), even before the watcher
+  has told the index.
 
 `FileKey` names one version of a file on disk. It is the store's business
 (claw's bytes do not know where they lie): caches of heads and full loads
@@ -68,6 +74,14 @@ class NotRegular(FileNotFoundError):
         super().__init__(errno.ENOENT, "not a regular file", path)
 
 
+class Moved(FileNotFoundError):
+    """The file opened is not at the path asked for: a directory on the way is
+    a link now (or the file was renamed just then). errno ENOENT."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.ENOENT, "not where the store has it (a link on the way?)", path)
+
+
 class Unreadable(OSError):
     """The file opened but `fstat` of it failed (EIO on a network filesystem,
     say): a failure to read it, not to open it. Same errno as the fstat's."""
@@ -102,7 +116,8 @@ def open_backing(path: str) -> BackingFile:
 
     Raises the open's own `OSError` (ENOENT: gone; ELOOP: a symlink now;
     EACCES ...), `Unreadable` when its fstat fails, `NotRegular` when it is
-    not a regular file. No descriptor is left open when it raises.
+    not a regular file, `Moved` when it is not at `path` (a real path). No
+    descriptor is left open when it raises.
     """
     fd = os.open(path, OPEN_FLAGS)
     try:
@@ -113,7 +128,21 @@ def open_backing(path: str) -> BackingFile:
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise NotRegular(path)
+    if not opened_at(fd, path):
+        os.close(fd)
+        raise Moved(path)
     return BackingFile(fd, st)
+
+
+def opened_at(fd: int, path: str) -> bool:
+    """Whether `fd` is open on what the real path `path` names (or named: a
+    file renamed over since, claw's save, is still the one that was there).
+    Without /proc, whether `path` still resolves to itself."""
+    try:
+        actual = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(path) == path
+    return actual in (path, path + " (deleted)")
 
 
 def lstat_regular(path: str) -> os.stat_result:

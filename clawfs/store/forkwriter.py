@@ -6,8 +6,10 @@ parent's `workspace_root` kept, as the REPL's `/session fork` keeps it),
 `render_snapshot` (claw's save, sanitizing included). This module only puts
 the bytes on disk safely:
 
-* into the directory given (the parent's store directory), with the
-  parent file's mode and owner;
+* into the directory given (the parent's store directory, a real path),
+  opened once and checked to be there (files.opened_at: a directory swapped
+  for a link out of the store is refused, SPEC §6), every step then taken
+  relative to that descriptor, with the parent file's mode and owner;
 * through an unnamed temporary file (`O_TMPFILE`), linked in at the end
   under the final name (`linkat` through `/proc/self/fd/N`, else
   `AT_EMPTY_PATH`), which fails instead of replacing an existing file. A
@@ -67,7 +69,6 @@ NO_TMPFILE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL)
 (EISDIR: O_TMPFILE includes O_DIRECTORY; EINVAL on some filesystems)."""
 
 _RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
 _AT_EMPTY_PATH = 0x1000
 
 
@@ -146,24 +147,43 @@ def write_fork(
     """
     with _open_parent(parent_path) as opened:
         parent = _check_parent(opened, parent_path, file_name or os.path.basename(parent_path))
-        unnamed = True
-        for _attempt in range(MAX_ATTEMPTS):
-            now = clock.now_ms()
-            new_id = session.new_session_id(now, clock.counter())
-            final = os.path.join(directory, new_id + ".jsonl")
-            fork = parent.session.forked(new_id, now, branch_name)
-            if unnamed:
-                try:
-                    lines = _fork_lines(opened.fd, parent_path, parent, fork)
-                    if _publish_unnamed(lines, directory, final, parent.stat):
-                        return final
-                    continue  # the name is taken: the next id
-                except _NoUnnamedFile:
-                    unnamed = False  # not here (the filesystem, or no way to link it)
-            lines = _fork_lines(opened.fd, parent_path, parent, fork)
-            if _publish_named(lines, directory, final, parent.stat):
-                return final
-    raise FileExistsError(errno.EEXIST, "no free session id for the fork", directory)
+        into = _open_directory(directory)
+        try:
+            name = _publish(opened.fd, parent_path, parent, into, branch_name, clock)
+        finally:
+            os.close(into)
+    return os.path.join(directory, name)
+
+
+def _publish(
+    fd: int, path: str, parent: _Parent, into: int, branch: str | None, clock: IdClock
+) -> str:
+    """Write the fork into the directory open as `into`; its file name."""
+    unnamed = True
+    for _attempt in range(MAX_ATTEMPTS):
+        now = clock.now_ms()
+        new_id = session.new_session_id(now, clock.counter())
+        final = new_id + ".jsonl"
+        fork = parent.session.forked(new_id, now, branch)
+        if unnamed:
+            try:
+                if _publish_unnamed(_fork_lines(fd, path, parent, fork), into, final, parent.stat):
+                    return final
+                continue  # the name is taken: the next id
+            except _NoUnnamedFile:
+                unnamed = False  # not here (the filesystem, or no way to link it)
+        if _publish_named(_fork_lines(fd, path, parent, fork), into, final, parent.stat):
+            return final
+    raise FileExistsError(errno.EEXIST, "no free session id for the fork", path)
+
+
+def _open_directory(directory: str) -> int:
+    """`directory` opened, if it is where the store has it (not through a link)."""
+    into = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    if not files.opened_at(into, directory):
+        os.close(into)
+        raise files.Moved(directory)
+    return into
 
 
 def _open_parent(path: str) -> files.BackingFile:
@@ -262,30 +282,29 @@ class _NoUnnamedFile(Exception):
     """An unnamed temp file cannot be made or linked in here: use a named one."""
 
 
-def _publish_unnamed(
-    lines: Iterable[str], directory: str, final: str, st: os.stat_result
-) -> bool:
-    """Write `lines` as claw saves them into an unnamed file, then name it
-    `final`; False if `final` exists. Written line by line, so the text is
-    never held whole. `_NoUnnamedFile` when the filesystem has no O_TMPFILE
-    (nothing written) or the file cannot be linked in (then it is freed)."""
-    fd = _open_unnamed(directory)
+def _publish_unnamed(lines: Iterable[str], into: int, final: str, st: os.stat_result) -> bool:
+    """Write `lines` as claw saves them into an unnamed file in the directory
+    `into`, then name it `final` there; False if `final` exists. Written line
+    by line, so the text is never held whole. `_NoUnnamedFile` when the
+    filesystem has no O_TMPFILE (nothing written) or the file cannot be
+    linked in (then it is freed)."""
+    fd = _open_unnamed(into)
     try:
         _write(fd, lines, st)
-        return _link_unnamed(fd, final)
+        return _link_unnamed(fd, into, final)
     finally:
         os.close(fd)
 
 
-def _publish_named(lines: Iterable[str], directory: str, final: str, st: os.stat_result) -> bool:
+def _publish_named(lines: Iterable[str], into: int, final: str, st: os.stat_result) -> bool:
     """`_publish_unnamed` through a named temp file of clawfs's own."""
-    fd, temp = _create_named_temp(directory)
+    fd, temp = _create_named_temp(into)
     try:
         _write(fd, lines, st)
-        return _link_noreplace(temp, final)
+        return _link_noreplace(into, temp, final)
     finally:
         try:
-            _unlink_quietly(temp)
+            _unlink_quietly(into, temp)
         finally:
             os.close(fd)  # after the unlink: the lock keeps a clean-up away until then
 
@@ -298,18 +317,19 @@ def _write(fd: int, lines: Iterable[str], st: os.stat_result) -> None:
             out.write(b"\n")
 
 
-def _open_unnamed(directory: str) -> int:
-    """An unnamed file in `directory`, for writing (mode 0600 until the parent's)."""
+def _open_unnamed(into: int) -> int:
+    """An unnamed file in the directory `into`, for writing (mode 0600 until the parent's)."""
     try:
-        return os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+        return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=into)
     except OSError as e:
         if e.errno in NO_TMPFILE:
             raise _NoUnnamedFile from None
         raise  # EACCES, EROFS, ENOSPC, ENOENT: what a named file would meet too
 
 
-def _link_unnamed(fd: int, final: str) -> bool:
-    """Give the unnamed file `fd` the name `final` unless it exists (then False).
+def _link_unnamed(fd: int, into: int, final: str) -> bool:
+    """Give the unnamed file `fd` the name `final` in the directory `into`
+    unless it exists (then False).
 
     `linkat` of `/proc/self/fd/N` following the link works for any user;
     `AT_EMPTY_PATH` needs CAP_DAC_READ_SEARCH, so it is the second choice
@@ -320,9 +340,9 @@ def _link_unnamed(fd: int, final: str) -> bool:
         proc = None
     try:
         if proc is not None:
-            os.link(str(fd), final, src_dir_fd=proc)  # linkat(AT_SYMLINK_FOLLOW)
+            os.link(str(fd), final, src_dir_fd=proc, dst_dir_fd=into)  # AT_SYMLINK_FOLLOW
         else:
-            _linkat_empty_path(fd, final)
+            _linkat_empty_path(fd, into, final)
     except FileExistsError:
         return False
     except OSError as e:
@@ -335,29 +355,29 @@ def _link_unnamed(fd: int, final: str) -> bool:
     return True
 
 
-def _linkat_empty_path(fd: int, final: str) -> None:
+def _linkat_empty_path(fd: int, into: int, final: str) -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.linkat(fd, b"", _AT_FDCWD, os.fsencode(final), _AT_EMPTY_PATH) != 0:
+    if libc.linkat(fd, b"", into, os.fsencode(final), _AT_EMPTY_PATH) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), final)
 
 
-def _create_named_temp(directory: str) -> tuple[int, str]:
-    """A new temp file of clawfs's own name (`TEMP_NAME`) in `directory`,
-    locked (flock) while it is written, so `remove_leftovers` in another
-    mount never takes it for a crash's. A name the clean-up took between
-    our create and our lock is given up for a new one."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+def _create_named_temp(into: int) -> tuple[int, str]:
+    """A new temp file of clawfs's own name (`TEMP_NAME`) in the directory
+    `into`, locked (flock) while it is written, so `remove_leftovers` in
+    another mount never takes it for a crash's. A name the clean-up took
+    between our create and our lock is given up for a new one."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     for _attempt in range(MAX_ATTEMPTS):
-        temp = os.path.join(directory, f".clawfs-fork-{secrets.token_hex(8)}.tmp")
+        temp = f".clawfs-fork-{secrets.token_hex(8)}.tmp"
         try:
-            fd = os.open(temp, flags, 0o600)
+            fd = os.open(temp, flags, 0o600, dir_fd=into)
         except FileExistsError:
             continue
-        if _lock(fd) is not False and _same_file(fd, temp):
+        if _lock(fd) is not False and _same_file(fd, temp, into):
             return fd, temp
         os.close(fd)  # a clean-up holds or removed it: it is the clean-up's now
-    raise FileExistsError(errno.EEXIST, "no free temp file name", directory)
+    raise FileExistsError(errno.EEXIST, "no free temp file name")
 
 
 def _lock(fd: int) -> bool | None:
@@ -372,9 +392,9 @@ def _lock(fd: int) -> bool | None:
     return True
 
 
-def _same_file(fd: int, path: str) -> bool:
+def _same_file(fd: int, path: str, into: int | None = None) -> bool:
     try:
-        st, held = os.lstat(path), os.fstat(fd)
+        st, held = os.stat(path, dir_fd=into, follow_symlinks=False), os.fstat(fd)
     except OSError:
         return False
     return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
@@ -426,10 +446,11 @@ def _give_ownership(fd: int, st: os.stat_result) -> None:
     os.fchmod(fd, st.st_mode & 0o7777)
 
 
-def _link_noreplace(temp: str, final: str) -> bool:
-    """Make `temp` appear as `final` unless `final` exists (then False)."""
+def _link_noreplace(into: int, temp: str, final: str) -> bool:
+    """Make `temp` appear as `final` (both in the directory `into`) unless
+    `final` exists (then False)."""
     try:
-        os.link(temp, final)
+        os.link(temp, final, src_dir_fd=into, dst_dir_fd=into)
         return True
     except FileExistsError:
         return False
@@ -437,24 +458,22 @@ def _link_noreplace(temp: str, final: str) -> bool:
         if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
     try:
-        _renameat2_noreplace(temp, final)
+        _renameat2_noreplace(into, temp, final)
     except FileExistsError:
         return False
     return True
 
 
-def _renameat2_noreplace(source: str, target: str) -> None:
+def _renameat2_noreplace(into: int, source: str, target: str) -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    result = libc.renameat2(
-        _AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE
-    )
+    result = libc.renameat2(into, os.fsencode(source), into, os.fsencode(target), _RENAME_NOREPLACE)
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), target)
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(into: int, name: str) -> None:
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=into)
     except FileNotFoundError:
         pass

@@ -208,7 +208,9 @@ class StoreIndex:
         with self._lock:
             gone = [(fp, d) for fp, d in self._records.dirs_of(root) if d not in listed]
         for fp, directory in gone:
-            changed |= self._sync_dir(root, fp, directory, scan=scan)
+            # Not listed: gone, or a link now (out of the root, SPEC §6): never
+            # listed again through its old path, which would follow the link.
+            changed |= self._sync_dir(root, fp, directory, [], scan=scan)
         return changed
 
     @contextlib.contextmanager
@@ -372,6 +374,17 @@ class StoreIndex:
                 return root, where[0], where[1]
         return None
 
+    def _in_known_dir(self, path: str) -> tuple[Root, str | None, str] | None:
+        """Where `path` sits when its directory is the real path of a linked
+        fingerprint directory (`<root>/<fp> -> <root>/elsewhere`), which the
+        layout alone cannot tell (lock held)."""
+        directory, name = os.path.split(path)
+        for root in self._roots:
+            for fp, known in self._records.dirs_of(root):
+                if known == directory:
+                    return root, fp, name
+        return None
+
     def apply(self, changes: Iterable[PathChange]) -> set[str]:
         """Apply a watcher batch: "file" -> refresh_path, "dir" -> refresh_dir,
         "rescan" -> scan. Returns the fingerprints whose workspaces changed."""
@@ -400,14 +413,18 @@ class StoreIndex:
         given = os.path.join(parent, name)
         real = os.path.join(os.path.realpath(parent), name)
         with self._lock:
-            where = self._root_of(given) or self._root_of(real)
+            where = self._root_of(given) or self._root_of(real) or self._in_known_dir(real)
         if where is None:
             return set(), None
         root, fp, name = where
         if not name or (fp is None and scanning.FINGERPRINT_DIR.fullmatch(name)):
-            return self.refresh_dir(real), None
+            return self.refresh_dir(given), None
         fp_dir = None if fp is None else scanning.find_fp_dir(root, fp)
-        directory = root.realpath if fp is None else fp_dir or os.path.dirname(real)
+        if fp is not None and fp_dir is None:
+            # The fingerprint directory is gone or a link out of the root now:
+            # nothing in it is the store's (SPEC §6), whatever the link reaches.
+            return self.refresh_dir(os.path.join(root.realpath, fp)), None
+        directory = root.realpath if fp_dir is None else fp_dir
         found = scanning.find_entry(root, fp, directory, name)
         entry_path = os.path.join(directory, name)
         with self._lock:
@@ -429,10 +446,15 @@ class StoreIndex:
         return self._update(place_or_drop), entry_path
 
     def refresh_dir(self, path: str) -> set[str]:
-        """Re-list a root or fingerprint directory; the fingerprints changed."""
-        real = os.path.realpath(path)
+        """Re-list a root or fingerprint directory; the fingerprints changed.
+
+        Located by the path as given, then by its real path: a fingerprint
+        directory swapped for a link out of the root has its real path out
+        there, and must still be found to be dropped (SPEC §6).
+        """
+        given = os.path.abspath(path)
         with self._lock:
-            where = self._root_of(real)
+            where = self._root_of(given) or self._root_of(os.path.realpath(path))
         if where is None:
             return set()
         root, fp, name = where
@@ -442,9 +464,15 @@ class StoreIndex:
         if fp is None or name:
             return set()
         directory = scanning.find_fp_dir(root, fp)
-        if directory is None:
-            return self._sync_dir(root, fp, real, [])  # gone, or no longer a directory
-        return self._sync_dir(root, fp, directory)
+        with self._lock:
+            before = [d for known, d in self._records.dirs_of(root) if known == fp]
+        changed: set[str] = set()
+        for old in before:
+            if old != directory:  # gone, moved, or a link out of the root now
+                changed |= self._sync_dir(root, fp, old, [])
+        if directory is not None:
+            changed |= self._sync_dir(root, fp, directory)
+        return changed
 
     def _sync_dir(
         self,
@@ -764,6 +792,9 @@ class StoreIndex:
         directory = current.fork_directory
         if current.legacy:
             os.makedirs(directory, exist_ok=True)
+            # Its real path if it stays inside the root (a link there may);
+            # one out of the root the writer refuses.
+            directory = scanning.find_fp_dir(current.root, current.fp) or directory
         new_path = forkwriter.write_fork(
             current.path, directory, branch, file_name=current.file_name
         )

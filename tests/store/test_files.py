@@ -182,3 +182,35 @@ def test_a_fork_of_what_is_no_session_file_is_enoent_and_leaves_nothing(
         forkwriter.write_fork(str(path), str(tmp_path), None)
     assert refused.value.errno == errno.ENOENT and refused.value.strerror == message
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_file_reached_through_a_directory_swapped_for_a_link_is_refused(
+    tmp_path: Path,
+) -> None:
+    """`ln -s /elsewhere STORE/<fp>`: the path the store has still names a
+    file, but not one inside the store (SPEC §6): Moved (ENOENT), nothing read."""
+    store, outside = tmp_path / "store", tmp_path / "outside"
+    (store / "fp").mkdir(parents=True)
+    outside.mkdir()
+    inside = store / "fp" / "s.jsonl"
+    inside.write_bytes(b"inside\n")
+    (outside / "s.jsonl").write_bytes(b"OUTSIDE\n")
+    with files.open_backing(str(inside)) as opened:
+        assert os.pread(opened.fd, 100, 0) == b"inside\n"
+    (store / "fp").rename(store / "old")
+    (store / "fp").symlink_to(outside)
+    with pytest.raises(files.Moved) as refused:
+        files.open_backing(str(inside))
+    assert refused.value.errno == errno.ENOENT
+
+
+def test_a_file_saved_over_while_open_is_still_the_one_opened(tmp_path: Path) -> None:
+    """claw's save renames a new file over the name: what was opened is the
+    file that was there (the kernel names it `<path> (deleted)`)."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"old\n")
+    with files.open_backing(str(path)) as opened:
+        (tmp_path / "new").write_bytes(b"new\n")
+        os.replace(tmp_path / "new", path)
+        assert files.opened_at(opened.fd, str(path))
+        assert not files.opened_at(opened.fd, str(tmp_path / "other.jsonl"))

@@ -25,7 +25,7 @@ import storegen as sg
 FUTURE_MS = 1_900_000_000_000
 
 
-def _no_tmpfile(directory: str) -> int:
+def _no_tmpfile(into: int) -> int:
     raise forkwriter._NoUnnamedFile  # what EOPNOTSUPP / EISDIR from open(O_TMPFILE) become
 
 
@@ -131,7 +131,7 @@ def test_an_unnamed_file_that_cannot_be_linked_is_written_again_named(
     d = tmp_path / "d"
     parent = sg.write_session(d, sg.make_session("session-1-0", messages=2))
 
-    def no_link(fd: int, final: str) -> bool:
+    def no_link(fd: int, into: int, final: str) -> bool:
         raise forkwriter._NoUnnamedFile
 
     monkeypatch.setattr(forkwriter, "_link_unnamed", no_link)
@@ -142,14 +142,16 @@ def test_an_unnamed_file_that_cannot_be_linked_is_written_again_named(
 def test_at_empty_path_is_the_second_way_to_link(tmp_path: Path) -> None:
     d = tmp_path / "d"
     d.mkdir()
-    fd = forkwriter._open_unnamed(str(d))
+    into = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    fd = forkwriter._open_unnamed(into)
     try:
         os.write(fd, b"x\n")
-        forkwriter._linkat_empty_path(fd, str(d / "a.jsonl"))  # root has CAP_DAC_READ_SEARCH
+        forkwriter._linkat_empty_path(fd, into, "a.jsonl")  # root has CAP_DAC_READ_SEARCH
         with pytest.raises(FileExistsError):
-            forkwriter._linkat_empty_path(fd, str(d / "a.jsonl"))
+            forkwriter._linkat_empty_path(fd, into, "a.jsonl")
     finally:
         os.close(fd)
+        os.close(into)
     assert (d / "a.jsonl").read_bytes() == b"x\n"
 
 
@@ -272,3 +274,25 @@ def test_a_writer_gives_up_a_name_the_clean_up_took(
     new = Path(forkwriter.write_fork(str(parent), str(d), "b"))
     assert len(taken) == 1
     _check_fork(new, d, parent)
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed", "named"])
+def test_a_directory_swapped_for_a_link_gets_no_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    """The store directory is where the store has it or the fork is refused
+    (ENOENT): `ln -s /elsewhere STORE/<fp>` leads no fork out of the store."""
+    d = tmp_path / "store" / "d"
+    parent = sg.write_session(d, sg.make_session("session-1-0", messages=2))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    moved = tmp_path / "store" / "moved"
+    d.rename(moved)
+    d.symlink_to(outside)
+    if not unnamed:
+        monkeypatch.setattr(forkwriter, "_open_unnamed", _no_tmpfile)
+    with pytest.raises(OSError) as refused:
+        forkwriter.write_fork(str(moved / parent.name), str(d), "b")
+    assert refused.value.errno == errno.ENOENT
+    assert os.listdir(outside) == [] and os.listdir(moved) == [parent.name]
+

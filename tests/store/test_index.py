@@ -662,21 +662,32 @@ def test_directory_checks_happen_outside_the_index_lock(
     store: tuple[Path, str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The last file of a removed directory takes its workspace along; whether
-    the directory is still there is asked without the lock held."""
+    the directory is still there (isdir, or the lstat of finding it) is asked
+    without the lock held."""
     root, ws, d = store
     path = sg.write_session(d, sg.make_session("session-1-0", workspace_root=ws))
     index = _index(root)
     checked: list[str] = []
     locked: list[str] = []
-    isdir = os.path.isdir
+    isdir, lstat = os.path.isdir, os.lstat
+    names = (str(d), os.path.realpath(d))
+
+    def noted(directory: object) -> None:
+        if os.fspath(directory) in names:  # type: ignore[call-overload]
+            checked.append(str(directory))
+            if index._lock._is_owned():  # type: ignore[attr-defined]
+                locked.append(str(directory))
 
     def watching(directory: str) -> bool:
-        checked.append(directory)
-        if index._lock._is_owned():  # type: ignore[attr-defined]
-            locked.append(directory)
+        noted(directory)
         return isdir(directory)
 
+    def watching_lstat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        noted(path)
+        return lstat(path, *args, **kwargs)  # type: ignore[arg-type]
+
     monkeypatch.setattr(os.path, "isdir", watching)
+    monkeypatch.setattr(os, "lstat", watching_lstat)
     shutil.rmtree(d)
     assert index.refresh_path(str(path)) == {d.name}
     assert index.workspaces() == []
