@@ -32,8 +32,9 @@ the bytes on disk safely:
   one message at a time, which gives the bytes a full load would.
 
 Errors are `OSError`s whose errno names the failure: the parent gone or
-unreadable (including a file claw cannot load) is ENOENT; an unwritable
-directory EACCES/EROFS; a full disk ENOSPC. A parent rewritten in place
+unreadable (including a file claw cannot load) is ENOENT; one too big to
+check (store/budget.py) EFBIG; an unwritable directory EACCES/EROFS; a
+full disk ENOSPC. A parent rewritten in place
 between the two passes is ENOENT too (claw itself only appends or renames).
 """
 
@@ -57,6 +58,7 @@ from dataclasses import dataclass, replace
 from clawfs.format import clawjson, jsonl, session, snapshot
 from clawfs.format.clawjson import render
 from clawfs.store import files, scan
+from clawfs.store.budget import Budget
 from clawfs.store.roots import Root
 
 MAX_ATTEMPTS = 1000
@@ -201,13 +203,18 @@ def _check_parent(opened: files.BackingFile, path: str, file_name: str) -> _Pare
     digest = hashlib.blake2b()
     length = 0
     fd, st = opened.fd, opened.stat
+    cost = Budget(st.st_size)
     try:
-        while chunk := os.pread(fd, READ_CHUNK, length):
+        while cost.reason is None and (chunk := os.pread(fd, READ_CHUNK, length)):
+            if cost.take(chunk) is not None:
+                break
             length += len(chunk)
             digest.update(chunk)
             reader.feed(chunk)
     except OSError as e:
         raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
+    if cost.reason is not None:  # store/budget.py: claw's answer cannot be afforded
+        raise OSError(errno.EFBIG, f"session to fork is too big to check: {cost.reason}", path)
     try:
         parent = reader.finish(file_name, st.st_mtime_ns // 1_000_000)
     except session.LoadError as e:

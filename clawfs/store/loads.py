@@ -23,7 +23,8 @@ from clawfs.format import head as heads
 from clawfs.format import session, summary
 from clawfs.format.head import Head
 from clawfs.format.summary import Summary
-from clawfs.store import files, order
+from clawfs.store import budget, files, order
+from clawfs.store.budget import Budget
 from clawfs.store.files import FileKey
 
 READ_CHUNK = 1 << 20
@@ -56,6 +57,8 @@ class _Kept:
     fed: int
     check: bytes
     """The bytes just before `fed`, re-read to make sure the old part is unchanged."""
+    budget: Budget
+    """What reading it has cost so far (store/budget.py)."""
 
 
 class LoadCache:
@@ -89,18 +92,23 @@ class LoadCache:
                 kept = self._kept.pop(path, None)
             start, first = 0, b""
             if kept is not None and _extends(fd, kept, key):
-                reader, start = kept.reader, kept.fed
+                reader, start, cost = kept.reader, kept.fed, kept.budget
+                cost.reason = cost.reason or budget.too_big(key.size)
             else:
-                reader = session.JsonlReader(keep_messages=False)
+                reader, cost = session.JsonlReader(keep_messages=False), Budget(key.size)
             fed = start
-            while fed < key.size:
+            while fed < key.size and cost.reason is None:
                 chunk = os.pread(fd, min(READ_CHUNK, key.size - fed), fed)
                 if not chunk:
                     break
                 if fed == 0:
                     first = chunk[:HEAD_WINDOW]
+                if cost.take(chunk) is not None:
+                    break  # never held nor parsed: the cap is on what claw's reader gets
                 reader.feed(chunk)
                 fed += len(chunk)
+            if cost.reason is not None:
+                return self._unaffordable(path, file_name, key, cost.reason, first)
             growing = start > 0 or (loaded_before is not None and loaded_before.same_file(key))
             check = self._check_bytes(fd, key, fed) if growing else None
         except OSError as e:
@@ -114,9 +122,19 @@ class LoadCache:
             result = summary.failed(file_name, error)
             self._report(path, f"claw cannot load it: {error}")
         if check is not None:
-            self._keep(path, _Kept(key, reader, fed, check))
+            self._keep(path, _Kept(key, reader, fed, check, cost))
         head = heads.parse_head(first) if start == 0 else None
         return Loaded(path, key, result, head)
+
+    def _unaffordable(
+        self, path: str, file_name: str, key: FileKey, reason: str, first: bytes
+    ) -> Loaded:
+        """The load of a file clawfs cannot afford to check (store/budget.py):
+        claw's fallback values, and an error that says clawfs cannot tell."""
+        error = session.LoadError(f"clawfs cannot tell what claw makes of it: {reason}")
+        self._report(path, str(error))
+        head = heads.parse_head(first) if first else None
+        return Loaded(path, key, summary.failed(file_name, error), head)
 
     def _check_bytes(self, fd: int, key: FileKey, fed: int) -> bytes | None:
         """The check bytes to keep a growing file's reader with, if it is small

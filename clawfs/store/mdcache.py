@@ -29,6 +29,11 @@ once and kept:
   behind what is kept renders from the start again, holding only its
   window (an `mmap` jumping backwards in a big session pays that).
 
+* A version clawfs cannot afford to check (store/budget.py: hundreds of MB,
+  a line of 16 MiB, a million lines) is not rendered: its Markdown is a
+  short note saying so (`unrendered`), decided before any of it is served,
+  so its size and its bytes always agree.
+
 No FUSE and no trio: methods that may render (`measure`, `title`, `read`)
 belong off the request thread; `known` and `read_cached` never do I/O
 beyond what they are given.
@@ -43,7 +48,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from clawfs.format.markdown import MarkdownReader
-from clawfs.store import files
+from clawfs.store import budget, files
 from clawfs.store.files import FileKey
 from clawfs.store.versions import Rendered
 
@@ -70,6 +75,18 @@ READER_COST = 32 << 10
 
 MAX_KEPT = 64
 """Kept readers at most, whatever their size."""
+
+UNAFFORDABLE_KEPT = 4096
+"""Versions whose affordability is remembered (beyond, it is asked again)."""
+
+
+def unrendered(path: str, reason: str) -> bytes:
+    """The Markdown of a version clawfs cannot afford to render."""
+    name = os.path.basename(path)
+    return (
+        f"# {name}\n\nclawfs does not render this session: {reason}. "
+        f"Its bytes are in {name} itself.\n"
+    ).encode("utf-8", "surrogateescape")
 
 
 class Known(Protocol):
@@ -228,6 +245,31 @@ class MarkdownCache:
         self._known: Known = KnownHere() if known is None else known
         self._feeds: OrderedDict[str, _Feed] = OrderedDict()
         """Kept readers by path, least recently used first."""
+        self._over: OrderedDict[str, tuple[FileKey, str | None]] = OrderedDict()
+        """Path -> a version and why it cannot be afforded (None: it can)."""
+
+    def _unaffordable(self, fd: int, key: FileKey, path: str) -> str | None:
+        """Why version `key` (open as `fd`) cannot be rendered, if it cannot
+        (store/budget.py, asked once per version)."""
+        with self._lock:
+            kept = self._over.get(path)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        reason = budget.affordable(fd, key.size)
+        with self._lock:
+            self._over[path] = (key, reason)
+            self._over.move_to_end(path)
+            while len(self._over) > UNAFFORDABLE_KEPT:
+                self._over.popitem(last=False)
+        return reason
+
+    def _note(self, key: FileKey, path: str) -> bytes | None:
+        """The note a version is rendered as, if known to be one (no I/O)."""
+        with self._lock:
+            kept = self._over.get(path)
+        if kept is None or kept[0] != key or kept[1] is None:
+            return None
+        return unrendered(path, kept[1])
 
     # --- sizes and titles per version ---------------------------------------------
 
@@ -251,6 +293,8 @@ class MarkdownCache:
         with self._lock:
             for path in [p for p in self._feeds if p not in keep]:
                 del self._feeds[path]
+            for path in [p for p in self._over if p not in keep]:
+                del self._over[path]
 
     def measure(self, path: str, file_name: str) -> tuple[FileKey, Rendered] | None:
         """Render the file's current version to its end, or go on from a kept
@@ -273,6 +317,11 @@ class MarkdownCache:
         known = self.known(path, key)
         if known is not None and known.size is not None:
             return known
+        reason = self._unaffordable(fd, key, path)
+        if reason is not None:
+            rendered = Rendered("", len(unrendered(path, reason)))
+            self.remember(path, key, rendered)
+            return rendered
         growing = self._known.grew(path, key)
         with self._lock:
             feed = self._feeds.get(path)
@@ -306,6 +355,13 @@ class MarkdownCache:
             known = self.known(path, key)
             if known is not None:
                 return known.title
+            try:
+                reason = self._unaffordable(opened.fd, key, path)
+            except OSError:
+                return None
+            if reason is not None:
+                self.remember(path, key, Rendered("", len(unrendered(path, reason))))
+                return ""
             reader = MarkdownReader(path, file_name)
             fed = 0
             try:
@@ -329,6 +385,9 @@ class MarkdownCache:
     def read_cached(self, key: FileKey, path: str, off: int, size: int) -> bytes | None:
         """Bytes of version `key`'s rendering if they are at hand, else None.
         No I/O: for the request thread."""
+        note = self._note(key, path)
+        if note is not None:
+            return note[off : off + size]
         with self._lock:
             feed = self._feeds.get(path)
             if feed is not None:
@@ -347,6 +406,9 @@ class MarkdownCache:
     ) -> bytes:
         """Bytes `[off, off + size)` of the rendering of version `key` of the
         open file `fd` (fewer only at its end). May render: off the request thread."""
+        reason = self._unaffordable(fd, key, path)
+        if reason is not None:
+            return unrendered(path, reason)[off : off + size]
         with self._lock:
             feed = self._feeds.get(path)
         if feed is None:
