@@ -94,6 +94,9 @@ def run_workspaces(args: argparse.Namespace) -> int:
     index = StoreIndex(roots)
     index.scan()
     storecheck.warn_if_empty(roots, len(index.workspaces()), discovering=False)
+    # claw loads every file to decide `latest` (a later meta line wins over the
+    # first one a head reads): a command that answers once must do the same.
+    index.sweep()
     found = rows(index)
     text = render_json(found) if getattr(args, "json", False) else render_table(found)
     sys.stdout.flush()

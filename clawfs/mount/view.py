@@ -256,10 +256,12 @@ class View:
             return _dir(key)
         sf = self.index.file(fp, name)
         if sf is not None:
-            return _transcript(key, sf) if who is None or who.searches(sf.directory) else None
+            if sf.not_a_file or (who is not None and not who.searches(sf.directory)):
+                return None
+            return _transcript(key, sf)
         source = markdown_source(name, self._exists(fp))
         sf = None if source is None else self.index.file(fp, source)
-        if sf is None or (who is not None and not who.searches(sf.directory)):
+        if sf is None or sf.not_a_file or (who is not None and not who.searches(sf.directory)):
             return None
         return _markdown(key, sf)
 
@@ -303,7 +305,7 @@ class View:
         node says whose fork its session is, which only the file says)."""
         parts = key[3:]
         lineage = self.index.lineage(fp)
-        if who is not None and not self._knows_path(fp, lineage, parts, who):
+        if not self._path_ok(fp, lineage, parts, who):
             return None
         if lineage.find(parts) is not None:
             return _dir(key)
@@ -322,24 +324,28 @@ class View:
             return _link(key, "../" * depth + lineage.nodes[parent.children[last]].dir_name)
         return None
 
-    def _knows_path(self, fp: str, lineage: Lineage, parts: Key, who: Viewer) -> bool:
-        """Whether `who` knows the session of every node on `forks/<parts>`
-        (including a link to a continuation node); parts that are no node
-        (`fork`, `session.jsonl`, nothing) are left to the usual lookup."""
+    def _path_ok(self, fp: str, lineage: Lineage, parts: Key, who: Viewer | None) -> bool:
+        """Whether the session of every node on `forks/<parts>` (a link to a
+        continuation node included) is a file, and one `who` knows (None:
+        the mounting user); parts that are no node (`fork`, `session.jsonl`,
+        nothing) are left to the usual lookup."""
         node = None
         for n, name in enumerate(parts):
             children = lineage.top if n == 0 else ({} if node is None else node.children)
             entry = children.get(name)
             if entry is None:
                 return True
-            if not self._knows(fp, entry, who):
+            if not self._shown_node(fp, entry, who):
                 return False
             node = lineage.nodes[entry]
         return True
 
-    def _knows(self, fp: str, name: str, who: Viewer) -> bool:
+    def _shown_node(self, fp: str, name: str, who: Viewer | None) -> bool:
+        """A node of `forks/` is shown for a session that is a file (a
+        directory named like one is no node to fork or read) and, to another
+        user, that it knows."""
         sf = self.index.file(fp, name)
-        return sf is not None and who.knows(sf)
+        return sf is not None and not sf.not_a_file and (who is None or who.knows(sf))
 
     # --- what entries report to every caller (--allow-other only) ----------------
 
@@ -461,7 +467,7 @@ class View:
             _dir((*key, BRANCHES)),
         ]
         for sf in ws.ordered:  # each transcript, then its Markdown
-            if who is not None and not who.lists(sf.directory):
+            if sf.not_a_file or (who is not None and not who.lists(sf.directory)):
                 continue  # a merged directory: only the names of its own directories
             entries.append(_transcript((*key, sf.name), sf))
             entries.append(_markdown((*key, markdown_name(sf.name, exists)), sf))
@@ -470,11 +476,11 @@ class View:
     def _list_forks(self, key: Key, who: Viewer | None) -> Entries:
         fp = key[1]
         lineage = self.index.lineage(fp)
-        if who is not None and not self._knows_path(fp, lineage, key[3:], who):
+        if not self._path_ok(fp, lineage, key[3:], who):
             return []
 
         def known(name: str) -> bool:
-            return who is None or self._knows(fp, name, who)
+            return self._shown_node(fp, name, who)
 
         if len(key) == 3:
             return [_dir((*key, name)) for name, entry in lineage.top.items() if known(entry)]

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from clawfs.format.summary import Summary
-from clawfs.store import forkwriter, probe, versions
+from clawfs.store import forkwriter, membership, probe, versions
 from clawfs.store import latest as latest_rule
 from clawfs.store import lineage as lineage_tree
 from clawfs.store import scan as scanning
@@ -277,7 +277,7 @@ class StoreIndex:
         if fp is None:
             known = set(self._records.spaces)
             fp = self._membership.legacy_workspace(recorded, found.root, known)
-        belongs = self._membership.belongs(fp, recorded)
+        belongs = self._membership.belongs(fp, recorded, found.path, found.root)
         version = read.version
         old = self._records.listed(found.directory, found.file_name)
         if old is not None and not version.earlier_loaded and _loaded_earlier(old, version):
@@ -461,6 +461,8 @@ class StoreIndex:
         if fp is None and not name:
             with self._pass() as scan:
                 return self._rescan_root(root, scan)
+        if fp is not None and name:  # a directory named like a session (scan.py)
+            return self._refresh_file(given)[0]
         if fp is None or name:
             return set()
         directory = scanning.find_fp_dir(root, fp)
@@ -592,7 +594,7 @@ class StoreIndex:
         loaded = self._load(rec.path, rec.file_name)
         if loaded is None:
             return self._update(lambda: self._drop(rec.entry_path))
-        self._learn_root(loaded.summary.workspace_root)
+        self._learn_root(membership.resolve(loaded.summary.workspace_root, rec.root))
         return self._update(lambda: self._take(loaded))
 
     def cached_load(self, sf: SessionFile) -> Summary | None:
@@ -609,7 +611,7 @@ class StoreIndex:
         loaded = self._load(sf.path, sf.file_name)
         if loaded is None:
             raise FileNotFoundError(sf.path)
-        self._learn_root(loaded.summary.workspace_root)
+        self._learn_root(membership.resolve(loaded.summary.workspace_root, sf.root))
         self._update(lambda: self._take(loaded))
         return loaded.summary
 

@@ -1,7 +1,13 @@
 """Which workspace a session belongs to (SPEC §2).
 
-A session in directory `<fp>/` belongs there when it records no workspace
-root, or when the fingerprint claw computes for its recorded root is `fp`.
+A session in directory `<fp>/` belongs there when the fingerprint claw
+computes for its recorded root is `fp`; one that records no root belongs
+when its canonical path lies in the workspace, where the workspace is known
+(claw drops it otherwise, "legacy session is missing workspace binding",
+session_control.rs 365-372, 815-817; in a bare `--store` it is not known,
+and the session belongs). A relative recorded root (`"."`) is resolved
+against the workspace, as claw canonicalizes it against its working
+directory, which is the workspace (807-813, 33-48; `resolve`).
 claw hashes the canonical path where it exists (and the raw one before
 #151); for a Windows path the canonical form is the verbatim `\\\\?\\` one.
 `fingerprint.fingerprint_candidates` knows those forms. Sessions that do not
@@ -17,9 +23,26 @@ root string. The index decides new roots before taking its lock
 from __future__ import annotations
 
 import os
+import posixpath
 
 from clawfs.format import fingerprint
+from clawfs.host import paths
 from clawfs.store.roots import Root
+
+
+def resolve(workspace_root: str | None, root: Root) -> str | None:
+    """A recorded root as claw reads it in a store of `root`: a relative one
+    joined to the workspace (`root.owner_dir()`); where that is not known,
+    `"."` (the workspace, whichever it is) counts as no recorded root, and
+    any other relative one is left as it is (it belongs nowhere). No I/O."""
+    if workspace_root is None or workspace_root.startswith("/"):
+        return workspace_root
+    if fingerprint.is_windows_path(workspace_root):
+        return workspace_root
+    owner = root.owner_dir()
+    if owner is not None:
+        return posixpath.normpath(posixpath.join(owner, workspace_root))
+    return None if posixpath.normpath(workspace_root) == "." else workspace_root
 
 
 class Membership:
@@ -70,8 +93,13 @@ class Membership:
             self._candidates[workspace_root] = cached
         return cached
 
-    def belongs(self, fp: str, workspace_root: str | None) -> bool:
-        return workspace_root is None or fp in self.candidates(workspace_root)
+    def belongs(self, fp: str, workspace_root: str | None, path: str, root: Root) -> bool:
+        """Whether the session at real path `path` in a store of `root`, with
+        this recorded root (`resolve`d), belongs to workspace `fp`."""
+        if workspace_root is None:
+            owner = root.owner_dir()
+            return owner is None or paths.inside(path, owner)
+        return fp in self.candidates(workspace_root)
 
     def legacy_workspace(
         self, workspace_root: str | None, root: Root, known_fps: set[str]

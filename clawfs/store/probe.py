@@ -12,12 +12,14 @@ mount read that version, not read again: one `stat`.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from clawfs.format import head as heads
-from clawfs.format import session
-from clawfs.store import files, versions
+from clawfs.format import session, summary
+from clawfs.store import files, membership, versions
+from clawfs.store import scan as scanning
 from clawfs.store.loads import LoadCache
 from clawfs.store.records import SessionFile
 from clawfs.store.scan import Found
@@ -39,7 +41,8 @@ class Probe(NamedTuple):
 
     @property
     def workspace_root(self) -> str | None:
-        return self.version.workspace_root
+        """The recorded root as claw reads it here (membership.resolve)."""
+        return membership.resolve(self.version.workspace_root, self.found.root)
 
 
 def read(found: Found, old: SessionFile | None, loads: LoadCache, report: Report) -> Probe | None:
@@ -51,7 +54,7 @@ def read(found: Found, old: SessionFile | None, loads: LoadCache, report: Report
     try:
         opened = files.open_backing(found.path)
     except files.NotRegular:
-        return None
+        return _directory(found)
     except files.Unreadable as e:
         report(found.path, f"skipped, cannot read: {e.strerror}")
         return None
@@ -76,6 +79,20 @@ def read(found: Found, old: SessionFile | None, loads: LoadCache, report: Report
     if loaded is None:
         return None
     return Probe(found, Version.of(loaded.key, None, loaded.summary, stem))
+
+
+def _directory(found: Found) -> Probe | None:
+    """A directory named like a session in a fingerprint directory: claw lists
+    it as a session that fails to load, with its fallback values (scan.py)."""
+    try:
+        st = os.lstat(found.path)
+    except OSError:
+        return None
+    if found.fp_dir is None or not stat.S_ISDIR(st.st_mode):
+        return None
+    failed = summary.failed(found.file_name, session.LoadError(scanning.IS_A_DIRECTORY))
+    key = files.file_key(st)
+    return Probe(found, Version.of(key, None, failed, session.file_stem(found.file_name)))
 
 
 def read_changed(

@@ -39,12 +39,12 @@ from clawfs.format import session
 from clawfs.format.head import Head
 from clawfs.format.summary import Summary
 from clawfs.store import lineage as lineage_tree
-from clawfs.store import order, versions
+from clawfs.store import membership, order, versions
 from clawfs.store.files import FileKey
 from clawfs.store.latest import Stamp
 from clawfs.store.order import Ordered, SortKey
 from clawfs.store.roots import Root, suffixed_name
-from clawfs.store.scan import Found, rot_stem
+from clawfs.store.scan import IS_A_DIRECTORY, Found, rot_stem
 from clawfs.store.versions import Rendered, Version
 
 K = TypeVar("K")
@@ -124,6 +124,12 @@ class SessionFile:
         return rot_stem(self.file_name) is not None
 
     @property
+    def not_a_file(self) -> bool:
+        """A directory named like a session (scan.py): listed as claw lists it
+        (index.tsv, tree), but no file of the mount, nor a node of `forks/`."""
+        return self.version.texts[3] == IS_A_DIRECTORY and self.version.loaded
+
+    @property
     def fork_directory(self) -> str:
         """Where a fork of this file goes: its own directory, `<root>/<fp>/` for flat files."""
         return os.path.join(self.root.realpath, self.fp) if self.legacy else self.directory
@@ -162,7 +168,9 @@ class SessionFile:
 
     @property
     def workspace_root(self) -> str | None:
-        return self.version.workspace_root
+        """The recorded root as claw reads it here (membership.resolve): what
+        membership and the labels go by; index.tsv shows the file's own."""
+        return membership.resolve(self.version.workspace_root, self.root)
 
     @property
     def branch_name(self) -> str | None:
@@ -608,3 +616,4 @@ def _member(rec: SessionFile) -> lineage_tree.Member:
         stem=session.file_stem(rec.file_name),
         precedence=rec.root.precedence,
     )
+

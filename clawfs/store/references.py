@@ -104,9 +104,13 @@ def resolve(index: StoreIndex, reference: str, cwd: str) -> Resolved:
 
 
 def _latest(index: StoreIndex, fp: str) -> Resolved:
+    # claw loads every file to decide (a later meta line wins over the first):
+    # a command that answers once loads them too, this workspace's first.
+    index.loaded(fp)
     found = index.latest(fp)
     if found is not None:
         return Resolved(found.path, found)
+    index.sweep()
     found = index.global_latest()
     if found is not None:
         return Resolved(found.path, found, elsewhere=found.fp != fp)

@@ -38,6 +38,8 @@ class Root:
     realpath: str
     kind: RootKind
     precedence: int
+    owner: str | None = None
+    """The project `P` of a `P/.claw/sessions` root, canonical (`owner_dir`)."""
 
     @property
     def suffix(self) -> str:
@@ -45,22 +47,33 @@ class Root:
         return "~" + hashlib.sha256(os.fsencode(self.realpath)).hexdigest()[:8]
 
     def owner_dir(self) -> str | None:
-        """The project a `<P>/.claw/sessions` root belongs to (`P`), else None.
+        """The project a `<P>/.claw/sessions` root belongs to (`P`, canonical),
+        else None: claw's workspace when it runs in `P`.
 
         Legacy flat files without a recorded root join that project's
-        workspace, and it names the workspace when no file does (SPEC §2).
+        workspace, it names the workspace when no file does, a relative
+        recorded root is resolved against it, and a session that records no
+        root belongs only where its canonical path lies in it (SPEC §2).
         """
-        parent, name = os.path.split(self.realpath)
-        grand, claw = os.path.split(parent)
-        if name == "sessions" and claw == ".claw" and grand:
-            return grand
-        return None
+        return self.owner
 
 
 def make_root(path: str, kind: RootKind, precedence: int) -> Root:
     """A root for `path`; it need not exist yet (it is watched until it does)."""
     absolute = os.path.abspath(os.path.expanduser(path))
-    return Root(absolute, os.path.realpath(absolute), kind, precedence)
+    real = os.path.realpath(absolute)
+    return Root(absolute, real, kind, precedence, _owner(absolute, real))
+
+
+def _owner(absolute: str, real: str) -> str | None:
+    """`P` of a root named `P/.claw/sessions` (as given: claw works in `P`,
+    wherever its `.claw/sessions` links to), else of its real path; canonical."""
+    for candidate in (absolute, real):
+        parent, name = os.path.split(candidate)
+        grand, claw = os.path.split(parent)
+        if name == "sessions" and claw == ".claw" and grand:
+            return os.path.realpath(grand)
+    return None
 
 
 def global_root_path(env: Mapping[str, str] | None = None) -> str:

@@ -5,7 +5,9 @@ as Rust's `Path::extension`) is exactly `jsonl` or `json`
 (session_control.rs). So rotated copies `<stem>.rot-<ms>.jsonl` are
 sessions, while temp files `<name>.tmp-<ms>-<n>` and backups
 `<name>.before-clear-<ms>.bak` are not. A *directory* named like a session
-is not one. Fingerprint directories are the 16-hex subdirectories of a
+in a fingerprint directory is listed too, as claw lists it: a session that
+fails to load ("Is a directory", 664-671, 430-439; probe.py); in a root,
+claw lists files only. Fingerprint directories are the 16-hex subdirectories of a
 root; anything else in a root is ignored.
 
 Symlinks are followed only while they stay inside the root (SPEC §6), and
@@ -25,6 +27,9 @@ from clawfs.host import paths
 from clawfs.store.roots import Root
 
 FINGERPRINT_DIR = re.compile(r"[0-9a-f]{16}")
+IS_A_DIRECTORY = "Is a directory (os error 21)"
+"""claw's load error for a directory named like a session (Rust's io::Error
+text): what such an entry's load says, and how it is told from a file."""
 ROT_NAME = re.compile(r"(?P<stem>.*)\.rot-(?P<ms>[0-9]+)\.jsonl", re.DOTALL)
 
 
@@ -166,11 +171,20 @@ def read_fp_dir(root: Root, fp: str, directory: str) -> list[Found]:
                 if not is_session_name(entry.name):
                     continue
                 real = _resolve(entry, root, want_dir=False)
+                if real is None and _plain_dir(entry):
+                    real = entry.path  # claw lists it, and fails to load it
                 if real is not None:
                     found.append(Found(place, entry.name, _unless(real, entry.path)))
     except OSError:
         return []
     return found
+
+
+def _plain_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _unless(real: str, listed: str) -> str | None:
@@ -184,9 +198,12 @@ def find_entry(root: Root, fp: str | None, directory: str, name: str) -> Found |
         return None
     path = os.path.join(directory, name)
     try:
-        real = _resolve_path(path, os.lstat(path), root, want_dir=False)
+        lst = os.lstat(path)
+        real = _resolve_path(path, lst, root, want_dir=False)
     except OSError:
         return None
+    if real is None and fp is not None and stat.S_ISDIR(lst.st_mode):
+        real = path  # a directory named like a session, as read_fp_dir lists it
     return None if real is None else Found(Place(root, fp, directory), name, _unless(real, path))
 
 
