@@ -232,6 +232,9 @@ class Operations(pyfuse3.Operations):
         self._refresh_limiter = trio.CapacityLimiter(REFRESH_THREADS)
         self._seen: kernelcache.Seen = {}
         self._told: dict[int, tuple[int, int]] = {}
+        self._generations: dict[int, int | None] = {}
+        """The inode generation of the file last opened for each held transcript
+        or `.md` inode (its pages are what the kernel may hold)."""
         """The backing version (size, mtime) whose attributes the kernel was last
         given for each held transcript or `.md` inode (see `_open_transcript`)."""
         """What each held inode was last checked against (kernelcache.find_stale)."""
@@ -534,6 +537,7 @@ class Operations(pyfuse3.Operations):
                 if not self._inodes.is_held(inode):
                     self._seen.pop(inode, None)
                     self._told.pop(inode, None)
+                    self._generations.pop(inode, None)
             except Exception:
                 log.exception("forget(%d, %d)", inode, count)
 
@@ -706,7 +710,12 @@ class Operations(pyfuse3.Operations):
         # pages are not this file's: drop them (no keep_cache) and have it ask.
         st = opened.stat
         replaced = self._note_replaced(inode, node, st)
-        if not replaced and self._told.get(inode) != (st.st_size, st.st_mtime_ns):
+        generation = files.generation(opened.fd)
+        earlier = self._generations.get(inode, generation)
+        self._generations[inode] = generation
+        if not replaced and (
+            self._told.get(inode) != (st.st_size, st.st_mtime_ns) or earlier != generation
+        ):
             self._invalidate(kernelcache.Stale(attrs=[inode]))
             replaced = True
         handle: TranscriptHandle | MarkdownHandle = TranscriptHandle(inode, opened.fd)

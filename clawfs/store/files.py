@@ -29,8 +29,10 @@ that kept its key did not change.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
+import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -63,6 +65,20 @@ def file_key(st: os.stat_result) -> FileKey:
     # object for both (32 bytes a file, 3 MB at 100,000 sessions).
     return FileKey(st.st_dev, st.st_ino, st.st_size, mtime_ns,
                    mtime_ns if ctime_ns == mtime_ns else ctime_ns)
+
+
+_FS_IOC_GETVERSION = 0x80087601  # _IOR('v', 1, long)
+
+
+def generation(fd: int) -> int | None:
+    """The inode generation of the open file `fd`, where the filesystem keeps
+    one (ext4, xfs, btrfs; else None). A device and inode number are reused
+    once a file is deleted, and in a burst of saves by rename a new file can
+    get the old one's number, size and (coarse) mtime: its generation differs."""
+    try:
+        return int(struct.unpack("l", fcntl.ioctl(fd, _FS_IOC_GETVERSION, b"\0" * 8))[0])
+    except OSError:
+        return None
 
 
 class NotRegular(FileNotFoundError):

@@ -23,6 +23,7 @@ from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.inodes import ROOT_INODE
 from clawfs.mount.privacy import Viewers
 from clawfs.mount.view import Entry, EntryKind
+from clawfs.store import files
 from clawfs.store.files import FileKey
 from clawfs.store.versions import Rendered
 
@@ -394,3 +395,25 @@ def test_a_transcript_saved_over_after_lookup_serves_the_new_file(
     assert stat_ino == old and size == len(b"another file\n")
     assert data == b"another file\n" and not kept
     assert new != old
+
+
+def test_a_file_with_an_old_number_but_another_generation_is_not_served_from_cache(
+    ops: Operations, view: FakeView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new file that got the old one's device and inode number, size and
+    (coarse) mtime back, in a burst of saves: its inode generation differs,
+    so the kernel's pages of the old one are dropped (no keep_cache)."""
+    generations = iter([7, 7, 8])
+    monkeypatch.setattr(files, "generation", lambda fd: next(generations))
+
+    async def scenario() -> list[bool]:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        kept = []
+        for _ in range(3):
+            info = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+            kept.append(info.keep_cache)
+            await ops.release(info.fh)
+        return kept
+
+    assert run(scenario) == [True, True, False]
+

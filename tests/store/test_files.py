@@ -214,3 +214,19 @@ def test_a_file_saved_over_while_open_is_still_the_one_opened(tmp_path: Path) ->
         os.replace(tmp_path / "new", path)
         assert files.opened_at(opened.fd, str(path))
         assert not files.opened_at(opened.fd, str(tmp_path / "other.jsonl"))
+
+
+def test_the_generation_tells_a_new_file_that_got_an_old_number(tmp_path: Path) -> None:
+    """ext4 keeps one (tmp_path is ext4 here); a file without (a pipe) has None."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"x\n")
+    with files.open_backing(str(path)) as opened:
+        first = files.generation(opened.fd)
+        assert isinstance(first, int)
+        assert files.generation(opened.fd) == first
+    read_end, write_end = os.pipe()
+    try:
+        assert files.generation(read_end) is None
+    finally:
+        os.close(read_end)
+        os.close(write_end)
