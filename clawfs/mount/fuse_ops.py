@@ -54,32 +54,50 @@ from clawfs.store.access import Mode
 log = logging.getLogger(__name__)
 
 # How long the kernel may answer from its caches. The store changes under
-# us, and the watcher turns every change into invalidations of exactly what
-# the kernel holds (live/livestore.py, mount/kernelcache.py), so timeouts only
-# bound how long a *missed* change can show (events lost before the 60 s
-# safety sweep, or the 1 s polling fallback). Hence long where nothing
-# changes and short where something can:
+# us, and the watcher turns every change it sees into invalidations of
+# exactly what the kernel holds (live/livestore.py, mount/kernelcache.py): an
+# append, a save by rename, a deletion, a re-pointed alias show at once, so a
+# timeout bounds only how long a change the watcher *missed* can show, and
+# that is bounded anyway by the safety sweep (a rescan every 60 s,
+# livestore.SWEEP_SECONDS, whose changes are invalidated like any other; on
+# a polled root, a network or FUSE filesystem, the poller sees most changes
+# sooner: live/poller.py). Meanwhile every expired entry costs a round trip
+# (~30 us in pyfuse3 + trio): with transcripts at 1 s, a warm `cat` of every
+# transcript paid a GETATTR per file (its fstat, and the read path under
+# AUTO_INVAL_DATA, revalidate expired attributes). Hence 60 s wherever the
+# watcher invalidates:
 #
-# - Transcript and alias attributes: 1 s. `tail -f` fstat()s every second
-#   and is answered from this cache; an append invalidates them at once,
-#   but if that invalidation is ever late, `tail -f` still follows within a
-#   second (and AUTO_INVAL_DATA then drops stale pages). Never 0: `ls -l` of
-#   10k entries becomes 100x slower (pyfuse3 notes).
+# - Transcripts and their `.md` files: 60 s. `tail -f` fstat()s every
+#   second and is answered from this cache, so the invalidation on append
+#   is what makes it follow (tests/e2e/test_freshness.py); the new size also
+#   drops stale pages (AUTO_INVAL_DATA). Never 0: `ls -l` of 10k entries
+#   becomes 100x slower (pyfuse3 notes). A READ still makes the next stat
+#   ask once: the kernel then drops its cached atime (unless the mount is
+#   read-only).
+# - Aliases and other links: 1 s. Their times are those of the file they
+#   end at (`find -newer`), which an append changes with no change to the
+#   link for the watcher to invalidate. Reading through a link never asks
+#   for them (readlink is asked each time anyway), so this costs no `cat`.
 # - Directories, control files, index.tsv: their attributes never change
 #   (fixed modes, size 0, the mount's start time), so 60 s; their existence
 #   is checked again by every getattr after that (ESTALE when gone) and
 #   invalidated at once when a workspace changes. Not the mount's root:
 #   after a `kill -9`, a stat of the mountpoint answers from this cache and
 #   hides the dead mount for as long (pyfuse3 notes), so it keeps 1 s.
+# - With --allow-other, everything whose owner and mode come from the store
+#   (`shown`): 1 s. The kernel checks other users against the modes cached
+#   here, and a chmod changes neither size nor mtime, so no invalidation
+#   follows it (kernelcache marks a version by those); 1 s keeps a revoked
+#   read bit from letting another user in for longer (SPEC §3).
 # - Names -> inodes: 60 s. A name whose file was replaced, removed or moved
 #   (forks/ nodes) is invalidated when the change is seen; a missed one is
 #   still caught on use, since its inode then answers ESTALE and the kernel
 #   looks the name up again. New names need nothing: an ENOENT is not cached
-#   and listings are read fresh on every opendir.
+#   and listings are read fresh on every opendir. (With --allow-other, a
+#   name not every user may know: 0, so each caller is asked: _for_lookup.)
 SHORT_ATTR_TIMEOUT = 1.0
 LONG_ATTR_TIMEOUT = 60.0
 ENTRY_TIMEOUT = 60.0
-CHANGING = (EntryKind.TRANSCRIPT, EntryKind.MARKDOWN, EntryKind.SYMLINK)
 BACKED = kernelcache.BACKED
 
 # A listing answers only entries whose attributes are known: before a batch
@@ -381,8 +399,8 @@ class Operations(pyfuse3.Operations):
         attr.st_ino = inode
         attr.generation = 0  # numbers are never reused within a mount
         attr.entry_timeout = ENTRY_TIMEOUT
-        changing = kind in CHANGING or inode == pyfuse3.ROOT_INODE or shown is not None
-        attr.attr_timeout = SHORT_ATTR_TIMEOUT if changing else LONG_ATTR_TIMEOUT
+        short = inode == pyfuse3.ROOT_INODE or kind is EntryKind.SYMLINK or shown is not None
+        attr.attr_timeout = SHORT_ATTR_TIMEOUT if short else LONG_ATTR_TIMEOUT
         attr.st_uid = self._uid if shown is None else shown.uid
         attr.st_gid = self._gid if shown is None else shown.gid
         attr.st_nlink = 1

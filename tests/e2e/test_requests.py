@@ -11,7 +11,9 @@ from __future__ import annotations
 import collections
 import os
 import re
+import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +23,10 @@ import pytest
 from clawfs.cli.samplestore import SampleStore, generate
 from clawfs.format.fingerprint import fingerprint
 
-from mounting import Mount, mounted
+from mounting import Mount, mounted, wait_until
+
+SOON = 5.0
+"""Seconds something asynchronous may take to show (a release, an invalidation)."""
 
 REQUEST = re.compile(r"^clawfs: (\w+)\((\d*)", re.M)
 """A request line of a foreground mount's --debug log: its name, its first
@@ -129,3 +134,66 @@ def test_a_failed_fork_still_fails_the_writer(store: tuple[Mount, SampleStore, P
         assert done.returncode != 0 and "Invalid argument" in done.stderr, command
     assert forks_made(sample, before) == set()
     assert (ws / "fork").read_text() == "error: fork command has a control character\n"
+
+
+def test_a_warm_cat_is_one_open_and_one_release(
+    store: tuple[Mount, SampleStore, Path], tmp_path: Path
+) -> None:
+    """Once the kernel holds a transcript, a `cat` of it a second later asks
+    nothing but OPEN and RELEASE: no LOOKUP, no GETATTR (its attributes are
+    kept 60 s, the watcher invalidates them on change), no FLUSH, no READ
+    (the pages are kept), and a `stat` asks nothing at all."""
+    m, sample, ws = store
+    through = ws / sample.files["login"].name
+    assert through.read_bytes() == sample.files["login"].read_bytes()
+    checked_once(m, through, sample.files["login"].parent)
+    time.sleep(1.1)  # past a 1 s attribute timeout
+    requests = Requests(m, os.stat(through).st_ino)
+    assert subprocess.run(["cat", through], capture_output=True).stdout == through.read_bytes()
+    counts: collections.Counter[str] = collections.Counter()
+
+    def released() -> bool:
+        counts.update(requests.take())
+        return counts["release"] >= 2
+
+    wait_until(released, SOON, "the releases (sent after close returns)")
+    assert counts == {"open": 2, "release": 2}  # the `cat` and read_bytes() above
+    os.stat(through)
+    assert requests.take() == {}
+
+
+def checked_once(m: Mount, through: Path, backing_dir: Path) -> None:
+    """Have the mount check the held transcript `through` against the store
+    once, so that later checks leave it alone while it does not change.
+
+    A change in the workspace (a new file in `backing_dir`) has the mount
+    check what the kernel holds, and a held transcript is invalidated the
+    first time it is checked ("in doubt, invalidate", kernelcache.py): the
+    next stat of it then asks GETATTR.
+    """
+    inode = os.stat(through).st_ino
+    since = Requests(m, inode)
+    (backing_dir / f"session-{time.time_ns()}.jsonl").write_bytes(b"")
+
+    def checked() -> bool:
+        os.stat(through)
+        return since.asked(f"getattr({inode}")
+
+    wait_until(checked, SOON, "the new file's refresh invalidating the held transcript")
+
+
+def test_with_other_users_a_chmod_shows_within_seconds(tmp_path: Path) -> None:
+    """With --allow-other the kernel checks other users against the cached
+    modes, and a chmod is no change the watcher invalidates: transcripts'
+    attributes are then kept 1 s, not 60."""
+    sample = generate(tmp_path / "sample")
+    backing = sample.files["login"]
+    args = [*sample.mount_args(), "--allow-other", "--debug"]
+    with mounted(extra_args=args, tmp=tmp_path) as m:
+        project = os.path.realpath(sample.base / "projects" / "webapp")
+        through = m.path / "sessions" / fingerprint(project) / backing.name
+        assert os.stat(through).st_mode & stat.S_IRUSR  # the owner may read it
+        checked_once(m, through, backing.parent)
+        backing.chmod(0o200)
+        wait_until(lambda: not os.stat(through).st_mode & stat.S_IRUSR, SOON,
+                   "the revoked read bit through the mount")
