@@ -47,6 +47,7 @@ from clawfs.mount.errors import RequestError
 from clawfs.mount.inodes import InodeTable
 from clawfs.mount.mdfiles import MarkdownFiles, Source
 from clawfs.mount.privacy import Viewer
+from clawfs.mount.reader import Backing, Reader
 from clawfs.mount.view import Entry, EntryKind, View, session_file, workspace_of
 from clawfs.store import files
 from clawfs.store.access import Mode
@@ -197,7 +198,7 @@ class TranscriptHandle:
     the same file even after claw renames a new one over it or it is deleted."""
 
     inode: int
-    fd: int
+    backing: Backing
 
 
 @dataclass
@@ -248,6 +249,7 @@ class Operations(pyfuse3.Operations):
         self._limiter = trio.CapacityLimiter(LOAD_THREADS)
         self._generate_limiter = trio.CapacityLimiter(GENERATE_THREADS)
         self._refresh_limiter = trio.CapacityLimiter(REFRESH_THREADS)
+        self._reader = Reader()
         self._seen: kernelcache.Seen = {}
         self._told: dict[int, tuple[int, int]] = {}
         self._generations: dict[int, int | None] = {}
@@ -597,7 +599,7 @@ class Operations(pyfuse3.Operations):
             st, size = await self._markdown.measure_open(handle.source)
             shown = self._shown_open(inode, st)
             return self._attributes(inode, EntryKind.MARKDOWN, st, None, size, shown)
-        st = os.fstat(handle.fd)
+        st = os.fstat(handle.backing.fd)
         return self._attributes(inode, EntryKind.TRANSCRIPT, st, shown=self._shown_open(inode, st))
 
     def _shown_open(self, inode: int, st: os.stat_result) -> Mode | None:
@@ -736,13 +738,13 @@ class Operations(pyfuse3.Operations):
         ):
             self._invalidate(kernelcache.Stale(attrs=[inode]))
             replaced = True
-        handle: TranscriptHandle | MarkdownHandle = TranscriptHandle(inode, opened.fd)
+        handle: TranscriptHandle | MarkdownHandle = TranscriptHandle(inode, Backing(opened.fd))
         if node.kind is EntryKind.MARKDOWN:
             sf = session_file(self.view.index, node)
             if sf is None:
                 opened.close()
                 raise FUSEError(errno.ESTALE)
-            handle = MarkdownHandle(inode, Source(opened.fd, sf.path, sf.file_name))
+            handle = MarkdownHandle(inode, Source(Backing(opened.fd), sf.path, sf.file_name))
         self._files[fh] = handle
         self._open.setdefault(inode, []).append(handle)
         # keep_cache: re-reads come from the page cache; a changed size or
@@ -753,7 +755,7 @@ class Operations(pyfuse3.Operations):
     async def read(self, fh: int, off: int, size: int) -> bytes:
         handle = self._files[fh]
         if isinstance(handle, TranscriptHandle):
-            return os.pread(handle.fd, size, off)
+            return await self._reader.read(handle.backing, size, off)
         if isinstance(handle, MarkdownHandle):
             return await self._markdown.read(handle.source, off, size)
         if isinstance(handle, GeneratedHandle):
@@ -792,7 +794,7 @@ class Operations(pyfuse3.Operations):
             if not handles:
                 del self._open[handle.inode]
             if isinstance(handle, TranscriptHandle):
-                os.close(handle.fd)
+                handle.backing.close()  # once no worker thread reads from it
             else:
                 handle.source.close()  # once no worker thread renders from it
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import trio
 
+from clawfs.mount.reader import Backing
 from clawfs.store import files
 from clawfs.store.mdcache import MarkdownCache
 
@@ -33,28 +34,20 @@ MEASURE_TRIES = 3
 @dataclass(eq=False)
 class Source:
     """An open transcript as its Markdown is served: the backing descriptor
-    (kept, so a file renamed over or deleted keeps reading as it was), its
-    real path and its file name (a meta-less file's id is its stem)."""
+    (kept, so a file renamed over or deleted keeps reading as it was; closed
+    once no worker thread uses it: reader.Backing), its real path and its
+    file name (a meta-less file's id is its stem)."""
 
-    fd: int
+    backing: Backing
     path: str
     file_name: str
-    _busy: int = field(default=0, init=False)
-    _closed: bool = field(default=False, init=False)
+
+    @property
+    def fd(self) -> int:
+        return self.backing.fd
 
     def close(self) -> None:
-        """Close the descriptor once no worker thread reads from it."""
-        self._closed = True
-        if not self._busy:
-            os.close(self.fd)
-
-    def _enter(self) -> None:
-        self._busy += 1
-
-    def _leave(self) -> None:
-        self._busy -= 1
-        if self._closed and not self._busy:
-            os.close(self.fd)
+        self.backing.close()
 
 
 class MarkdownFiles:
@@ -90,11 +83,8 @@ class MarkdownFiles:
         if size is not None:
             return st, size
         self.rendered += 1
-        source._enter()
-        try:
+        with source.backing.in_use():
             return await trio.to_thread.run_sync(self._measure_fd, source, limiter=self._limiter)
-        finally:
-            source._leave()
 
     def _measure_fd(self, source: Source) -> tuple[os.stat_result, int]:
         for _ in range(MEASURE_TRIES):
@@ -112,11 +102,8 @@ class MarkdownFiles:
         if cached is not None:
             return cached
         self.rendered += 1
-        source._enter()
-        try:
+        with source.backing.in_use():
             return await trio.to_thread.run_sync(
                 self.cache.read, source.fd, key, source.path, source.file_name, off, size,
                 limiter=self._limiter,
             )
-        finally:
-            source._leave()

@@ -197,3 +197,39 @@ def test_with_other_users_a_chmod_shows_within_seconds(tmp_path: Path) -> None:
         backing.chmod(0o200)
         wait_until(lambda: not os.stat(through).st_mode & stat.S_IRUSR, SOON,
                    "the revoked read bit through the mount")
+
+
+THREAD_READ = "not in the page cache, from a worker thread"
+"""What the --debug log says of a read that went to a worker thread (reader.py)."""
+
+
+def drop_pages(path: Path) -> None:
+    """Have the kernel forget the file's cached pages (written back first)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_only_a_read_the_page_cache_cannot_answer_goes_to_a_worker_thread(
+    store: tuple[Mount, SampleStore, Path]
+) -> None:
+    """A cold read waits for the disk in a worker thread, so it stalls no
+    other request (tests/mount/test_fuse_ops.py shows that by construction);
+    a read of cached pages is answered on the request thread."""
+    m, sample, ws = store
+    cold, warm = sample.files["login"], sample.files["bugfix"]
+    for backing in (cold, warm):
+        # Fully loaded now, so nothing in the mount reads it again by itself.
+        assert os.getxattr(ws / backing.name, "user.claw.message_count")
+    drop_pages(cold)
+    since = len(m.log())
+    assert (ws / cold.name).read_bytes() == cold.read_bytes()
+    assert m.log()[since:].count(THREAD_READ) >= 1
+    assert warm.read_bytes()  # its pages are cached now
+    since = len(m.log())
+    assert (ws / warm.name).read_bytes() == warm.read_bytes()
+    assert THREAD_READ not in m.log()[since:]
+    assert "read(" in m.log()[since:]

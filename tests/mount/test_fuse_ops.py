@@ -417,3 +417,52 @@ def test_a_file_with_an_old_number_but_another_generation_is_not_served_from_cac
 
     assert run(scenario) == [True, True, False]
 
+
+def test_a_read_waiting_for_the_disk_holds_up_no_other_request(
+    ops: Operations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By construction: the backing file's pages are not cached (RWF_NOWAIT
+    says EAGAIN) and its read cannot finish until the test lets it, which it
+    does only once a getattr and a second read of a cached range have been
+    answered. Were the read on the request thread, they could not be."""
+    real_preadv, real_pread = os.preadv, os.pread
+    cold = threading.Event()
+    cold.set()
+    reading, let_go = threading.Event(), threading.Event()
+
+    def preadv(fd: int, buffers: list[memoryview], off: int, flags: int = 0) -> int:
+        if cold.is_set():
+            raise BlockingIOError(errno.EAGAIN, "not cached")
+        return real_preadv(fd, buffers, off, flags)
+
+    def pread(fd: int, size: int, off: int) -> bytes:
+        reading.set()
+        let_go.wait(10)
+        return real_pread(fd, size, off)
+
+    monkeypatch.setattr(os, "preadv", preadv)
+    monkeypatch.setattr(os, "pread", pread)
+    done: list[str] = []
+
+    async def scenario() -> bytes:
+        attr = await ops.lookup(ROOT_INODE, b"a.jsonl", None)  # type: ignore[arg-type]
+        info = await ops.open(attr.st_ino, os.O_RDONLY, None)  # type: ignore[arg-type]
+        got: list[bytes] = []
+
+        async def cold_read() -> None:
+            got.append(await ops.read(info.fh, 0, 100))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cold_read)
+            await trio.to_thread.run_sync(reading.wait, 10)  # it waits in its worker thread
+            assert (await ops.getattr(attr.st_ino, None)).st_size == 6  # type: ignore[arg-type]
+            cold.clear()
+            assert await ops.read(info.fh, 1, 4) == b"ello"
+            done.append("answered meanwhile")
+            assert not got
+            let_go.set()
+        await ops.release(info.fh)
+        return got[0]
+
+    assert run(scenario) == b"hello\n"
+    assert done == ["answered meanwhile"]
