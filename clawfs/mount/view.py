@@ -114,6 +114,43 @@ def session_file(index: StoreIndex, entry: Entry) -> SessionFile | None:
     return None
 
 
+Derived = tuple[str, str | None]
+"""One piece of what the index derives once per state: (what, its workspace)."""
+
+
+def derived(key: Key, listing: bool = False) -> Derived | None:
+    """What the index derives once per state (`View.stamp`) that resolving
+    `key` (with `listing`, listing it) may compute, or None when that is a
+    lookup in the index:
+
+    - ("latest", fp): a workspace's alias target, whose candidates may need
+      a full load (`StoreIndex.latest`);
+    - ("lineage", fp): its fork tree, for what lies in `forks/`;
+    - ("branches", fp): its `branches/` (the fork tree and every file's branch);
+    - ("listing", fp): its listing (a snapshot of every file, and `latest`);
+    - ("aliases", None): the root's aliases, over all workspaces;
+    - ("labels", None): the labels in `workspaces/` (every workspace's home).
+    """
+    if len(key) >= 2 and key[0] == SESSIONS:
+        fp = key[1]
+        if len(key) == 2:
+            return ("listing", fp) if listing else None
+        if len(key) == 3 and (key[2] in ALIASES or key[2] in MD_ALIASES):
+            return ("latest", fp)
+        if key[2] == FORKS and (listing or len(key) > 3):
+            return ("lineage", fp)
+        if key[2] == BRANCHES and (listing or len(key) > 3):
+            return ("branches", fp)
+        return None
+    if not key:
+        return ("aliases", None) if listing else None
+    if len(key) == 1 and (key[0] in ALIASES or key[0] in MD_ALIASES):
+        return ("aliases", None)
+    if key[0] == WORKSPACES and (listing or len(key) == 2):
+        return ("labels", None)
+    return None
+
+
 def _dir(key: Key) -> Entry:
     return Entry(key, EntryKind.DIR, key[-1] if key else "")
 
@@ -404,11 +441,7 @@ class View:
         key = parent.key
         if who is not None:
             return self._build(key, who)
-        stamp: object
-        if len(key) >= 2 and key[0] == SESSIONS:
-            stamp = self.index.version(key[1])
-        else:
-            stamp = self.index.generation
+        stamp = self.stamp(key)
         cached = self._lists.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -417,6 +450,15 @@ class View:
             self._lists.clear()
         self._lists[key] = (stamp, entries)
         return entries
+
+    def stamp(self, key: Key) -> object:
+        """The state of the index that the entry at `key` and its listing are
+        computed from: it changes whenever they may. Below `sessions/<fp>/`,
+        that workspace's version; elsewhere (the aliases of the root, the
+        labels, the lists of workspaces) the whole index's generation."""
+        if len(key) >= 2 and key[0] == SESSIONS:
+            return self.index.version(key[1])
+        return self.index.generation
 
     def _build(self, key: Key, who: Viewer | None) -> Entries:
         if not key:

@@ -16,6 +16,7 @@ from clawfs.mount.view import (
     Entry,
     EntryKind,
     View,
+    derived,
     markdown_name,
     markdown_source,
     workspace_of,
@@ -396,3 +397,38 @@ def test_branches_list_the_newest_session_of_each_branch(
     made = view.index.fork(view.index.file(d.name, "s-root.jsonl") or pytest.fail(), "bugfix")
     link = view.resolve(("sessions", d.name, "branches", "bugfix"))
     assert link is not None and link.target == f"../{made.name}"
+
+
+def test_derived_names_what_the_index_computes_once_per_state() -> None:
+    """What the adapter computes in a worker thread the first time per state."""
+    fp = "a" * 16
+    resolved = {
+        (): None, ("latest",): ("aliases", None), ("workspaces",): None,
+        ("workspaces", "proj"): ("labels", None), ("sessions",): None, ("sessions", fp): None,
+        ("sessions", fp, "last"): ("latest", fp), ("sessions", fp, "a.jsonl"): None,
+        ("sessions", fp, "fork"): None, ("sessions", fp, "index.tsv"): None,
+        ("sessions", fp, "forks"): None, ("sessions", fp, "forks", "x"): ("lineage", fp),
+        ("sessions", fp, "forks", "x", "fork"): ("lineage", fp),
+        ("latest.md",): ("aliases", None), ("sessions", fp, "recent.md"): ("latest", fp),
+        ("sessions", fp, "a.md"): None, ("sessions", fp, "branches"): None,
+        ("sessions", fp, "branches", "b"): ("branches", fp),
+    }
+    listed = {
+        (): ("aliases", None), ("workspaces",): ("labels", None), ("sessions",): None,
+        ("sessions", fp): ("listing", fp), ("sessions", fp, "forks"): ("lineage", fp),
+        ("sessions", fp, "forks", "x"): ("lineage", fp),
+        ("sessions", fp, "branches"): ("branches", fp),
+    }
+    assert {key: derived(key) for key in resolved} == resolved
+    assert {key: derived(key, listing=True) for key in listed} == listed
+
+
+def test_a_stamp_changes_with_what_it_covers_only(view_of: ViewOf, tmp_path: Path) -> None:
+    view, alpha, beta = _two_workspaces(view_of, tmp_path)
+    keys = [("latest",), ("sessions", alpha.name, "latest"), ("sessions", beta.name, "forks")]
+    before = [view.stamp(key) for key in keys]
+    path = beta / "session-2-beta.jsonl"
+    sg.append_message(path, sg.text_message("more"))
+    assert view.index.refresh_path(str(path)) == {beta.name}
+    after = [view.stamp(key) for key in keys]
+    assert [b == a for b, a in zip(before, after, strict=True)] == [False, True, False]
