@@ -8,13 +8,23 @@ every failure to an errno, because pyfuse3 turns any other exception into
 a dead mount (clients get ECONNABORTED) and an errno outside 1..511 into a
 hung caller (pyfuse3 notes).
 
-All handlers run on the one trio thread, so whatever may load whole files
-(xattrs of a file version not loaded yet, index.tsv, forks, the checks
-after a store change) runs in worker threads. The rest is local work:
-`os.lstat`, `os.pread` on a kept descriptor, lookups in the view's
-in-memory index. One exception: the first resolution of an alias after a
-change loads its candidate sessions in full (`StoreIndex.latest`: usually
-one file, cached until the next change), on the trio thread.
+All handlers run on the one trio thread, and a request that waits there
+holds up every other one. So these run in worker threads: whatever may
+load whole files (xattrs of a file version not loaded yet, index.tsv,
+forks, the checks after a store change); what the index derives once per
+state of a workspace, the first time a request needs it at that state (an
+alias's target, whose candidates may need a full load; a fork tree; a
+listing: `_view_call`); reads that the page cache cannot answer
+(reader.py); the sizes and bytes of `.md` files not at hand (mdfiles.py).
+What stays here is answered from memory or from the kernel's caches:
+lookups in the view's index, reads of cached pages, and the `lstat`, `open`
+and `fstat` of backing files. Those three touch the disk only when the
+kernel no longer caches the file's inode (the index's scans stat every
+file, so it seldom does), and cost ~2 us where a hop to a worker thread
+costs ~50 us, more than a whole request (~30 us), so they stay. On a
+network or FUSE filesystem (a polled root) each is a round trip to its
+server, and a server that stops answering stalls the mount there; reads do
+go to worker threads on those, which cannot answer RWF_NOWAIT.
 """
 
 from __future__ import annotations
