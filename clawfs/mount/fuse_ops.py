@@ -106,9 +106,10 @@ log = logging.getLogger(__name__)
 #   hides the dead mount for as long (pyfuse3 notes), so it keeps 1 s.
 # - With --allow-other, everything whose owner and mode come from the store
 #   (`shown`): 1 s. The kernel checks other users against the modes cached
-#   here, and a chmod changes neither size nor mtime, so no invalidation
-#   follows it (kernelcache marks a version by those); 1 s keeps a revoked
-#   read bit from letting another user in for longer (SPEC §3).
+#   here, and what a file shows is narrowed by every directory above it
+#   (SPEC §3): a chmod of one of those changes nothing the watcher marks the
+#   file's version by (kernelcache.py), so 1 s keeps a revoked bit from
+#   letting another user in for longer.
 # - Names -> inodes: 60 s. A name whose file was replaced, removed or moved
 #   (forks/ nodes) is invalidated when the change is seen; a missed one is
 #   still caught on use, since its inode then answers ESTALE and the kernel
@@ -450,9 +451,9 @@ class Operations(pyfuse3.Operations):
     ) -> EntryAttributes:
         """`size`: a MARKDOWN entry's (the rendering of the version `st`
         describes). `shown`: the owner and mode the backing store gives the
-        entry (View.shown, with --allow-other; a chmod is no change the
-        watcher invalidates, hence the short timeout), else the mounting
-        user's, fixed."""
+        entry (View.shown, with --allow-other; a chmod of a directory above
+        it is no change the watcher invalidates it for, hence the short
+        timeout), else the mounting user's, fixed."""
         attr = EntryAttributes()
         attr.st_ino = inode
         attr.generation = 0  # numbers are never reused within a mount

@@ -11,8 +11,10 @@ from __future__ import annotations
 import collections
 import os
 import re
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,21 +184,29 @@ def checked_once(m: Mount, through: Path, backing_dir: Path) -> None:
     wait_until(checked, SOON, "the new file's refresh invalidating the held transcript")
 
 
-def test_with_other_users_a_chmod_shows_within_seconds(tmp_path: Path) -> None:
+def test_with_other_users_a_chmod_above_a_file_shows_within_seconds(tmp_path: Path) -> None:
     """With --allow-other the kernel checks other users against the cached
-    modes, and a chmod is no change the watcher invalidates: transcripts'
-    attributes are then kept 1 s, not 60."""
-    sample = generate(tmp_path / "sample")
-    backing = sample.files["login"]
-    args = [*sample.mount_args(), "--allow-other", "--debug"]
-    with mounted(extra_args=args, tmp=tmp_path) as m:
-        project = os.path.realpath(sample.base / "projects" / "webapp")
-        through = m.path / "sessions" / fingerprint(project) / backing.name
-        assert os.stat(through).st_mode & stat.S_IRUSR  # the owner may read it
-        checked_once(m, through, backing.parent)
-        backing.chmod(0o200)
-        wait_until(lambda: not os.stat(through).st_mode & stat.S_IRUSR, SOON,
-                   "the revoked read bit through the mount")
+    modes, and what a transcript shows is narrowed by every directory above
+    it (SPEC §3). A chmod of its directory changes nothing the watcher marks
+    the file's version by, so only a 1 s attribute timeout (not 60) shows
+    it soon. The store lies where other users may enter (not below the
+    tests' 0700 temporary directory), so there is something to revoke."""
+    base = Path(tempfile.mkdtemp(prefix="clawfs-test-", dir="/var/tmp"))
+    try:
+        base.chmod(0o755)
+        sample = generate(base / "sample")
+        backing = sample.files["login"]
+        args = [*sample.mount_args(), "--allow-other", "--debug"]
+        with mounted(extra_args=args, tmp=tmp_path) as m:
+            project = os.path.realpath(sample.base / "projects" / "webapp")
+            through = m.path / "sessions" / fingerprint(project) / backing.name
+            assert stat.S_IMODE(os.stat(through).st_mode) == 0o444  # others may read it
+            checked_once(m, through, backing.parent)
+            backing.parent.chmod(0o700)  # others may not enter its directory now
+            wait_until(lambda: stat.S_IMODE(os.stat(through).st_mode) == 0o400, SOON,
+                       "the revoked read bits through the mount")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 THREAD_READ = "not in the page cache, from a worker thread"
