@@ -15,8 +15,7 @@ import functools
 import gc
 import logging
 import os
-import signal
-import time
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pyfuse3
 import trio
 
 from clawfs.cli import logsetup, storecheck
+from clawfs.cli.progress import Progress, counted, terminal_of
 from clawfs.host import dirs
 from clawfs.live import rediscovery as discovery
 from clawfs.live import saving
@@ -47,9 +47,6 @@ from clawfs.store.index import StoreIndex
 from clawfs.store.roots import Root, roots_from_args
 
 log = logging.getLogger("clawfs")
-
-PROGRESS_SECONDS = 2.0
-"""How often a slow first index says it is still at work."""
 
 READY_MESSAGE = "ready: serving %s (pid %d)"
 """Logged once the mount answers; tests wait for it (tests/mounting.py)."""
@@ -77,7 +74,9 @@ def run_mount(args: argparse.Namespace) -> int:
     # Resolved before mounting: discovery must never stat the mountpoint again.
     found = discovery.MountDiscovery(args, os.path.realpath(mountpoint), roots)
     cache = None if args.no_cache else open_cache(dirs.cache_dir())
-    index = _index(found.roots, cache)
+    # On a terminal (a daemon's, which hears nothing else), how far indexing got.
+    progress = Progress(found.roots, None if args.foreground else terminal_of(sys.stderr))
+    index = _index(found.roots, cache, progress)
     storecheck.warn_if_empty(found.roots, len(index.workspaces()), found.settings is not None)
     # Other users may enter: the view answers each with what it could read natively.
     view = View(index, Access() if args.allow_other else None)
@@ -94,7 +93,8 @@ def run_mount(args: argparse.Namespace) -> int:
         ready = ReadyPipe(None)
     else:
         logsetup.remove(console)
-        ready = detach(str(mountpoint), log_file)
+        ready_line = progress.ready_line(str(mountpoint), len(index.fingerprints()))
+        ready = detach(str(mountpoint), log_file, ready_line)
 
     def on_ready() -> None:
         log.info(READY_MESSAGE, mountpoint, os.getpid())
@@ -143,26 +143,27 @@ def _log_to(log_file: Path, debug: bool) -> None:
         ) from None
 
 
-def _index(roots: list[Root], cache: IndexCache | None) -> StoreIndex:
+def _index(roots: list[Root], cache: IndexCache | None, progress: Progress) -> StoreIndex:
     """Index the known roots before mounting: the mount answers with them.
 
     The cache is only read here (the daemon has not forked yet); what the
     index learns is written once it serves (live/saving.py).
     """
-    log.info("indexing %d store root(s): %s", len(roots), ", ".join(r.path for r in roots))
+    log.info("indexing %s: %s", counted(len(roots), "store root"),
+             ", ".join(r.path for r in roots))
     if cache is None:
         log.info("no index cache: every session file is read")
     else:
         log.info("index cache: %s", cache.path)
-    began = time.monotonic()
     index = StoreIndex(roots, cache)
-    with _still_working(began), _collecting_later():
-        index.scan()
+    with progress.ticking(), _collecting_later():
+        index.scan(progress.update)
+    index.take_changes()  # the kernel holds nothing yet: nothing to check
     tally = index.tally
     log.info(
-        "indexed %d session file(s) in %d workspace(s) in %.2f s: %d from the index cache, %d read",
-        tally.listed, len(index.fingerprints()), time.monotonic() - began, tally.cached,
-        tally.read,
+        "indexed %s in %s in %.2f s: %s from the index cache, %s read",
+        counted(tally.listed, "session file"), counted(len(index.fingerprints()), "workspace"),
+        progress.seconds, f"{tally.cached:,}", f"{tally.read:,}",
     )
     return index
 
@@ -193,22 +194,3 @@ def _collecting_later() -> Iterator[None]:
     finally:
         gc.freeze()
         gc.enable()
-
-
-@contextlib.contextmanager
-def _still_working(began: float) -> Iterator[None]:
-    """Log a line every PROGRESS_SECONDS while a large store is being indexed.
-
-    A timer signal, not a thread: no thread may exist before the daemon forks.
-    """
-
-    def tick(signum: int, frame: object) -> None:
-        log.info("still indexing (%.0f s so far)", time.monotonic() - began)
-
-    previous = signal.signal(signal.SIGALRM, tick)
-    signal.setitimer(signal.ITIMER_REAL, PROGRESS_SECONDS, PROGRESS_SECONDS)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

@@ -30,15 +30,15 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import trio
 
 from clawfs.live.changes import RESCAN, Batcher, Change
 from clawfs.live.watcher import POLL_SECONDS, Watcher
 from clawfs.store.index import StoreIndex
+from clawfs.store.records import Touched
 from clawfs.store.roots import Root
-from clawfs.store.scan import FINGERPRINT_DIR
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,11 @@ first requests (a `cat latest` right after `mount`) do not share the GIL."""
 LOAD_SWEEP_DUTY = 0.5
 """Share of a core the load sweep may take (it rests as long as it works)."""
 
-Fingerprints = set[str] | None
-"""Workspaces that may have changed; None means any of them."""
+Changes = Mapping[str, Touched] | None
+"""What changed, per workspace (the index's `take_changes`); None: anything."""
 
-OnChanged = Callable[[Fingerprints], Awaitable[None]]
-"""Called on the trio thread after the index changed, with the workspaces
-that may have changed."""
+OnChanged = Callable[[Changes], Awaitable[None]]
+"""Called on the trio thread after the index changed, with what changed."""
 
 
 def force_polling_from_env() -> bool:
@@ -132,18 +131,18 @@ class LiveStore:
             return
         try:
             trio.from_thread.run_sync(self.watcher.add_root, path, trio_token=token)
-            fps = self.index.add_root(root)
-            trio.from_thread.run(self._tell, fps or None, trio_token=token)
+            self.index.add_root(root)
+            trio.from_thread.run(self._tell, self.index.take_changes(), trio_token=token)
         except trio.RunFinishedError:
             return  # unmounting
 
     async def _index_root(self, root: Root | str) -> None:
         try:
-            fps = await trio.to_thread.run_sync(self.index.add_root, root, limiter=self._limiter)
+            await trio.to_thread.run_sync(self.index.add_root, root, limiter=self._limiter)
         except Exception:
             log.exception("cannot index the store root %s", root)
             return
-        await self._tell(fps or None)
+        await self._tell(self.index.take_changes())
 
     # --- the loop -------------------------------------------------------------------
 
@@ -186,13 +185,11 @@ class LiveStore:
             if not batch:
                 continue
             try:
-                fps = await trio.to_thread.run_sync(
-                    self.index.apply, batch, limiter=self._limiter
-                )
+                await trio.to_thread.run_sync(self.index.apply, batch, limiter=self._limiter)
             except Exception:
                 log.exception("applying %d store change(s) failed", len(batch))
                 continue  # the next sweep repairs it
-            await self._tell(_touched(batch, fps))
+            await self._tell(self.index.take_changes())
 
     async def _load_sweep_loop(self) -> None:
         """Load, in the background, every file the index knows only by its
@@ -211,16 +208,16 @@ class LiveStore:
                 )
                 if fixed:
                     log.info("background sweep: %d session(s) re-placed by their load", fixed)
-                    await self._tell(None)
+                    await self._tell(self.index.take_changes())
                 await trio.sleep(self._sweep_interval_s)
         except Exception:
             log.exception("the background load sweep failed; heads stay as they are")
         finally:
             stop.set()
 
-    async def _tell(self, fps: Fingerprints) -> None:
+    async def _tell(self, changes: Changes) -> None:
         try:
-            await self._on_changed(fps)
+            await self._on_changed(changes)
         except Exception:
             log.exception("updating the kernel's caches failed")
 
@@ -230,21 +227,3 @@ def _on_trio_thread(token: trio.lowlevel.TrioToken) -> bool:
         return trio.lowlevel.current_trio_token() is token
     except RuntimeError:
         return False
-
-
-def _touched(batch: list[Change], fps: set[str]) -> Fingerprints:
-    """The workspaces a batch may have changed: what the index reported, plus
-    the fingerprint directories it names. The index stays quiet about a file
-    that only grew within one mtime tick (same place in every listing), but
-    its size changed all the same, so its directory's workspace is checked.
-    None (all of them) for a rescan, a root, or a flat file in a root."""
-    touched = set(fps)
-    for change in batch:
-        if change.kind == "rescan":
-            return None
-        directory = change.path if change.kind == "dir" else os.path.dirname(change.path)
-        name = os.path.basename(directory)
-        if not FINGERPRINT_DIR.fullmatch(name):
-            return None
-        touched.add(name)
-    return touched

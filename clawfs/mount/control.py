@@ -30,7 +30,6 @@ import logging
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from clawfs.format import rusttext, session
@@ -211,7 +210,7 @@ class Fork:
         view = self.controls.view
         try:
             outcome = fork(view.index, self.handle.entry, self.command)
-            stale = kernelcache.find_stale(view, self.aliases, None, self.seen)
+            stale = kernelcache.find_stale(view, self.aliases, self.seen)
         except RequestError as e:
             self.controls.remember(self.handle, error_line(e.message), None)
             # Also where the user looks when `echo x > fork` shows only the errno.
@@ -253,7 +252,6 @@ class ControlFiles:
         handle: Handle,
         command: bytes,
         inodes: InodeTable[kernelcache.Slot],
-        seen: Mapping[int, object],
     ) -> Fork | None:
         """The fork a write of `command` asks for, or None for an empty write.
 
@@ -270,12 +268,8 @@ class ControlFiles:
             raise RequestError(errno.EINVAL, "one fork per open")  # SPEC §4
         handle.used = True
         fp = workspace_of(handle.entry.key)
-        aliases: list[kernelcache.Held] = []
-        for key in alias_keys(fp):
-            inode = inodes.current((EntryKind.SYMLINK, key))
-            if inode is not None and inodes.is_held(inode):
-                aliases.append((inode, (EntryKind.SYMLINK, key), None, True))
-        checked = {inode: seen[inode] for inode, *_ in aliases if inode in seen}
+        aliases = inodes.held_at((EntryKind.SYMLINK, key) for key in alias_keys(fp))
+        checked = inodes.seen(inode for inode, *_ in aliases)
         directory = None if fp is None else inodes.current((EntryKind.DIR, (SESSIONS, fp)))
         return Fork(self, handle, command, aliases, checked, directory)
 

@@ -79,12 +79,13 @@ def notify_systemd(message: str, environ: Mapping[str, str] | None = None) -> bo
     return True
 
 
-def detach(mountpoint: str, log_file: Path) -> ReadyPipe:
+def detach(mountpoint: str, log_file: Path, ready_line: str | None = None) -> ReadyPipe:
     """Fork. The parent waits for the daemon and exits; the daemon returns.
 
     The daemon starts a new session (no controlling terminal, no SIGHUP when
     the terminal closes), works from `/` (so it keeps no directory busy) and
-    has stdin/stdout/stderr on /dev/null: it logs to `log_file`.
+    has stdin/stdout/stderr on /dev/null: it logs to `log_file`. The parent
+    prints `ready_line`, if any, once the mount answers.
     """
     read_end, write_end = os.pipe()
     sys.stdout.flush()
@@ -92,7 +93,7 @@ def detach(mountpoint: str, log_file: Path) -> ReadyPipe:
     pid = os.fork()
     if pid > 0:
         os.close(write_end)
-        os._exit(_parent(read_end, mountpoint, log_file))
+        os._exit(_parent(read_end, mountpoint, log_file, ready_line))
     os.close(read_end)
     os.setsid()
     os.chdir("/")
@@ -100,7 +101,7 @@ def detach(mountpoint: str, log_file: Path) -> ReadyPipe:
     return ReadyPipe(write_end)
 
 
-def _parent(read_end: int, mountpoint: str, log_file: Path) -> int:
+def _parent(read_end: int, mountpoint: str, log_file: Path, ready_line: str | None) -> int:
     """Exit status for the `clawfs mount` the user ran."""
     _close_fuse_fds()
     with os.fdopen(read_end, "rb") as pipe:
@@ -118,6 +119,8 @@ def _parent(read_end: int, mountpoint: str, log_file: Path) -> int:
         print(f"clawfs: the mount does not answer: {e.strerror} (see {log_file})",
               file=sys.stderr)
         return 1
+    if ready_line is not None:
+        print(ready_line, file=sys.stderr)
     return 0
 
 

@@ -36,7 +36,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar, TypeVarTuple
 
@@ -66,10 +66,10 @@ from clawfs.mount.view import (
     View,
     derived,
     session_file,
-    workspace_of,
 )
 from clawfs.store import files
 from clawfs.store.access import Mode
+from clawfs.store.records import Touched
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,16 @@ REFRESH_THREADS = 1
 VIEW_THREADS = 2
 
 _NEVER = object()
+
+# Inodes of transcripts and .md files the kernel may hold before the oldest
+# are let go of (inodes.py `let_go`): an `ls -l` of 100,000 entries or a
+# `cat` of every session would otherwise keep ~250 bytes each for as long as
+# the kernel keeps its entries, which with plenty of memory is forever. The
+# kernel is asked to drop their names (an entry invalidation; it then
+# forgets them), never those first held within HELD_AGE seconds, so a
+# listing being read is not cut short; one used again is looked up again.
+HELD_MAX = 32_768
+HELD_AGE = 5.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -265,7 +275,8 @@ class Operations(pyfuse3.Operations):
         """Set when the kernel's INIT arrives: the mount answers from then on."""
         root = view.root()
         self._inodes: InodeTable[kernelcache.Slot] = InodeTable(
-            (root.kind, root.key), scope=lambda slot: workspace_of(slot[1])
+            (root.kind, root.key), group=kernelcache.group_of,
+            bounded=lambda slot: slot[0] in BACKED,
         )
         self._dirs: dict[int, DirHandle] = {}
         self._files: dict[int, FileHandle] = {}
@@ -284,14 +295,6 @@ class Operations(pyfuse3.Operations):
         self._view_limiter = trio.CapacityLimiter(VIEW_THREADS)
         self._computed: dict[Derived, object] = {}
         """What was computed in a worker thread, and at which `View.stamp`."""
-        self._seen: kernelcache.Seen = {}
-        self._told: dict[int, tuple[int, int]] = {}
-        self._generations: dict[int, int | None] = {}
-        """The inode generation of the file last opened for each held transcript
-        or `.md` inode (its pages are what the kernel may hold)."""
-        """The backing version (size, mtime) whose attributes the kernel was last
-        given for each held transcript or `.md` inode (see `_open_transcript`)."""
-        """What each held inode was last checked against (kernelcache.find_stale)."""
 
     def init(self) -> None:
         self.initialized.set()
@@ -307,11 +310,11 @@ class Operations(pyfuse3.Operations):
 
     # --- the store changed: tell the kernel ---------------------------------
 
-    async def refresh_kernel(self, fps: set[str] | None = None) -> None:
-        """Invalidate what the kernel holds that changed in workspaces `fps`
-        (None: any). Called by the live store after every applied batch (a
-        fork checks only what it may have moved before its write returns:
-        control.Fork.run).
+    async def refresh_kernel(self, changes: Mapping[str, Touched] | None = None) -> None:
+        """Invalidate what the kernel holds that `changes` may have made stale
+        (the index's, per workspace: kernelcache.to_check; None: anything).
+        Called by the live store after every applied batch (a fork checks
+        only what it may have moved before its write returns: control.Fork.run).
 
         Both invalidations used here are safe on the trio thread and inside
         a handler (pyfuse3 notes): the entry one is queued to pyfuse3's
@@ -322,10 +325,10 @@ class Operations(pyfuse3.Operations):
         """
         if not self.initialized.is_set():
             return  # not mounted (adapter unit tests): nothing is cached
-        held = self._inodes.held(fps)
-        seen = {inode: self._seen[inode] for inode, *_ in held if inode in self._seen}
+        held = kernelcache.held_for(self._inodes, changes)
+        seen = self._inodes.seen(inode for inode, *_ in held)
         stale = await trio.to_thread.run_sync(
-            kernelcache.find_stale, self.view, held, fps, seen, limiter=self._refresh_limiter
+            kernelcache.find_stale, self.view, held, seen, limiter=self._refresh_limiter
         )
         self._invalidate(stale)
 
@@ -334,9 +337,7 @@ class Operations(pyfuse3.Operations):
         (for inodes it still holds: a forgotten one needs no memory)."""
         if not self.initialized.is_set():
             return  # not mounted (adapter unit tests): nothing is cached
-        self._seen.update(
-            (inode, mark) for inode, mark in stale.seen.items() if self._inodes.is_held(inode)
-        )
+        self._inodes.remember(stale.seen)
         for parent, name in stale.entries:
             pyfuse3.invalidate_entry_async(parent, os.fsencode(name), ignore_enoent=True)
         for inode in stale.attrs:
@@ -466,7 +467,7 @@ class Operations(pyfuse3.Operations):
         attr.st_blksize = 4096
         attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self._started_ns
         if kind in BACKED and st is not None:
-            self._told[inode] = (st.st_size, st.st_mtime_ns)
+            self._inodes.tell(inode, _version_told(st))
             # A Markdown file is exactly as readable as its transcript.
             attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444 if shown is None else shown.bits)
             attr.st_size = st.st_size if size is None else size
@@ -607,17 +608,23 @@ class Operations(pyfuse3.Operations):
             raise FUSEError(errno.ENOENT)  # not cached: a new session shows at once
         attr = await self._attributes_of(child)
         self._inodes.looked_up(attr.st_ino)
+        self._let_go()
         return attr
+
+    def _let_go(self) -> None:
+        """Past HELD_MAX session inodes held, ask the kernel to drop the oldest."""
+        if self._inodes.bounded_held <= HELD_MAX or not self.initialized.is_set():
+            return
+        for _inode, (_kind, key) in self._inodes.let_go(HELD_MAX * 3 // 4, HELD_AGE):
+            parent = self._inodes.current((EntryKind.DIR, key[:-1]))
+            if parent is not None:
+                pyfuse3.invalidate_entry_async(parent, os.fsencode(key[-1]), ignore_enoent=True)
 
     async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
         """Must never raise: it answers no request."""
         for inode, count in inode_list:
             try:
                 self._inodes.forget(inode, count)
-                if not self._inodes.is_held(inode):
-                    self._seen.pop(inode, None)
-                    self._told.pop(inode, None)
-                    self._generations.pop(inode, None)
             except Exception:
                 log.exception("forget(%d, %d)", inode, count)
 
@@ -743,8 +750,9 @@ class Operations(pyfuse3.Operations):
             if not pyfuse3.readdir_reply(
                 token, os.fsencode(child.name), attr, index + 1 + FIRST_OFFSET
             ):
-                return
+                break
             self._inodes.looked_up(attr.st_ino)
+        self._let_go()
 
     @handler
     async def releasedir(self, fh: int) -> None:
@@ -794,11 +802,10 @@ class Operations(pyfuse3.Operations):
         st = opened.stat
         replaced = self._note_replaced(inode, node, st)
         generation = files.generation(opened.fd)
-        earlier = self._generations.get(inode, generation)
-        self._generations[inode] = generation
-        if not replaced and (
-            self._told.get(inode) != (st.st_size, st.st_mtime_ns) or earlier != generation
-        ):
+        earlier = self._inodes.opened(inode, generation)
+        self._inodes.note_open(inode, generation)
+        told = self._inodes.told(inode)
+        if not replaced and (told != _version_told(st) or earlier != generation):
             self._invalidate(kernelcache.Stale(attrs=[inode]))
             replaced = True
         handle: TranscriptHandle | MarkdownHandle = TranscriptHandle(inode, Backing(opened.fd))
@@ -830,7 +837,7 @@ class Operations(pyfuse3.Operations):
         handle = self._files[fh]
         if not isinstance(handle, control.Handle):
             raise FUSEError(errno.EROFS)
-        fork = self._controls.accept(handle, buf, self._inodes, self._seen)
+        fork = self._controls.accept(handle, buf, self._inodes)
         if fork is not None:
             self._invalidate(await self._off_thread(fork.run))
         return len(buf)
@@ -960,3 +967,8 @@ def _backing(node: Entry) -> str:
         raise FUSEError(errno.EIO)
     return os.fspath(node.backing_path)
 
+
+def _version_told(st: os.stat_result) -> int:
+    """The backing version (size, mtime) the kernel is given attributes of, as
+    one int: kept per held inode (the kernel may hold 100,000)."""
+    return st.st_size << 64 | st.st_mtime_ns & ((1 << 64) - 1)

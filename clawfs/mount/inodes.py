@@ -13,13 +13,26 @@ Old numbers are *retired* (never handed out again) but still resolve to what
 they were, because an open file handle may still use them. A retired number
 is dropped once the kernel has forgotten it (its lookup count is zero).
 
-The numbers the kernel holds are also kept grouped by a caller-given scope
-(the mount groups them by workspace), so that a change in one workspace
-costs what that workspace holds, not what the whole mount holds.
+The table also keeps, per number the kernel holds, what the kernel's caches
+of it were last checked against (`seen`, mount/kernelcache.py) and what the
+adapter last told the kernel of it (`told`, `opened`), so that a change can
+be checked against just the slots it may affect (`held_at`).
+Those the mount cannot name from a change (the labels, a workspace's fork
+tree) are kept grouped by a caller-given key (`held`).
+
+Memory: the kernel may hold an inode for every entry it was shown (an
+`ls -l` of 100,000 entries holds 100,000, a `cat` of every transcript as
+many more), so each costs one small object and two dictionary entries, and
+those of session files (`bounded` slots) are let go of beyond a limit: the
+oldest, once they are not new (`let_go`), which the adapter does by asking
+the kernel to drop their names; it then forgets them, and looks a name up
+again if it is used again.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
@@ -27,107 +40,227 @@ ROOT_INODE = 1  # FUSE's root inode (pyfuse3.ROOT_INODE)
 
 Slot = TypeVar("Slot", bound=Hashable)
 Identity = tuple[int, int] | None
+Held = tuple[int, Slot, Identity, bool]
+"""(inode, slot, identity, current): one held inode."""
+
+UNSEEN: object = object()
+"""`seen` of an inode never checked."""
+
+EPOCH_SECONDS = 2.0
+"""Bounded inodes are kept in batches of the ones first held within this long."""
+
+
+class _Node(Generic[Slot]):
+    """One number: what it was given for, the kernel's references to it, and
+    what its cached state was last checked against."""
+
+    __slots__ = ("slot", "identity", "lookups", "seen", "told", "opened")
+
+    def __init__(self, slot: Slot, identity: int) -> None:
+        self.slot = slot
+        self.identity = identity
+        """Device and inode as one int (-1: none)."""
+        self.lookups = 0
+        self.seen: object = UNSEEN
+        self.told: object = None
+        """What the adapter last told the kernel of it (its attributes' version)."""
+        self.opened: object = UNSEEN
+        """What the file last opened under it was (the adapter's: its generation)."""
+
+
+def _packed(identity: Identity) -> int:
+    return -1 if identity is None else identity[0] << 64 | identity[1]
+
+
+def _unpacked(packed: int) -> Identity:
+    return None if packed < 0 else (packed >> 64, packed & ((1 << 64) - 1))
 
 
 class InodeTable(Generic[Slot]):
     """slot + identity <-> inode number, with the kernel's lookup counts."""
 
-    def __init__(self, root: Slot, scope: Callable[[Slot], Hashable] = lambda slot: None) -> None:
-        """`scope(slot)` names the group a slot belongs to for `held` (None: the
-        group that every `held` call includes)."""
+    def __init__(
+        self,
+        root: Slot,
+        group: Callable[[Slot], Hashable] = lambda slot: None,
+        bounded: Callable[[Slot], bool] = lambda slot: False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`group(slot)` names the group whose held inodes `held` can list
+        (None: in no group); `bounded(slot)`: its inodes are let go of
+        beyond a limit (`let_go`)."""
         self._next = ROOT_INODE + 1
-        self._current: dict[Slot, tuple[Identity, int]] = {root: (None, ROOT_INODE)}
-        self._entries: dict[int, tuple[Slot, Identity]] = {ROOT_INODE: (root, None)}
-        self._lookups: dict[int, int] = {}
-        self._scope = scope
-        self._held: dict[Hashable, set[int]] = {}
-        """Held inodes (lookup count > 0) by scope."""
+        self._nodes: dict[int, _Node[Slot]] = {ROOT_INODE: _Node(root, -1)}
+        self._current: dict[Slot, int] = {root: ROOT_INODE}
+        self._group = group
+        self._groups: dict[Hashable, set[int]] = {}
+        """Held inodes (lookup count > 0) by group."""
+        self._bounded = bounded
+        self._clock = clock
+        self._epochs: deque[tuple[float, list[int]]] = deque()
+        """Bounded inodes by when they were first held, oldest first."""
+        self.bounded_held = 0
+        """How many the epochs hold (some may have been forgotten since)."""
 
     def number(self, slot: Slot, identity: Identity = None) -> int:
         """The inode for this slot and identity; a new one if either is new."""
-        current = self._current.get(slot)
-        if current is not None and current[0] == identity:
-            return current[1]
-        if current is not None:
-            self._retire_number(slot, current[1])
+        packed = _packed(identity)
+        inode = self._current.get(slot)
+        if inode is not None:
+            if self._nodes[inode].identity == packed:
+                return inode
+            self._retire_number(slot, inode)
         inode = self._next
         self._next += 1
-        self._current[slot] = (identity, inode)
-        self._entries[inode] = (slot, identity)
+        self._current[slot] = inode
+        self._nodes[inode] = _Node(slot, packed)
         return inode
 
     def entry(self, inode: int) -> tuple[Slot, Identity] | None:
         """What `inode` was given for, or None if unknown (never given or dropped)."""
-        return self._entries.get(inode)
+        node = self._nodes.get(inode)
+        return None if node is None else (node.slot, _unpacked(node.identity))
 
     def retire(self, inode: int) -> None:
         """The object behind `inode` is gone: never hand the number out again."""
-        entry = self._entries.get(inode)
-        if entry is not None and inode != ROOT_INODE:
-            self._retire_number(entry[0], inode)
+        node = self._nodes.get(inode)
+        if node is not None and inode != ROOT_INODE:
+            self._retire_number(node.slot, inode)
 
     def current(self, slot: Slot) -> int | None:
         """The number now given to `slot`, if any (none is made)."""
-        current = self._current.get(slot)
-        return None if current is None else current[1]
+        return self._current.get(slot)
 
     def looked_up(self, inode: int) -> None:
         """The kernel now holds one more reference (lookup, readdirplus entry)."""
-        count = self._lookups.get(inode, 0)
-        self._lookups[inode] = count + 1
-        entry = self._entries.get(inode)
-        if count == 0 and entry is not None:
-            self._held.setdefault(self._scope(entry[0]), set()).add(inode)
+        node = self._nodes.get(inode)
+        if node is None:
+            return
+        node.lookups += 1
+        if node.lookups == 1:
+            group = self._group(node.slot)
+            if group is not None:
+                self._groups.setdefault(group, set()).add(inode)
+            if self._bounded(node.slot):
+                now = self._clock()
+                if not self._epochs or now - self._epochs[-1][0] >= EPOCH_SECONDS:
+                    self._epochs.append((now, []))
+                self._epochs[-1][1].append(inode)
+                self.bounded_held += 1
 
     def is_held(self, inode: int) -> bool:
         """Whether the kernel holds a reference to `inode` now."""
-        return inode in self._lookups
+        node = self._nodes.get(inode)
+        return node is not None and node.lookups > 0
 
     def forget(self, inode: int, count: int) -> None:
         """The kernel dropped `count` references. Unknown inodes are ignored."""
-        left = self._lookups.get(inode, 0) - count
-        if left > 0:
-            self._lookups[inode] = left
+        node = self._nodes.get(inode)
+        if node is None or node.lookups == 0:
             return
-        self._lookups.pop(inode, None)
-        entry = self._entries.get(inode)
-        if entry is None:
+        node.lookups = max(node.lookups - count, 0)
+        if node.lookups:
             return
-        group = self._held.get(self._scope(entry[0]))
-        if group is not None:
-            group.discard(inode)
-            if not group:
-                del self._held[self._scope(entry[0])]
-        if self._current.get(entry[0], (None, 0))[1] != inode:
-            del self._entries[inode]
+        node.seen, node.told, node.opened = UNSEEN, None, UNSEEN  # nothing cached any more
+        group = self._group(node.slot)
+        members = None if group is None else self._groups.get(group)
+        if members is not None:
+            members.discard(inode)
+            if not members:
+                del self._groups[group]
+        if self._current.get(node.slot) != inode:
+            del self._nodes[inode]
 
     def _retire_number(self, slot: Slot, inode: int) -> None:
-        current = self._current.get(slot)
-        if current is not None and current[1] == inode:
+        if self._current.get(slot) == inode:
             del self._current[slot]
-        if inode not in self._lookups:
-            self._entries.pop(inode, None)
+        node = self._nodes.get(inode)
+        if node is not None and node.lookups == 0:
+            del self._nodes[inode]
 
-    def held(
-        self, scopes: Iterable[Hashable] | None = None
-    ) -> list[tuple[int, Slot, Identity, bool]]:
-        """The inodes the kernel holds now in `scopes` and in scope None (all
-        of them when `scopes` is None), the root always included, as (inode,
-        slot, identity, current): only these can be in its caches, so only
-        these need invalidating when the store changes. `current` is false
-        for a retired number (its object was replaced or is gone)."""
-        if scopes is None:
-            inodes: Iterable[int] = self._lookups
+    # --- what a change may have made stale ---------------------------------------
+
+    def held(self, groups: Iterable[Hashable] | None = None) -> list[Held[Slot]]:
+        """The inodes the kernel holds now in `groups` (all of them when
+        `groups` is None), the root always included: only these can be in
+        its caches, so only these need invalidating when the store changes.
+        `current` is false for a retired number (its object was replaced
+        or is gone)."""
+        if groups is None:
+            inodes: Iterable[int] = [n for n, node in self._nodes.items() if node.lookups]
         else:
-            groups = [self._held.get(scope, ()) for scope in {None, *scopes}]
-            inodes = [inode for group in groups for inode in group]
-        held = []
-        for inode in [*inodes, *([] if ROOT_INODE in self._lookups else [ROOT_INODE])]:
-            entry = self._entries.get(inode)
-            if entry is not None:
-                current = self._current.get(entry[0], (None, 0))[1] == inode
-                held.append((inode, entry[0], entry[1], current))
+            inodes = [inode for group in groups for inode in self._groups.get(group, ())]
+        return self._held([*inodes, *([] if self.is_held(ROOT_INODE) else [ROOT_INODE])])
+
+    def held_at(self, slots: Iterable[Slot]) -> list[Held[Slot]]:
+        """The held inodes now given to any of `slots` (a change names the
+        slots it may affect: checking those costs what the change touched)."""
+        numbers = (self._current.get(slot) for slot in slots)
+        return self._held([n for n in numbers if n is not None and self._nodes[n].lookups])
+
+    def _held(self, inodes: Iterable[int]) -> list[Held[Slot]]:
+        held: list[Held[Slot]] = []
+        for inode in dict.fromkeys(inodes):
+            node = self._nodes.get(inode)
+            if node is not None:
+                current = self._current.get(node.slot) == inode
+                held.append((inode, node.slot, _unpacked(node.identity), current))
         return held
 
+    def seen(self, inodes: Iterable[int]) -> dict[int, object]:
+        """What each of `inodes` was last checked against, for those checked."""
+        found = {}
+        for inode in inodes:
+            node = self._nodes.get(inode)
+            if node is not None and node.seen is not UNSEEN:
+                found[inode] = node.seen
+        return found
+
+    def remember(self, seen: dict[int, object]) -> None:
+        """Keep what these inodes were checked against (for those still held)."""
+        for inode, mark in seen.items():
+            node = self._nodes.get(inode)
+            if node is not None and node.lookups:
+                node.seen = mark
+
+    def let_go(self, keep: int, older_than: float) -> list[tuple[int, Slot]]:
+        """Bounded inodes to let go of, oldest first, until `keep` are left,
+        of those first held more than `older_than` seconds ago (a listing
+        being read right now is never cut short): (inode, slot) of each one
+        still held. The caller asks the kernel to drop them."""
+        now = self._clock()
+        out: list[tuple[int, Slot]] = []
+        while self.bounded_held > keep and self._epochs and \
+                now - self._epochs[0][0] > older_than:
+            _, inodes = self._epochs.popleft()
+            self.bounded_held -= len(inodes)
+            for inode in inodes:
+                node = self._nodes.get(inode)
+                if node is not None and node.lookups:
+                    out.append((inode, node.slot))
+        return out
+
+    def told(self, inode: int) -> object:
+        """What `tell` last kept for `inode` (None: nothing)."""
+        node = self._nodes.get(inode)
+        return None if node is None else node.told
+
+    def tell(self, inode: int, value: object) -> None:
+        """Keep what the kernel was just told of `inode` (until it forgets it)."""
+        node = self._nodes.get(inode)
+        if node is not None:
+            node.told = value
+
+    def opened(self, inode: int, default: object) -> object:
+        """What `note_open` last kept for `inode`; `default` if nothing."""
+        node = self._nodes.get(inode)
+        return default if node is None or node.opened is UNSEEN else node.opened
+
+    def note_open(self, inode: int, value: object) -> None:
+        """Keep what the file just opened under `inode` was (until it is forgotten)."""
+        node = self._nodes.get(inode)
+        if node is not None:
+            node.opened = value
+
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._nodes)

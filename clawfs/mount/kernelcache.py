@@ -26,19 +26,44 @@ load files):
 - a directory in a workspace that changed: attributes invalidated (cheap;
   the next getattr re-resolves it and answers ESTALE if it is gone).
 
-Only held inodes in the workspaces that changed are checked (plus the top
-levels: root aliases, `workspaces/`, `sessions/<fp>`), and what each was
-last checked against is remembered per inode (`Seen`), so a burst of
-appends to one session does not invalidate every other transcript.
-A held inode seen for the first time is invalidated: in doubt, invalidate.
+Only what a change can affect is checked (`to_check`): the index says
+which names of which workspaces changed and which nodes of their fork
+trees (records.Touched), and those slots are looked up in the inode
+table; the rest is checked by group, where a change does not say what it
+touched: the top levels (root aliases, `workspaces/`, `sessions/<fp>`),
+each changed workspace's `branches/`, and its `forks/` when its tree was
+built anew. So the work per change does not grow with the workspace (an
+append in a workspace of 50,000 sessions whose every entry the kernel
+holds checks a dozen inodes). A rescan checks everything held. What each
+inode was last checked against is remembered (`Seen`), so a burst of
+appends to one session does not invalidate every other transcript. A held
+inode seen for the first time is invalidated: in doubt, invalidate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from clawfs.mount.view import Entry, EntryKind, Key, View, workspace_of
+from clawfs.format import session
+from clawfs.mount.inodes import InodeTable
+from clawfs.mount.view import (
+    ALIASES,
+    BRANCHES,
+    FORK,
+    FORKS,
+    MD,
+    MD_ALIASES,
+    SESSION_LINK,
+    SESSION_MD,
+    SESSIONS,
+    Entry,
+    EntryKind,
+    Key,
+    View,
+    workspace_of,
+)
+from clawfs.store.records import Touched
 
 Identity = tuple[int, int] | None
 Slot = tuple[EntryKind, Key]
@@ -63,16 +88,61 @@ class Stale:
     seen: Seen = field(default_factory=dict)
 
 
-def in_scope(key: Key, fps: set[str] | None) -> bool:
-    """Whether an entry may have changed when the workspaces `fps` did (None: any)."""
-    if fps is None:
-        return True
+TOP = "top"
+"""The group of the top levels' inodes (`group_of`)."""
+
+
+def group_of(slot: Slot) -> Hashable | None:
+    """The group a held inode is checked with when a change does not name it
+    (inodes.InodeTable): the top levels (`TOP`: the root aliases, the labels
+    in `workspaces/`, `sessions/<fp>`), which any change may touch; a
+    workspace's `forks/` tree and its `branches/`, by workspace; None for
+    the rest, which changes name."""
+    key = slot[1]
     fp = workspace_of(key)
-    return fp is None or fp in fps
+    if fp is None:
+        return TOP
+    if len(key) > 3 and key[2] in (FORKS, BRANCHES):
+        return (key[2], fp)
+    return None
 
 
-def find_stale(view: View, held: Iterable[Held], fps: set[str] | None, seen: Seen) -> Stale:
-    """Check each held inode in scope against the view (module docstring)."""
+def to_check(changes: Mapping[str, Touched]) -> tuple[list[Slot], list[Hashable]]:
+    """What to check after `changes` (workspace -> what changed in it): the
+    slots they name, and the groups to check whole (module docstring). Every
+    slot's parent directory is among them, for its entry to be invalidated."""
+    slots: list[Slot] = []
+    groups: list[Hashable] = [TOP]
+    dir_, link = EntryKind.DIR, EntryKind.SYMLINK
+    for fp, touched in changes.items():
+        base = (SESSIONS, fp)
+        slots += [(dir_, base), (dir_, (*base, FORKS)), (dir_, (*base, BRANCHES))]
+        slots += [(link, (*base, alias)) for alias in (*ALIASES, *MD_ALIASES)]
+        groups.append((BRANCHES, fp))
+        for name in touched.names:
+            slots.append((EntryKind.TRANSCRIPT, (*base, name)))
+            for md in (session.file_stem(name) + MD, name + MD):
+                slots.append((EntryKind.MARKDOWN, (*base, md)))
+        if touched.forks is None:
+            groups.append((FORKS, fp))
+            continue
+        for path in touched.forks:
+            node = (*base, FORKS, *path)
+            slots += [(dir_, node), (EntryKind.CONTROL, (*node, FORK)),
+                      (link, (*node, SESSION_LINK)), (link, (*node, SESSION_MD))]
+    return slots, groups
+
+
+def held_for(inodes: InodeTable[Slot], changes: Mapping[str, Touched] | None) -> list[Held]:
+    """The held inodes to check after `changes` (None: every one held)."""
+    if changes is None:
+        return inodes.held()
+    slots, groups = to_check(changes)
+    return [*inodes.held_at(slots), *inodes.held(groups)]
+
+
+def find_stale(view: View, held: Iterable[Held], seen: Seen) -> Stale:
+    """Check each of `held` against the view (module docstring)."""
     held = list(held)
     dirs: dict[Key, list[int]] = {}
     for inode, (kind, key), _, _ in held:
@@ -80,7 +150,7 @@ def find_stale(view: View, held: Iterable[Held], fps: set[str] | None, seen: See
             dirs.setdefault(key, []).append(inode)
     stale = Stale()
     for inode, (kind, key), identity, current in held:
-        if not key or not in_scope(key, fps) or seen.get(inode) == GONE:
+        if not key or seen.get(inode) == GONE:
             continue
         entry = view.resolve(key)
         if entry is None or entry.kind is not kind or _identity(entry) != identity or not current:

@@ -33,6 +33,7 @@ import enum
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from clawfs.format import session
 from clawfs.mount.privacy import Reported, Viewer, Viewers
@@ -76,24 +77,55 @@ SESSION_KINDS = (EntryKind.TRANSCRIPT, EntryKind.MARKDOWN)
 """Entries that show one session file: its mode and owner are theirs."""
 
 
-@dataclass(frozen=True, slots=True)
+class Backed(Protocol):
+    """A session file as an entry shows it (the index's `SessionFile`)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def key(self) -> FileKey: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Entry:
     """One entry of the mount (a file, directory or symlink), as a plain value.
 
-    `target` is a symlink's relative target. `backing_path` and `file_key`
-    are a transcript's backing file and the version the index knows
-    (the adapter checks the file's identity itself on every use); a
-    MARKDOWN entry has its transcript's, and `source` names that
-    transcript in the workspace.
+    `target` is a symlink's relative target. `file` is a transcript's
+    session file as the index knows it (the adapter checks the backing
+    file's identity itself on every use), held as it is, not copied (a
+    listing of 50,000 entries is cached); a MARKDOWN entry has its
+    transcript's, and `source` names that transcript in the workspace.
+    Two entries are equal when they show the same: the same backing file
+    at the same version, whichever record of it they hold.
     """
 
     key: Key
     kind: EntryKind
     name: str
     target: str | None = None
-    backing_path: str | None = None
-    file_key: FileKey | None = None
+    file: Backed | None = None
     source: str | None = None
+
+    @property
+    def backing_path(self) -> str | None:
+        """The real path of the backing file."""
+        return None if self.file is None else self.file.path
+
+    @property
+    def file_key(self) -> FileKey | None:
+        """The version of the backing file the index knows."""
+        return None if self.file is None else self.file.key
+
+    def _shown(self) -> tuple[object, ...]:
+        return (self.key, self.kind, self.name, self.target, self.source, self.backing_path,
+                self.file_key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and self._shown() == other._shown()
+
+    def __hash__(self) -> int:
+        return hash(self._shown())
 
 
 def workspace_of(key: Key) -> str | None:
@@ -160,13 +192,11 @@ def _link(key: Key, target: str) -> Entry:
 
 
 def _transcript(key: Key, sf: SessionFile) -> Entry:
-    return Entry(key, EntryKind.TRANSCRIPT, key[-1], backing_path=sf.path, file_key=sf.key)
+    return Entry(key, EntryKind.TRANSCRIPT, key[-1], file=sf)
 
 
 def _markdown(key: Key, sf: SessionFile) -> Entry:
-    return Entry(
-        key, EntryKind.MARKDOWN, key[-1], backing_path=sf.path, file_key=sf.key, source=sf.name
-    )
+    return Entry(key, EntryKind.MARKDOWN, key[-1], file=sf, source=sf.name)
 
 
 def markdown_name(name: str, exists: Callable[[str], bool]) -> str:

@@ -71,11 +71,11 @@ from clawfs import format as format_package
 from clawfs.host import filesystems
 from clawfs.store import versions
 from clawfs.store.files import FileKey
-from clawfs.store.versions import Rendered, Version
+from clawfs.store.versions import Version
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 FILE_NAME = "index.sqlite3"
 EXPIRE_DAYS = 60
 BATCH_ROWS = 5000
@@ -140,17 +140,17 @@ _TABLES = (
     "CREATE TABLE writers(session INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER NOT NULL,"
     " started TEXT NOT NULL, boot TEXT NOT NULL) STRICT",
     # Model and workspace root name few distinct values: kept once (texts).
-    # `numbers` is versions.NUMBERS (the identity first); session_id NULL
-    # means the file's stem, as in `Version`.
+    # `numbers` is versions.NUMBERS (the identity first, the Markdown's size
+    # among them); session_id NULL means the file's stem, md_title is UTF-8,
+    # as in `Version`.
     "CREATE TABLE files(dir INTEGER NOT NULL, name BLOB NOT NULL, session INTEGER NOT NULL,"
     f" numbers BLOB NOT NULL CHECK (length(numbers) = {versions.NUMBERS.size}),"
     " session_id TEXT, parent TEXT, branch TEXT, model INTEGER, root INTEGER, error TEXT,"
-    " md_size INTEGER, md_title TEXT, CHECK (md_size IS NULL OR md_title IS NOT NULL),"
-    " PRIMARY KEY (dir, name)) STRICT, WITHOUT ROWID",
+    " md_title BLOB, PRIMARY KEY (dir, name)) STRICT, WITHOUT ROWID",
 )
 
-_COLUMNS = "name, numbers, session_id, parent, branch, model, root, error, md_size, md_title"
-_INSERT = f"INSERT OR REPLACE INTO files(dir, session, {_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+_COLUMNS = "name, numbers, session_id, parent, branch, model, root, error, md_title"
+_INSERT = f"INSERT OR REPLACE INTO files(dir, session, {_COLUMNS}) VALUES ({', '.join('?' * 11)})"
 
 
 class IndexCache:
@@ -531,12 +531,10 @@ def _encode(
     ids: Callable[[str | None], int | None],
 ) -> tuple[Any, ...]:
     branch, model, root, error = version.texts
-    rendered = version.rendered
     dir_id, name = key
     return (
         dir_id, session, name, version.numbers, version.session_id, version.parent_session_id,
-        branch, ids(model), ids(root), error,
-        *((None, None) if rendered is None else (rendered.size, rendered.title)),
+        branch, ids(model), ids(root), error, version.title,
     )
 
 
@@ -561,10 +559,9 @@ def _decoded(texts: dict[int | None, str | None], rows: Iterable[Any]) -> dict[s
     fsdecode, shared = os.fsdecode, versions.shared
     return {
         fsdecode(name): Version(
-            numbers, sid, parent, shared((branch, texts[model], texts[root], error)),
-            None if md_title is None else Rendered(md_title, md_size),
+            numbers, sid, parent, shared((branch, texts[model], texts[root], error)), md_title
         )
-        for name, numbers, sid, parent, branch, model, root, error, md_size, md_title in rows
+        for name, numbers, sid, parent, branch, model, root, error, md_title in rows
     }
 
 

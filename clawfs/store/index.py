@@ -49,7 +49,7 @@ from clawfs.store.latest import Stamp, Verdict
 from clawfs.store.loads import LoadCache, Loaded
 from clawfs.store.mdcache import MarkdownCache
 from clawfs.store.membership import Membership
-from clawfs.store.records import Records
+from clawfs.store.records import Records, Touched
 from clawfs.store.records import SessionFile as SessionFile
 from clawfs.store.roots import Root, RootKind, make_root
 from clawfs.store.versions import Rendered, Version
@@ -326,6 +326,18 @@ class StoreIndex:
         """Something about the file at real path `path` is not in the cache yet."""
         if self._cache is not None:
             self._unsaved.add(path)
+
+    def _indexed(self, path: str) -> bool:
+        """Whether the file at real path `path` is in the index."""
+        with self._lock:
+            return self._records.backed_by(path) is not None
+
+    def take_changes(self) -> dict[str, Touched]:
+        """What changed in each workspace since the last call (records.Touched:
+        names, fork tree nodes), for the mount to check what the kernel holds
+        of just that (mount/kernelcache.py)."""
+        with self._lock:
+            return self._records.take_changes()
 
     # --- the cache ----------------------------------------------------------------
 
@@ -669,9 +681,7 @@ class StoreIndex:
             if duty < 1.0:
                 worked = time.monotonic() - started
                 rest.wait(min(worked * (1.0 / duty - 1.0), SWEEP_REST_MAX))
-        with self._lock:
-            live = [rec.path for rec in self._records.files()]
-        self.markdown.retain(live)  # files gone from the store
+        self.markdown.retain(self._indexed)  # files gone from the store
         return fixed
 
 
@@ -860,7 +870,7 @@ class _Renderings:
             if now == rendered or (now is not None and now.size is not None
                                    and rendered.size is None):
                 return  # a title-only result never replaces a size
-            if index._records.revise(path, rec.version._replace(rendered=rendered)):
+            if index._records.revise(path, rec.version.rendering(rendered)):
                 index._learned(path)
 
     def grew(self, path: str, key: FileKey) -> bool:
@@ -869,5 +879,5 @@ class _Renderings:
             rec = index._records.backed_by(path)
             return rec is not None and rec.key.same_file(key) and rec.version.earlier_loaded
 
-    def retain(self, paths: Iterable[str]) -> None:
+    def retain(self, keep: Callable[[str], bool]) -> None:
         """Nothing to do: a file that leaves the index takes its version along."""

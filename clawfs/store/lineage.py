@@ -17,7 +17,7 @@ index leaves them out before calling `build`.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -78,7 +78,12 @@ class Lineage:
     owner: dict[str, str] = field(default_factory=dict)
     """Session id -> entry name of its owner (`owners`), for `grown`."""
     orphans: frozenset[str] = frozenset()
-    """Parent ids no member owns, for `grown`: a new owner of one moves its children."""
+    """Parent ids no member owns, for `grown`: a new owner of one moves its children.
+    (`shrunk` may leave one that no member names any more: `grown` then
+    rebuilds where it need not, never the other way round.)"""
+    shared: frozenset[str] = frozenset()
+    """Session ids more than one member carries, for `shrunk`: removing the
+    owner of one gives it another."""
 
     def find(self, dir_names: Sequence[str]) -> ForkNode | None:
         """The node at `forks/<dir_names...>`; None if there is none.
@@ -136,7 +141,9 @@ def build(members: Sequence[Member]) -> Lineage:
     orphans = frozenset(
         pid for m in members if (pid := m.parent_session_id) is not None and pid not in owner
     )
-    lineage = Lineage(owner=owner, orphans=orphans)
+    carried = Counter(member.session_id for member in members)
+    shared = frozenset(sid for sid, count in carried.items() if count > 1)
+    lineage = Lineage(owner=owner, orphans=orphans, shared=shared)
     lineage.cycles = _break_cycles(parent)
     children: dict[str, list[str]] = {member.name: [] for member in members}
     roots: list[str] = []
@@ -176,7 +183,8 @@ def grown(lineage: Lineage, member: Member, rank: Callable[[str], SortKey]) -> L
         return None
     up = None if pid is None else lineage.owner.get(pid)
     orphans = lineage.orphans if pid is None or up is not None else lineage.orphans | {pid}
-    out = Lineage(dict(lineage.top), dict(lineage.nodes), [], {**lineage.owner, sid: name}, orphans)
+    out = Lineage(dict(lineage.top), dict(lineage.nodes), [], {**lineage.owner, sid: name},
+                  orphans, lineage.shared)
     key = rank(name)
     if up is None:
         if stem in lineage.top:
@@ -194,6 +202,47 @@ def grown(lineage: Lineage, member: Member, rank: Callable[[str], SortKey]) -> L
     children = _inserted(parent.children, stem, name, lambda entry: rank(entry) > key)
     out.nodes[up] = replace(parent, children=children)
     out.nodes[name] = ForkNode(name, stem, up, parent.depth + 1)
+    return out
+
+
+def shrunk(lineage: Lineage, member: Member, taken: Callable[[str], bool]) -> Lineage | None:
+    """`lineage` without `member`, when that only takes a leaf away; else None.
+
+    What `build` would give without it, in O(siblings) instead of a rebuild
+    of a 10,000-member tree on every deletion (claw's rotation, a fork
+    thrown away). A leaf whose id no other member carries, whose directory
+    name is its stem and no sibling's next pick (`taken(name)`: whether a
+    file of that entry name is in the workspace: `x.json` wants the stem
+    of `x.jsonl`), not a continuation node, in a tree without cycles.
+    Anything else gives None: rebuild. `lineage` is not changed (readers
+    may hold it); the result shares its unchanged nodes.
+    """
+    name = member.name
+    node = lineage.nodes.get(name)
+    if node is None:
+        return lineage  # not in the tree (a rotated copy of a live file)
+    stem = session.file_stem(name)
+    if (
+        node.children
+        or node.continued_from is not None
+        or lineage.cycles
+        or member.session_id in lineage.shared
+        or node.dir_name != stem
+        or any(other != name and taken(other) for other in (stem + ".jsonl", stem + ".json"))
+    ):
+        return None
+    owner = dict(lineage.owner)
+    if owner.get(member.session_id) == name:
+        del owner[member.session_id]
+    nodes = dict(lineage.nodes)
+    del nodes[name]
+    out = Lineage(dict(lineage.top), nodes, [], owner, lineage.orphans, lineage.shared)
+    if node.parent is None:
+        del out.top[node.dir_name]
+        return out
+    parent = lineage.nodes[node.parent]
+    children = {k: v for k, v in parent.children.items() if v != name}
+    nodes[parent.name] = replace(parent, children=children)
     return out
 
 

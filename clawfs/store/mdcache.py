@@ -44,7 +44,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Protocol
 
 from clawfs.format.markdown import MarkdownReader
@@ -110,8 +110,8 @@ class Known(Protocol):
         changes, whose reader is worth keeping."""
         ...
 
-    def retain(self, paths: Iterable[str]) -> None:
-        """Forget files that are no longer in the store."""
+    def retain(self, keep: Callable[[str], bool]) -> None:
+        """Forget the files whose path `keep` refuses (no longer in the store)."""
         ...
 
 
@@ -143,10 +143,9 @@ class KnownHere:
             found = self._map.get(path)
         return found is not None and found[0].same_file(key)
 
-    def retain(self, paths: Iterable[str]) -> None:
-        keep = set(paths)
+    def retain(self, keep: Callable[[str], bool]) -> None:
         with self._lock:
-            for path in [p for p in self._map if p not in keep]:
+            for path in [p for p in self._map if not keep(p)]:
                 del self._map[path]
 
 
@@ -286,14 +285,14 @@ class MarkdownCache:
         """Record what a version's Markdown is."""
         self._known.remember(path, key, rendered)
 
-    def retain(self, paths: Iterable[str]) -> None:
-        """Forget files that are no longer in the store."""
-        keep = set(paths)
+    def retain(self, keep: Callable[[str], bool]) -> None:
+        """Forget the files whose path `keep` refuses (no longer in the store):
+        asked of what is kept here, not of every file in the store."""
         self._known.retain(keep)
         with self._lock:
-            for path in [p for p in self._feeds if p not in keep]:
+            for path in [p for p in self._feeds if not keep(p)]:
                 del self._feeds[path]
-            for path in [p for p in self._over if p not in keep]:
+            for path in [p for p in self._over if not keep(p)]:
                 del self._over[path]
 
     def measure(self, path: str, file_name: str) -> tuple[FileKey, Rendered] | None:

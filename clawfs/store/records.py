@@ -205,7 +205,7 @@ def _rank(rec: SessionFile) -> SortKey:
 def _coarse_rank(rec: SessionFile) -> int:
     """The first two parts of `sort_key` as one int (updated_at_ms, then the
     mtime in ms, both descending): what a bulk sort goes by (order.Ordered)."""
-    _, _, _, mtime_ns, _, _, updated, _, _ = versions.NUMBERS.unpack(rec.version.numbers)
+    _, _, _, mtime_ns, _, _, updated, _, _, _ = versions.NUMBERS.unpack(rec.version.numbers)
     return -((int(updated) << 64) + order.mtime_ms(mtime_ns))
 
 
@@ -233,6 +233,18 @@ class Space:
     """`lineage` was grown by the files placed since the last `changed` (keep it)."""
 
 
+@dataclass(slots=True)
+class Touched:
+    """What changes to one workspace may have made stale in what the mount
+    shows: the entry names placed, dropped or renamed; the fork tree's
+    nodes (paths of directory names below `forks/`) that came or went and
+    their parents; `forks` None when the tree changed in a way not named
+    (it was dropped, to be built again)."""
+
+    names: set[str] = field(default_factory=set)
+    forks: set[tuple[str, ...]] | None = field(default_factory=set)
+
+
 class Records:
     """Every indexed file and where it is listed; see the module docstring."""
 
@@ -247,6 +259,8 @@ class Records:
         """Real path -> entry path, for files listed where they do not lie (links)."""
         self._emptied: set[str] = set()
         """Workspaces that lost their last file since `emptied` was asked."""
+        self._touched: dict[str, Touched] = {}
+        """What changed per workspace since `take_changes` was asked."""
 
     # --- reading ----------------------------------------------------------------
 
@@ -343,7 +357,8 @@ class Records:
             # update quietly, so a sweep does not invalidate the views.
             self._swap(old, new.renamed(old.name))
             return set()
-        changed = set() if old is None else self.drop(new.entry_path)
+        tree = self._tree_kept(old, new)
+        changed = set() if old is None else self.drop(new.entry_path, shrink=tree is None)
         self._dirs.setdefault(new.directory, {})[new.file_name] = new
         if new._real is not None:
             self._linked[new._real] = new.entry_path
@@ -355,12 +370,16 @@ class Records:
         if stem is not None:
             space.rots[(new.directory, stem)] = space.rots.get((new.directory, stem), 0) + 1
         group = self._group(space, new.file_name)
+        self._touch(new.fp, new.name)
         if len(group) == 1 and new.file_name not in space.files:
             space.files[new.file_name] = new  # the common case: no clash
             space.order.add(new)
-            self._grow_lineage(space, new, stem is not None)
+            if tree is not None:
+                space.lineage, space.grown = tree, True  # the same member: the same tree
+            else:
+                self._grow_lineage(space, new, stem is not None)
         else:
-            _drop_lineage(space)
+            self._drop_lineage(space)
             self._name_group(space, group)
         return changed | {new.fp}
 
@@ -407,8 +426,10 @@ class Records:
         self._swap(now, revised)
         return revised
 
-    def drop(self, entry_path: str) -> set[str]:
-        """Forget the file listed at `entry_path`; the fingerprints changed."""
+    def drop(self, entry_path: str, *, shrink: bool = True) -> set[str]:
+        """Forget the file listed at `entry_path`; the fingerprints changed.
+        `shrink`: take it out of the fork tree (not when it comes right back
+        as the same member)."""
         directory, name = os.path.split(entry_path)
         listed = self._dirs.get(directory, {})
         rec = listed.pop(name, None)
@@ -419,7 +440,9 @@ class Records:
         if rec._real is not None and self._linked.get(rec._real) == entry_path:
             del self._linked[rec._real]
         space = self.spaces[rec.fp]
-        _drop_lineage(space)
+        self._touch(rec.fp, rec.name)
+        if shrink:
+            self._shrink_lineage(space, rec)
         _count_down(space.places, rec.directory)
         stem = rot_stem(rec.file_name)
         if stem is not None:
@@ -429,6 +452,7 @@ class Records:
             _unlist(space, current)
         group = self._group(space, rec.file_name)
         if group:
+            self._drop_lineage(space)
             self._name_group(space, group)
         if not space.files:
             self._emptied.add(space.fp)
@@ -482,13 +506,19 @@ class Records:
         """One commit changed these workspaces: move their stamps on, and drop
         each fork tree that placing did not keep up to date."""
         for fp in fps:
+            self._touch(fp)
             space = self.spaces.get(fp)
             if space is not None:
                 space.version += 1
                 if not space.grown:
-                    space.lineage = None
+                    self._drop_lineage(space)
                 space.grown = False
         self.generation += 1
+
+    def take_changes(self) -> dict[str, Touched]:
+        """What changed in each workspace since the last call (`Touched`)."""
+        changes, self._touched = self._touched, {}
+        return changes
 
     def keep_lineage(self, fp: str, stamp: Stamp, built: lineage_tree.Lineage) -> None:
         """Keep a fork tree built from the members at `stamp`, if that is still the state."""
@@ -545,14 +575,69 @@ class Records:
         10,000-member tree, when placed and again when the kernel's held
         `forks/` nodes are checked. Otherwise the lineage is dropped."""
         if space.lineage is None or rotated or _has_rot_copy(space, rec):
-            _drop_lineage(space)
+            self._drop_lineage(space)
             return
         files = space.files
         grown = lineage_tree.grown(space.lineage, _member(rec), lambda name: files[name].sort_key)
         if grown is None:
-            _drop_lineage(space)
-        else:
-            space.lineage, space.grown = grown, True
+            self._drop_lineage(space)
+            return
+        space.lineage, space.grown = grown, True
+        self._touch_forks(space, grown, rec.name)
+
+    def _shrink_lineage(self, space: Space, rec: SessionFile) -> None:
+        """Take a file being dropped out of the built lineage, if that only
+        takes a leaf away (lineage.shrunk): deleting a session or a fork
+        costs no rebuild either. Otherwise the lineage is dropped."""
+        tree = space.lineage
+        if tree is None or (not rec.is_rot and _has_rot_copy(space, rec)):
+            self._drop_lineage(space)  # its rotated copies come into the tree
+            return
+        files = space.files
+        shrunk = lineage_tree.shrunk(
+            tree, _member(rec), lambda name: name in files and files[name] is not rec
+        )
+        if shrunk is None:
+            self._drop_lineage(space)
+            return
+        if shrunk is not tree:
+            self._touch_forks(space, tree, rec.name)
+        space.lineage, space.grown = shrunk, True
+
+    def _tree_kept(self, old: SessionFile | None, new: SessionFile) -> lineage_tree.Lineage | None:
+        """The built lineage of `new`'s workspace, when replacing `old` by it
+        leaves the tree as it is (the same member: an append, a load)."""
+        if old is None or old.fp != new.fp or old.name != new.file_name:
+            return None
+        space = self.spaces.get(old.fp)
+        if space is None or space.lineage is None:
+            return None
+        return space.lineage if _member(old) == _member(new) else None
+
+    # --- what changed -------------------------------------------------------------
+
+    def _touch(self, fp: str, name: str | None = None) -> Touched:
+        touched = self._touched.get(fp)
+        if touched is None:
+            touched = self._touched[fp] = Touched()
+        if name is not None:
+            touched.names.add(name)
+        return touched
+
+    def _touch_forks(self, space: Space, tree: lineage_tree.Lineage, name: str) -> None:
+        """The node of `name` in `tree` came or goes, and its parent's children
+        changed: both paths below `forks/` may be held by the kernel."""
+        touched = self._touch(space.fp)
+        if touched.forks is None:
+            return
+        path = tree.path(name)
+        touched.forks.update((path, path[:-1]))
+
+    def _drop_lineage(self, space: Space) -> None:
+        """The fork tree is not kept up to date: it is built again when asked
+        for, and whatever the kernel holds of it is checked."""
+        space.lineage, space.grown = None, False
+        self._touch(space.fp).forks = None
 
     def _name_group(self, space: Space, group: list[SessionFile]) -> None:
         """Give the files sharing a name on disk their entry names (SPEC §1).
@@ -590,10 +675,6 @@ def _count_down(counts: dict[K, int], key: K) -> None:
         counts.pop(key, None)
 
 
-def _drop_lineage(space: Space) -> None:
-    space.lineage, space.grown = None, False
-
-
 def _has_rot_copy(space: Space, rec: SessionFile) -> bool:
     """Whether `rec` has rotated copies, which a live file takes out of the lineage."""
     return (rec.directory, session.file_stem(rec.file_name)) in space.rots
@@ -603,7 +684,8 @@ def _material(sf: SessionFile) -> tuple[object, ...]:
     """What decides where a file shows (order, membership, lineage, workspace)."""
     key = sf.key
     return (
-        sf.path, key.dev, key.ino, key.size, key.mtime_ns, sf.belongs, sf.fp, sf.place,
+        sf.path, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, sf.belongs, sf.fp,
+        sf.place,
         sf.file_name, sf.session_id, sf.updated_at_ms, sf.parent_session_id, sf.workspace_root,
     )
 

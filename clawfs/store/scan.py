@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -190,6 +191,22 @@ def _plain_dir(entry: os.DirEntry[str]) -> bool:
 def _unless(real: str, listed: str) -> str | None:
     """`real` when it is not the path the file was listed at."""
     return None if real == listed else real
+
+
+def count_sessions(roots: Iterable[Root]) -> int:
+    """How many session files the roots hold, by their names only (for a
+    progress line: it may count a link or a non-file the scan leaves out)."""
+    total = 0
+    for root in roots:
+        listing = read_root(root)
+        total += len(listing.flat)
+        for _, directory in listing.fp_dirs:
+            try:
+                with os.scandir(directory) as entries:
+                    total += sum(1 for entry in entries if is_session_name(entry.name))
+            except OSError:
+                continue
+    return total
 
 
 def find_entry(root: Root, fp: str | None, directory: str, name: str) -> Found | None:

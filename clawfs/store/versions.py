@@ -11,9 +11,11 @@ record and this.
 
 Compact because a mount holds one per session, 100,000 within SPEC §7's
 150 MB: the numbers are packed into one bytes value (a Python int per
-number would cost 28-32 bytes each), the session id is left out when it is
-the file's stem (claw names files after their session), and the few
-distinct texts (model, workspace root, branch) share one tuple.
+number would cost 28-32 bytes each; the Markdown's size is one of them),
+the session id is left out when it is the file's stem (claw names files
+after their session), the few distinct texts (model, workspace root,
+branch) share one tuple, and the Markdown's title is kept as UTF-8 (a
+title with one emoji in it would take four bytes a character as a str).
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from clawfs.format.head import Head
 from clawfs.format.summary import Summary
 from clawfs.store.files import FileKey
 
-NUMBERS = struct.Struct("<QQqqqqqqB")
+NUMBERS = struct.Struct("<QQqqqqqqqB")
 """dev, ino, size, mtime_ns, ctime_ns (the `FileKey`), created_at_ms,
 updated_at_ms, count (the load's message count, else the head's bytes
-scanned), flags."""
+scanned), the Markdown's size (-1: not known), flags."""
 KEY = struct.Struct("<QQqqq")
 LOADED, META, MESSAGES, NO_CREATED, LOADED_BEFORE = 1, 2, 4, 8, 16
-_CREATED, _UPDATED, _COUNT = 5, 6, 7
+_CREATED, _UPDATED, _COUNT, _MD_SIZE = 5, 6, 7, 8
+_MD_AT = KEY.size + 24
+"""Where the Markdown's size is in `numbers`."""
 
 Texts = tuple[str | None, str | None, str | None, str | None]
 """branch_name, model, workspace_root, error."""
@@ -60,7 +64,8 @@ class Version(NamedTuple):
     session_id: str | None
     parent_session_id: str | None
     texts: Texts
-    rendered: Rendered | None = None
+    title: bytes | None = None
+    """The Markdown's title, UTF-8; None: nothing is known of its Markdown."""
 
     @classmethod
     def of(
@@ -91,10 +96,26 @@ class Version(NamedTuple):
             created, flags = 0, flags | NO_CREATED
         if loaded_before:
             flags |= LOADED_BEFORE
-        numbers = NUMBERS.pack(*key, created, updated, count, flags)
-        return cls(numbers, None if sid == stem else sid, parent, shared(texts), rendered)
+        numbers = NUMBERS.pack(*key, created, updated, count, -1, flags)
+        version = cls(numbers, None if sid == stem else sid, parent, shared(texts))
+        return version if rendered is None else version.rendering(rendered)
 
     # --- what it says --------------------------------------------------------------
+
+    @property
+    def rendered(self) -> Rendered | None:
+        """What is known of its Markdown."""
+        if self.title is None:
+            return None
+        size = int.from_bytes(self.numbers[_MD_AT : _MD_AT + 8], "little", signed=True)
+        return Rendered(self.title.decode("utf-8", "surrogatepass"), None if size < 0 else size)
+
+    def rendering(self, rendered: Rendered) -> Version:
+        """This version, with what is known of its Markdown."""
+        size = -1 if rendered.size is None else rendered.size
+        numbers = (self.numbers[:_MD_AT] + size.to_bytes(8, "little", signed=True)
+                   + self.numbers[_MD_AT + 8 :])
+        return self._replace(numbers=numbers, title=rendered.title.encode("utf-8", "surrogatepass"))
 
     @property
     def key(self) -> FileKey:
@@ -125,7 +146,7 @@ class Version(NamedTuple):
 
     def head(self, stem: str) -> Head | None:
         """What its first meta line says; None once loaded."""
-        *_, created, updated, scanned, flags = NUMBERS.unpack(self.numbers)
+        *_, created, updated, scanned, _, flags = NUMBERS.unpack(self.numbers)
         if flags & LOADED:
             return None
         branch, model, root, _ = self.texts
@@ -137,7 +158,7 @@ class Version(NamedTuple):
 
     def summary(self, stem: str) -> Summary | None:
         """claw's list entry for this version, once loaded."""
-        *_, created, updated, count, flags = NUMBERS.unpack(self.numbers)
+        *_, created, updated, count, _, flags = NUMBERS.unpack(self.numbers)
         if not flags & LOADED:
             return None
         branch, model, root, error = self.texts

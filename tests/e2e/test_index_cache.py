@@ -23,7 +23,8 @@ from storegen import append_message, fp_dir, make_session, text_message, write_s
 
 SOON = 5.0
 T0 = 1_760_000_000_000
-INDEXED = re.compile(r"indexed (\d+) session file\(s\) .*: (\d+) from the index cache, (\d+) read")
+INDEXED = re.compile(
+    r"indexed ([\d,]+) session files? .*: ([\d,]+) from the index cache, ([\d,]+) read")
 
 
 def make_store(base: Path, sessions: int = 30) -> tuple[Path, Path]:
@@ -41,7 +42,7 @@ def indexed(mount: Mount) -> tuple[int, int, int]:
     """(listed, from the cache, read) of the mount's first scan."""
     found = INDEXED.search(mount.log())
     assert found, mount.log()
-    listed, cached, read = map(int, found.groups())
+    listed, cached, read = (int(group.replace(",", "")) for group in found.groups())
     return listed, cached, read
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import trio
 
-from clawfs.live.livestore import LiveStore
+from clawfs.live.livestore import Changes, LiveStore
 from clawfs.live.watcher import Change
 from clawfs.store.index import PathChange, StoreIndex
 from clawfs.store.roots import RootKind, make_root
@@ -23,10 +23,10 @@ class Recorder:
     """The `on_changed` callback: remembers what it was told."""
 
     def __init__(self) -> None:
-        self.calls: list[set[str] | None] = []
+        self.calls: list[Changes] = []
 
-    async def __call__(self, fps: set[str] | None) -> None:
-        self.calls.append(fps)
+    async def __call__(self, changes: Changes) -> None:
+        self.calls.append(changes)
 
     def told(self, fp: str) -> bool:
         return any(c is None or fp in c for c in self.calls)

@@ -113,16 +113,16 @@ FORK_FILE = Entry(("sessions", "a" * 16, "fork"), EntryKind.CONTROL, "fork")
 
 def test_one_command_per_handle() -> None:
     controls, handle = files(), Handle(FORK_FILE)
-    inodes, seen = table(), dict[int, object]()
-    assert controls.accept(handle, b"", inodes, seen) is None  # a flush before any data
+    inodes = table()
+    assert controls.accept(handle, b"", inodes) is None  # a flush before any data
     assert not handle.used
-    fork = controls.accept(handle, b"topic\n", inodes, seen)
+    fork = controls.accept(handle, b"topic\n", inodes)
     assert fork is not None and fork.command == b"topic\n" and handle.used
     with pytest.raises(RequestError) as failed:
-        controls.accept(handle, b"again\n", inodes, seen)
+        controls.accept(handle, b"again\n", inodes)
     assert failed.value.errno == errno.EINVAL
-    assert controls.accept(handle, b"", inodes, seen) is None  # still fine: no command
-    other = controls.accept(Handle(FORK_FILE), b"topic\n", inodes, seen)
+    assert controls.accept(handle, b"", inodes) is None  # still fine: no command
+    other = controls.accept(Handle(FORK_FILE), b"topic\n", inodes)
     assert other is not None  # a new open forks again
 
 
@@ -130,10 +130,10 @@ def test_a_handle_reads_its_own_result_a_new_open_the_last_one() -> None:
     controls = files(keep=1)
     first, second = Handle(FORK_FILE), Handle(FORK_FILE)
     assert controls.read(first, 0, 100) == b""  # before any write
-    controls.accept(first, b"x", table(), {})
+    controls.accept(first, b"x", table())
     assert controls.read(first, 0, 100) == b""  # written, not finished yet
     controls.remember(first, b"one\n", None)
-    controls.accept(second, b"y", table(), {})
+    controls.accept(second, b"y", table())
     controls.remember(second, b"two\n", None)
     assert controls.read(first, 0, 100) == b"one\n"  # its own, not the file's last
     assert controls.read(Handle(FORK_FILE), 0, 100) == b"two\n"
@@ -158,8 +158,8 @@ def test_a_fork_checks_the_held_aliases_of_the_root_and_its_workspace() -> None:
         inodes.looked_up(numbers[key])
     inodes.forget(numbers[("last",)], 1)  # numbered once, no longer held
     directory = inodes.number((EntryKind.DIR, ("sessions", fp)))
-    seen = {numbers[("latest",)]: "old", numbers[("sessions", OTHER, "latest")]: "other"}
-    fork = files().accept(Handle(FORK_FILE), b"x", inodes, seen)
+    inodes.remember({numbers[("latest",)]: "old", numbers[("sessions", OTHER, "latest")]: "other"})
+    fork = files().accept(Handle(FORK_FILE), b"x", inodes)
     assert fork is not None
     assert [(inode, slot) for inode, slot, *_ in fork.aliases] == [
         (numbers[("latest",)], (EntryKind.SYMLINK, ("latest",))),
@@ -168,7 +168,7 @@ def test_a_fork_checks_the_held_aliases_of_the_root_and_its_workspace() -> None:
     assert fork.seen == {numbers[("latest",)]: "old"}
     assert fork.directory == directory
     top = Entry(("fork",), EntryKind.CONTROL, "fork")  # no workspace: root aliases only
-    fork = files().accept(Handle(top), b"x", inodes, seen)
+    fork = files().accept(Handle(top), b"x", inodes)
     assert fork is not None and fork.directory is None
     assert [slot for _, slot, *_ in fork.aliases] == [(EntryKind.SYMLINK, ("latest",))]
 
@@ -260,13 +260,13 @@ def test_a_fork_run_finds_the_aliases_it_moved(project: tuple[View, str, Path]) 
     root_latest = _held(inodes, EntryKind.SYMLINK, "latest")
     ws_latest = _held(inodes, EntryKind.SYMLINK, "sessions", fp, "latest")
     directory = _held(inodes, EntryKind.DIR, "sessions", fp)
-    seen = {
+    inodes.remember({
         root_latest: (_at(view, "latest")).target,
         ws_latest: (_at(view, "sessions", fp, "latest")).target,
-    }
+    })
     controls = ControlFiles(view)
     handle = Handle(_at(view, "sessions", fp, "fork"))
-    fork = controls.accept(handle, b"topic\n", inodes, seen)
+    fork = controls.accept(handle, b"topic\n", inodes)
     assert fork is not None
     stale = fork.run()
     name = (handle.result or b"").split(b"\t")[0].decode()
@@ -280,7 +280,7 @@ def test_a_failed_run_reads_back_as_an_error(project: tuple[View, str, Path]) ->
     view, fp, d = project
     controls = ControlFiles(view)
     handle = Handle(_at(view, "sessions", fp, "fork"))
-    fork = controls.accept(handle, b"a\nb\n", table(), {})
+    fork = controls.accept(handle, b"a\nb\n", table())
     assert fork is not None
     before = set(os.listdir(d))
     with pytest.raises(RequestError) as failed:
@@ -303,7 +303,7 @@ def test_an_unexpected_failure_is_eio_logged_and_reads_as_an_internal_error(
     monkeypatch.setattr(StoreIndex, "fork", bug)
     controls = ControlFiles(view)
     handle = Handle(_at(view, "sessions", fp, "fork"))
-    fork = controls.accept(handle, b"x", table(), {})
+    fork = controls.accept(handle, b"x", table())
     assert fork is not None
     with caplog.at_level(logging.ERROR), pytest.raises(RequestError) as failed:
         fork.run()

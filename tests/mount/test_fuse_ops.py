@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyfuse3
 import pytest
@@ -105,6 +105,13 @@ class FakeIndex:
         return FakeFile("new.jsonl", "/store/new.jsonl")
 
 
+class Backing(NamedTuple):
+    """What an entry shows of its session file (view.Backed)."""
+
+    path: str
+    key: FileKey
+
+
 class FakeView:
     """A root holding the entries of workspace `FP` (`a.jsonl`, `fork`,
     `index.tsv`) by name; `fail` makes lookup raise it."""
@@ -117,7 +124,7 @@ class FakeView:
         self.viewers = Viewers(self.index, None)  # type: ignore[arg-type]
         self.fail: BaseException | None = None
         self.file = Entry(("sessions", FP, "a.jsonl"), EntryKind.TRANSCRIPT, "a.jsonl",
-                          backing_path=str(backing))
+                          file=Backing(str(backing), files.file_key(os.stat(backing))))
 
     def root(self) -> Entry:
         return Entry((), EntryKind.DIR, "")

@@ -77,20 +77,61 @@ def test_numbers_are_monotonic() -> None:
     assert len(set(numbers)) == 100
 
 
-def test_held_is_kept_by_scope_and_forget_drops_it() -> None:
-    t: InodeTable[tuple[str, ...]] = InodeTable((), scope=lambda slot: slot[0] if slot else None)
-    top, a1, a2, b1 = (t.number(s) for s in [("top",), ("a", "1"), ("a", "2"), ("b", "1")])
-    for inode in (top, a1, a2, b1):
+def test_held_is_kept_by_group_and_forget_drops_it() -> None:
+    t: InodeTable[tuple[str, ...]] = InodeTable(
+        (), group=lambda slot: slot[0] if slot and slot[0] != "c" else None)
+    top, a1, a2, b1, c1 = (t.number(s) for s in
+                           [("top",), ("a", "1"), ("a", "2"), ("b", "1"), ("c", "1")])
+    for inode in (top, a1, a2, b1, c1):
         t.looked_up(inode)
     t.looked_up(a1)
-    # ("top",) is its own scope "top": only the root (scope None) is always in.
     assert {h[0] for h in t.held(["a"])} == {ROOT_INODE, a1, a2}
     assert {h[0] for h in t.held(["b", "top"])} == {ROOT_INODE, b1, top}
-    assert {h[0] for h in t.held()} == {ROOT_INODE, top, a1, a2, b1}
+    assert {h[0] for h in t.held()} == {ROOT_INODE, top, a1, a2, b1, c1}
+    # In no group: found by its slot only.
+    assert [h[0] for h in t.held_at([("c", "1"), ("c", "2"), ("a", "2")])] == [c1, a2]
     t.forget(a1, 1)
     assert t.is_held(a1) and a1 in {h[0] for h in t.held(["a"])}
     t.forget(a1, 1)
     t.forget(a2, 1)
     assert not t.is_held(a1)
     assert {h[0] for h in t.held(["a"])} == {ROOT_INODE}
+    assert t.held_at([("a", "1")]) == []
     assert t.current(("a", "1")) == a1  # forgotten, not retired: same number again
+
+
+def test_what_an_inode_was_checked_against_is_kept_while_it_is_held() -> None:
+    t = table()
+    a = t.number("a", (1, 10))
+    t.remember({a: "mark"})
+    assert t.seen([a]) == {}  # not held: nothing to remember
+    t.looked_up(a)
+    t.remember({a: "mark"})
+    t.tell(a, 123)
+    assert t.seen([a, 999]) == {a: "mark"} and t.told(a) == 123
+    t.forget(a, 1)
+    t.looked_up(a)
+    assert t.seen([a]) == {} and t.told(a) is None  # forgotten: nothing is cached any more
+
+
+def test_the_oldest_bounded_inodes_are_let_go_of_once_not_new() -> None:
+    """Beyond a limit, the session inodes first held longest ago, never the
+    ones just held (a listing being read), and only those still held."""
+    clock = [100.0]
+    t: InodeTable[str] = InodeTable("root", bounded=lambda slot: slot.startswith("s"),
+                                    clock=lambda: clock[0])
+    old = [t.number(f"s{n}") for n in range(5)]
+    for inode in old:
+        t.looked_up(inode)
+    t.looked_up(t.number("dir"))  # not bounded: never let go of
+    clock[0] += 10
+    new = [t.number(f"s{n}") for n in range(5, 8)]
+    for inode in new:
+        t.looked_up(inode)
+    t.forget(old[1], 1)  # the kernel let go of one by itself
+    assert t.bounded_held == 8
+    assert t.let_go(keep=2, older_than=5.0) == [(old[n], f"s{n}") for n in (0, 2, 3, 4)]
+    assert t.bounded_held == 3
+    assert t.let_go(keep=0, older_than=5.0) == []  # the rest are new
+    clock[0] += 10
+    assert [inode for inode, _ in t.let_go(keep=0, older_than=5.0)] == new

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from clawfs.mount.kernelcache import GONE, Held, find_stale, in_scope
+from typing import NamedTuple
+
+from clawfs.mount.kernelcache import GONE, TOP, Held, find_stale, group_of, to_check
 from clawfs.mount.view import Entry, EntryKind, Key, View
 from clawfs.store.files import FileKey
+from clawfs.store.records import Touched
 
 FP, OTHER = "a" * 16, "b" * 16
 WS: Key = ("sessions", FP)
+
+
+class Backing(NamedTuple):
+    """What an entry shows of its session file (view.Backed)."""
+
+    path: str
+    key: FileKey
 
 
 class FakeView:
@@ -19,8 +29,8 @@ class FakeView:
 
 
 def transcript(key: Key, ino: int, size: int) -> Entry:
-    return Entry(key, EntryKind.TRANSCRIPT, key[-1], backing_path="/x",
-                file_key=FileKey(1, ino, size, size * 10, size * 10))
+    return Entry(key, EntryKind.TRANSCRIPT, key[-1],
+                 file=Backing("/x", FileKey(1, ino, size, size * 10, size * 10)))
 
 
 def link(key: Key, target: str) -> Entry:
@@ -38,7 +48,6 @@ HELD: list[Held] = [
     (4, (EntryKind.TRANSCRIPT, (*WS, "a.jsonl")), (1, 100), True),
     (5, (EntryKind.SYMLINK, (*WS, "latest")), None, True),
     (6, (EntryKind.TRANSCRIPT, (*WS, "gone.jsonl")), (1, 101), True),
-    (7, (EntryKind.TRANSCRIPT, ("sessions", OTHER, "o.jsonl")), (1, 102), True),
 ]
 
 
@@ -54,38 +63,52 @@ def view(a_size: int = 10, a_ino: int = 100, latest: str = "a.jsonl") -> View:
     return FakeView(entries)  # type: ignore[return-value]
 
 
-def test_scope_is_the_changed_workspaces_and_the_top_levels() -> None:
-    assert in_scope(("latest",), {FP}) and in_scope(("sessions", OTHER), {FP})
-    assert in_scope((*WS, "x"), {FP}) and not in_scope(("sessions", OTHER, "x"), {FP})
-    assert in_scope(("sessions", OTHER, "x"), None)
+def test_what_a_change_checks_is_what_it_names() -> None:
+    """The slots a change names (and their directories), and the groups no
+    change names what it did to: the top levels, branches/, a rebuilt forks/."""
+    changed = {FP: Touched(names={"a.jsonl"}, forks={("a", "b"), ("a",)})}
+    slots, groups = to_check(changed)
+    assert (EntryKind.TRANSCRIPT, (*WS, "a.jsonl")) in slots
+    assert {(EntryKind.MARKDOWN, (*WS, "a.md")), (EntryKind.MARKDOWN, (*WS, "a.jsonl.md"))} \
+        <= set(slots)
+    assert (EntryKind.SYMLINK, (*WS, "latest")) in slots and (EntryKind.DIR, WS) in slots
+    assert {(EntryKind.DIR, (*WS, "forks", "a", "b")), (EntryKind.DIR, (*WS, "forks", "a")),
+            (EntryKind.SYMLINK, (*WS, "forks", "a", "b", "session.jsonl"))} <= set(slots)
+    assert not any(key[1] == OTHER for _, key in slots)
+    assert groups == [TOP, ("branches", FP)]
+    assert to_check({FP: Touched(forks=None)})[1] == [TOP, ("branches", FP), ("forks", FP)]
+    assert group_of((EntryKind.SYMLINK, ("latest",))) == TOP
+    assert group_of((EntryKind.DIR, ("sessions", OTHER))) == TOP
+    assert group_of((EntryKind.DIR, (*WS, "forks", "a"))) == ("forks", FP)
+    assert group_of((EntryKind.TRANSCRIPT, (*WS, "a.jsonl"))) is None
 
 
 def test_first_check_invalidates_in_doubt_then_only_what_changed() -> None:
-    first = find_stale(view(), HELD, {FP}, {})
+    first = find_stale(view(), HELD, {})
     assert first.entries == [(3, "gone.jsonl")]  # gone: its name in its parent
-    assert 4 in first.attrs and 5 in first.attrs and 7 not in first.attrs  # 7: out of scope
+    assert 4 in first.attrs and 5 in first.attrs
     seen = first.seen
 
-    quiet = find_stale(view(), HELD, {FP}, seen)
+    quiet = find_stale(view(), HELD, seen)
     # Directories only, and the gone name again: a current inode's slot can come
     # back under the same number (an alias), so it is never written off.
     assert quiet.entries == [(3, "gone.jsonl")] and quiet.attrs == [2, 3, 6]
 
-    grown = find_stale(view(a_size=20), HELD, {FP}, seen)
+    grown = find_stale(view(a_size=20), HELD, seen)
     assert 4 in grown.attrs and 5 not in grown.attrs
 
-    repointed = find_stale(view(latest="b.jsonl"), HELD, {FP}, seen)
+    repointed = find_stale(view(latest="b.jsonl"), HELD, seen)
     assert 5 in repointed.attrs and 4 not in repointed.attrs
 
 
 def test_a_replaced_file_invalidates_its_name_and_a_retired_inode_only_once() -> None:
-    seen = find_stale(view(), HELD, {FP}, {}).seen
-    replaced = find_stale(view(a_ino=999), HELD, {FP}, seen)
+    seen = find_stale(view(), HELD, {}).seen
+    replaced = find_stale(view(a_ino=999), HELD, seen)
     assert (3, "a.jsonl") in replaced.entries
     assert replaced.seen[4] is None  # current: checked again once the index caught up
 
     retired: list[Held] = [(8, (EntryKind.TRANSCRIPT, (*WS, "a.jsonl")), (1, 50), False), *HELD]
-    once = find_stale(view(), retired, {FP}, seen)
+    once = find_stale(view(), retired, seen)
     assert (3, "a.jsonl") in once.entries and once.seen[8] == GONE
-    again = find_stale(view(), retired, {FP}, {**seen, **once.seen})
+    again = find_stale(view(), retired, {**seen, **once.seen})
     assert (3, "a.jsonl") not in again.entries

@@ -770,10 +770,18 @@ def test_fork_and_new_session_grow_the_lineage_without_a_rebuild(
     assert list(fresh.top.items()) == list(grown.top.items())
     assert {n: list(v.children.items()) for n, v in fresh.nodes.items()} == {
         n: list(v.children.items()) for n, v in grown.nodes.items()}
-    os.remove(new)  # a delete rebuilds
+    os.remove(new)  # a delete takes the leaf away, in place too
     index.refresh_path(str(new))
-    assert "fresh.jsonl" not in index.lineage(fp).nodes
-    assert builds == [1]
+    shrunk = index.lineage(fp)
+    assert "fresh.jsonl" not in shrunk.nodes
+    assert builds == []
+    fresh = real_build(index._records.members(fp))
+    assert list(fresh.top.items()) == list(shrunk.top.items())
+    assert {n: list(v.children.items()) for n, v in fresh.nodes.items()} == {
+        n: list(v.children.items()) for n, v in shrunk.nodes.items()}
+    os.remove(source.path)  # a parent: its forks move to the top, a rebuild
+    index.refresh_path(source.path)
+    assert index.lineage(fp).parent_of(made.name) is None and builds == [1]
 
 
 def test_the_sweep_measures_every_markdown_version_once(

@@ -192,3 +192,48 @@ def test_grown_leaf_under_its_parent_and_at_the_top() -> None:
     assert top is not None and list(top.top) == ["a", "d"]
     # an id a session waits for as its parent re-parents it: rebuild
     assert lineage.grown(top, m("g.jsonl", "gone"), rank.__getitem__) is None
+
+
+@pytest.mark.parametrize("seed", range(1000))
+def test_shrunk_equals_a_rebuild(seed: int) -> None:
+    """Taking a member away in place gives exactly the tree `build` gives
+    without it, or declines (None); shared ids, name picks and depth included."""
+    import random
+
+    rng = random.Random(seed)
+    ids = [f"s{n}" for n in range(12)]
+    members: list[Member] = []
+    for n in range(rng.randrange(1, 12)):
+        sid = rng.choice(ids)
+        parent = rng.choice([None, "missing", *ids])
+        name = rng.choice([f"{sid}.jsonl", f"f{n}.jsonl", "fork", f"{sid}.json"])
+        if name not in {x.name for x in members}:
+            members.append(m(name, sid, parent))
+    gone = rng.choice(members)
+    after = [x for x in members if x is not gone]
+    names = {x.name for x in after}
+    result = lineage.shrunk(lineage.build(members), gone, names.__contains__)
+    if result is not None:
+        rebuilt = lineage.build(after)
+        assert list(result.top.items()) == list(rebuilt.top.items())
+        assert {n: (v.dir_name, v.parent, v.depth, list(v.children.items()))
+                for n, v in result.nodes.items()} == {
+            n: (v.dir_name, v.parent, v.depth, list(v.children.items()))
+            for n, v in rebuilt.nodes.items()}
+        assert result.owner == rebuilt.owner
+        assert result.orphans >= rebuilt.orphans  # may keep one nobody names any more
+
+
+def test_shrunk_takes_a_leaf_away_and_declines_a_parent() -> None:
+    members = [m("a.jsonl", "a"), m("b.jsonl", "b", "a"), m("c.jsonl", "c")]
+    before = lineage.build(members)
+    names = {"a.jsonl", "c.jsonl"}
+    child = lineage.shrunk(before, members[1], names.__contains__)
+    assert child is not None and not child.nodes["a.jsonl"].children
+    assert list(before.nodes["a.jsonl"].children) == ["b"]  # readers keep the old tree
+    top = lineage.shrunk(child, members[2], {"a.jsonl"}.__contains__)
+    assert top is not None and list(top.top) == ["a"]
+    assert lineage.shrunk(before, members[0], {"b.jsonl", "c.jsonl"}.__contains__) is None
+    # a stem another file would take (x.json wants x.jsonl's): rebuild
+    pair = [m("x.jsonl", "x"), m("x.json", "y")]
+    assert lineage.shrunk(lineage.build(pair), pair[0], {"x.json"}.__contains__) is None

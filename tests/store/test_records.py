@@ -135,9 +135,23 @@ def test_a_new_leaf_grows_the_lineage_and_keeps_it() -> None:
     records.changed({FP})
     tree = records.spaces[FP].lineage
     assert tree is not None and tree.parent_of("b.jsonl") == "a.jsonl"
-    records.drop(f"/r1/{FP}/b.jsonl")  # anything but a new leaf: rebuild
+    records.take_changes()
+    records.drop(f"/r1/{FP}/b.jsonl")  # a leaf taken away: in place too
     records.changed({FP})
-    assert records.spaces[FP].lineage is None
+    tree = records.spaces[FP].lineage
+    assert tree is not None and "b.jsonl" not in tree.nodes
+    changes = records.take_changes()[FP]
+    assert changes.names == {"b.jsonl"} and changes.forks == {("a", "b"), ("a",)}
+    records.place(_file(FIRST, "a.jsonl", 3, size=99))  # appended: the same member
+    records.changed({FP})
+    assert records.spaces[FP].lineage is tree
+    assert records.take_changes()[FP].forks == set()
+    records.drop(f"/r1/{FP}/a.jsonl")  # a leaf now: in place
+    records.place(_file(FIRST, "c.jsonl", 4, sid="c", parent="a"))
+    records.place(_file(FIRST, "a.jsonl", 5))
+    records.changed({FP})
+    assert records.spaces[FP].lineage is None  # a new owner of a waiting parent id: rebuild
+    assert records.take_changes()[FP].forks is None
 
 
 def test_rot_copies_whose_live_file_exists_are_not_members() -> None:
