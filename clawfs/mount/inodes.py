@@ -10,8 +10,9 @@ replaced by a rename (claw's snapshot save) gets a new number, as it would
 on a local disk, so `tail -F` sees a new file.
 
 Old numbers are *retired* (never handed out again) but still resolve to what
-they were, because an open file handle may still use them. A retired number
-is dropped once the kernel has forgotten it (its lookup count is zero).
+they were, because an open file handle may still use them. A number the
+kernel has forgotten (its lookup count is zero) is dropped, retired or not:
+a new lookup of its slot gets a new number.
 
 The table also keeps, per number the kernel holds, what the kernel's caches
 of it were last checked against (`seen`, mount/kernelcache.py) and what the
@@ -161,15 +162,21 @@ class InodeTable(Generic[Slot]):
         node.lookups = max(node.lookups - count, 0)
         if node.lookups:
             return
-        node.seen, node.told, node.opened = UNSEEN, None, UNSEEN  # nothing cached any more
         group = self._group(node.slot)
         members = None if group is None else self._groups.get(group)
         if members is not None:
             members.discard(inode)
             if not members:
                 del self._groups[group]
-        if self._current.get(node.slot) != inode:
-            del self._nodes[inode]
+        if inode == ROOT_INODE:
+            node.seen, node.told, node.opened = UNSEEN, None, UNSEEN
+            return
+        # Nothing of it is cached any more: the number goes (a new lookup of
+        # its slot gets a new one), so the table keeps what the kernel holds,
+        # not everything it was ever shown.
+        if self._current.get(node.slot) == inode:
+            del self._current[node.slot]
+        del self._nodes[inode]
 
     def _retire_number(self, slot: Slot, inode: int) -> None:
         if self._current.get(slot) == inode:

@@ -49,13 +49,17 @@ def test_retired_number_is_dropped_once_forgotten() -> None:
     assert t.number("a") > n
 
 
-def test_current_number_survives_forget() -> None:
+def test_a_forgotten_number_is_dropped_and_never_handed_out_again() -> None:
+    """The table keeps what the kernel holds, not all it was ever shown (an
+    `ls -l` of 100,000 entries, once the kernel lets go of them)."""
     t = table()
     n = t.number("a")
     t.looked_up(n)
     t.forget(n, 1)
-    assert t.entry(n) == ("a", None)
-    assert t.number("a") == n
+    assert t.entry(n) is None and len(t) == 1  # the root only
+    assert t.number("a") > n
+    shown = t.number("b")  # numbered for a reply the kernel did not take: kept
+    assert t.number("b") == shown
 
 
 def test_forget_of_unknown_inode_is_ignored() -> None:
@@ -97,7 +101,8 @@ def test_held_is_kept_by_group_and_forget_drops_it() -> None:
     assert not t.is_held(a1)
     assert {h[0] for h in t.held(["a"])} == {ROOT_INODE}
     assert t.held_at([("a", "1")]) == []
-    assert t.current(("a", "1")) == a1  # forgotten, not retired: same number again
+    assert t.current(("a", "1")) is None and t.entry(a1) is None  # forgotten: dropped
+    assert t.number(("a", "1")) > a1  # never the same number again
 
 
 def test_what_an_inode_was_checked_against_is_kept_while_it_is_held() -> None:
@@ -110,8 +115,9 @@ def test_what_an_inode_was_checked_against_is_kept_while_it_is_held() -> None:
     t.tell(a, 123)
     assert t.seen([a, 999]) == {a: "mark"} and t.told(a) == 123
     t.forget(a, 1)
-    t.looked_up(a)
-    assert t.seen([a]) == {} and t.told(a) is None  # forgotten: nothing is cached any more
+    again = t.number("a", (1, 10))
+    t.looked_up(again)
+    assert again != a and t.seen([again]) == {} and t.told(again) is None  # a new start
 
 
 def test_the_oldest_bounded_inodes_are_let_go_of_once_not_new() -> None:
