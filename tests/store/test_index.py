@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clawfs.format import fingerprint, markdown, session
+from clawfs.store.commits import Commits
 from clawfs.store.index import SessionFile, StoreIndex
 from clawfs.store.latest import Verdict
 from clawfs.store.roots import Root, RootKind, make_root
@@ -535,13 +536,13 @@ def test_head_that_saw_a_whole_mid_size_file_spares_its_parse(
 
 def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     loads: list[str] = []
-    load = StoreIndex._load
+    load = Commits.load
 
-    def counting(self: StoreIndex, path: str, file_name: str) -> object:
+    def counting(self: Commits, path: str, file_name: str) -> object:
         loads.append(file_name)
         return load(self, path, file_name)
 
-    monkeypatch.setattr(StoreIndex, "_load", counting)
+    monkeypatch.setattr(Commits, "load", counting)
     return loads
 
 
@@ -723,13 +724,13 @@ def test_a_new_fingerprint_directory_seen_through_a_file_is_a_change(tmp_path: P
 
 
 def test_problems_reported_are_bounded(store: tuple[Path, str, Path]) -> None:
-    from clawfs.store.index import REPORTED_LIMIT
+    from clawfs.store.problems import REPORTED_LIMIT
 
     root, _, _ = store
     index = _index(root)
     for n in range(REPORTED_LIMIT + 10):
-        index._report(f"/nowhere/{n}", "test")
-    assert len(index._reported) <= REPORTED_LIMIT
+        index.problems.report(f"/nowhere/{n}", "test")
+    assert len(index.problems) <= REPORTED_LIMIT
 
 
 def test_fork_and_new_session_grow_the_lineage_without_a_rebuild(

@@ -1,0 +1,178 @@
+"""Making the index match a store directory's listing, and a root's.
+
+A scan, a watcher's "dir" event and a rescan all come down to this: list
+a directory, probe what is new or changed (probe.py; a version the cache
+holds costs one `stat`), place it, drop what is gone. A directory may hold
+50,000 sessions, so its files are probed and committed `SYNC_CHUNK` at a
+time: what a scan holds on top of the index stays small, and so does each
+hold of the lock. Chunks go in the order of the names' bytes, which is
+the order the cache's reader hands out a directory's rows in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from clawfs.store import probe
+from clawfs.store import scan as scanning
+from clawfs.store.cache import Reader
+from clawfs.store.commits import Commits
+from clawfs.store.records import SessionFile
+from clawfs.store.roots import Root
+from clawfs.store.versions import Version
+
+SYNC_CHUNK = 1000
+"""Files of one directory probed and committed at a time."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one scan went through: session files listed, and of those the
+    ones read (opened) and the ones taken from the index cache. The rest
+    were known already, unchanged."""
+
+    listed: int = 0
+    read: int = 0
+    cached: int = 0
+
+
+@dataclass(slots=True)
+class Pass:
+    """One pass over directories: the cache's reader (if any), what it went
+    through, and whom to tell."""
+
+    reader: Reader | None
+    tally: Tally
+    progress: Callable[[Tally], None] | None
+
+    def count(self, listed: int, cached: int, read: int) -> None:
+        self.tally.listed += listed
+        self.tally.cached += cached
+        self.tally.read += read
+        if self.progress is not None:
+            self.progress(self.tally)
+
+
+class DirSync:
+    """Syncs directories into the index through `commits`."""
+
+    def __init__(self, commits: Commits) -> None:
+        self._commits = commits
+
+    @contextlib.contextmanager
+    def passing(self, progress: Callable[[Tally], None] | None = None) -> Iterator[Pass]:
+        """One pass over directories: with the cache's reader, if there is a cache."""
+        with self._commits.unsaved.reading() as reader:
+            yield Pass(reader, Tally(), progress)
+
+    def root(self, root: Root, scan: Pass) -> set[str]:
+        """Re-list a whole root: its fingerprint directories, its flat files,
+        and the directories it had that it lists no more; the fingerprints changed."""
+        listing = scanning.read_root(root)
+        changed: set[str] = set()
+        listed = set()
+        for fp, directory in listing.fp_dirs:
+            listed.add(directory)
+            changed |= self.directory(root, fp, directory, scan=scan)
+        changed |= self.directory(root, None, root.realpath, listing.flat, scan)
+        with self._commits.lock:
+            known = self._commits.records.dirs_of(root)
+            gone = [(fp, d) for fp, d in known if d not in listed]
+        for fp, directory in gone:
+            # Not listed: gone, or a link now (out of the root, SPEC §6): never
+            # listed again through its old path, which would follow the link.
+            changed |= self.directory(root, fp, directory, [], scan=scan)
+        return changed
+
+    def directory(
+        self,
+        root: Root,
+        fp: str | None,
+        directory: str,
+        listing: list[scanning.Found] | None = None,
+        scan: Pass | None = None,
+    ) -> set[str]:
+        """Make the index match one store directory's listing.
+
+        For a fingerprint directory the listing is read here, unless the
+        caller found the directory gone (`listing=[]`).
+        """
+        commits = self._commits
+        records = commits.records
+        present = listing is None and os.path.isdir(directory)
+        if listing is not None:
+            found = sorted(listing, key=_name_bytes)
+        else:
+            assert fp is not None  # only flat files come without a fingerprint
+            found = sorted(scanning.read_fp_dir(root, fp, directory), key=_name_bytes)
+        with commits.lock:
+            known = records.listed_in(directory)
+
+        def note() -> set[str]:
+            if fp is not None and present:
+                return records.note_dir(fp, directory, root)
+            return set() if fp is None else records.drop_dir(fp, directory)
+
+        changed = commits.update(note)
+        after: bytes | None = None
+        for start in range(0, max(len(found), 1), SYNC_CHUNK):
+            chunk = found[start : start + SYNC_CHUNK]
+            upto = None if start + SYNC_CHUNK >= len(found) else _name_bytes(chunk[-1])
+            reader = None if scan is None else scan.reader
+            cached = None if reader is None else reader.entries(directory, after, upto)
+            after = upto
+            placed, taken = self._chunk(chunk, known, cached, scan)
+            changed |= placed
+            if cached and taken < len(cached):
+                self._forget_unlisted(directory, cached, chunk)
+        gone = known.keys() - {item.file_name for item in found} if known else set()
+        prefix = directory.rstrip("/") + "/"
+
+        def drop_gone() -> set[str]:
+            dropped: set[str] = set()
+            for name in gone:
+                dropped |= commits.drop(prefix + name)
+            return dropped
+
+        return changed | (commits.update(drop_gone) if gone else set())
+
+    def _chunk(
+        self,
+        chunk: list[scanning.Found],
+        known: dict[str, SessionFile],
+        cached: dict[str, Version] | None,
+        scan: Pass | None,
+    ) -> tuple[set[str], int]:
+        """Probe and place one chunk of a directory's files; the fingerprints
+        changed, and how many of them were taken from the cache."""
+        commits = self._commits
+        probes = probe.read_changed(chunk, known, commits.loads, commits.report, cached)
+        for recorded in {read.workspace_root for read in probes}:
+            commits.learn_root(recorded)
+        fresh = [read.found.path for read in probes if not read.saved]
+        if scan is not None:
+            scan.count(len(chunk), len(probes) - len(fresh), len(fresh))
+
+        def place() -> set[str]:
+            for path in fresh:
+                commits.unsaved.learned(path)
+            return commits.records.place_all([commits.file_of(read) for read in probes])
+
+        return (commits.update(place) if probes else set()), len(probes) - len(fresh)
+
+    def _forget_unlisted(
+        self, directory: str, cached: dict[str, Version], chunk: list[scanning.Found]
+    ) -> None:
+        """Let the cache forget the files of `directory` it holds that are not
+        there any more (gone while nothing was mounted)."""
+        listed = {item.file_name for item in chunk}
+        for name in cached.keys() - listed:
+            self._commits.unsaved.forget(os.path.join(directory, name))
+
+
+def _name_bytes(found: scanning.Found) -> bytes:
+    """A listed file's name as the cache orders names (bytes, as on disk)."""
+    return os.fsencode(found.file_name)
