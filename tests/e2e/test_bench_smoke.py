@@ -89,7 +89,7 @@ def test_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
     done = subprocess.run(
         [sys.executable, str(BENCH), "--smoke", "--runs", "1", "--repeat", "1",
-         "--no-drop-caches", "--settle-timeout", "60", "--cache", str(cache),
+         "--no-drop-caches", "--settle-timeout", "60", "--change-min", "0", "--cache", str(cache),
          "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
@@ -111,6 +111,13 @@ def test_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert figures["read_large_warm"]["clawfs"] > 0
     assert figures["cat_all_warm"]["per_file_ms"] is not None
     assert figures["cat_md_warm"]["per_file_ms"] is not None
+    assert figures["remount_files_read"]["clawfs"] == 0  # the cache held every file
+    assert figures["remount_files_read"]["samples"]["clawfs"] == [0, 0]  # warm and cold
+    assert figures["cache_per_session"]["clawfs"] > 0
+    for per_session in ("peak_per_session", "rss_per_session"):
+        assert 1000 < figures[per_session]["clawfs"] < 4096e6 / SMOKE.sessions
+    assert figures["visible_after_delete"]["samples"]["clawfs"]
+    assert figures["cpu_fork"]["title"].startswith("daemon CPU per change: fork of ")
     assert report["checks"] == {"head_listing_agrees_with_claw_resolver": True,
                                 "md_sizes_are_exact": True,
                                 "root_latest_is_newest_of_all": True,
