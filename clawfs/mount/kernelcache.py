@@ -1,7 +1,7 @@
 """What the kernel may have cached that a store change made wrong. No FUSE here.
 
 The kernel caches three things for us (pyfuse3 notes): names -> inodes
-(entries, `ENTRY_TIMEOUT`), attributes (`*_ATTR_TIMEOUT`) and, through the
+(entries, attrs.py `ENTRY_TIMEOUT`), attributes (`*_ATTR_TIMEOUT`) and, through the
 attributes, file pages (libfuse's AUTO_INVAL_DATA drops them when size or
 mtime change). Listings are not cached (no FOPEN_CACHE_DIR), symlink
 targets are not cached (readlink is asked on every resolution), and an
@@ -188,3 +188,27 @@ def _mark(entry: Entry) -> object:
     if entry.kind is EntryKind.SYMLINK:
         return entry.target
     return None
+
+
+# Inodes of transcripts and .md files the kernel may hold before the oldest
+# are let go of (inodes.py `let_go`): an `ls -l` of 100,000 entries or a
+# `cat` of every session would otherwise keep ~250 bytes each for as long as
+# the kernel keeps its entries, which with plenty of memory is forever. The
+# kernel is asked to drop their names (an entry invalidation; it then
+# forgets them), never those first held within HELD_AGE seconds, so a
+# listing being read is not cut short; one used again is looked up again.
+HELD_MAX = 32_768
+HELD_AGE = 5.0
+
+
+def let_go(inodes: InodeTable[Slot]) -> Stale:
+    """Past HELD_MAX session inodes held, the names of the oldest, for the
+    kernel to drop (down to three quarters of HELD_MAX)."""
+    stale = Stale()
+    if inodes.bounded_held <= HELD_MAX:
+        return stale
+    for _inode, (_kind, key) in inodes.let_go(HELD_MAX * 3 // 4, HELD_AGE):
+        parent = inodes.current((EntryKind.DIR, key[:-1]))
+        if parent is not None:
+            stale.entries.append((parent, key[-1]))
+    return stale

@@ -1,0 +1,320 @@
+"""The attributes the kernel is given for each entry, and how long it may keep them.
+
+An entry's attributes come from its backing file now (a fresh `lstat`, so
+an inode's identity is the file on disk, which getattr compares against),
+narrowed to what the caller may learn with --allow-other (`View.shown`),
+with the size of a `.md` file's rendering (measured in a worker thread
+when not known: mdfiles.py), and the times of the file a link ends at.
+Every attribute given for a backing file is remembered per inode as the
+version the kernel was told of (opens.py compares an open against it).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import time
+from collections.abc import Sequence
+
+import pyfuse3
+from pyfuse3 import EntryAttributes, FUSEError
+
+from clawfs.mount import kernelcache
+from clawfs.mount.inodes import InodeTable
+from clawfs.mount.mdfiles import MarkdownFiles
+from clawfs.mount.opens import BackedHandle, MarkdownHandle, Opens, backing, version_told
+from clawfs.mount.view import Entry, EntryKind, View, session_file
+from clawfs.store import files
+from clawfs.store.access import Mode
+
+log = logging.getLogger(__name__)
+
+# How long the kernel may answer from its caches. The store changes under
+# us, and the watcher turns every change it sees into invalidations of
+# exactly what the kernel holds (live/livestore.py, mount/kernelcache.py): an
+# append, a save by rename, a deletion, a re-pointed alias show at once, so a
+# timeout bounds only how long a change the watcher *missed* can show, and
+# that is bounded anyway by the safety sweep (a rescan every 60 s,
+# livestore.SWEEP_SECONDS, whose changes are invalidated like any other; on
+# a polled root, a network or FUSE filesystem, the poller sees most changes
+# sooner: live/poller.py). Meanwhile every expired entry costs a round trip
+# (~30 us in pyfuse3 + trio): with transcripts at 1 s, a warm `cat` of every
+# transcript paid a GETATTR per file (its fstat, and the read path under
+# AUTO_INVAL_DATA, revalidate expired attributes). Hence 60 s wherever the
+# watcher invalidates:
+#
+# - Transcripts and their `.md` files: 60 s. `tail -f` fstat()s every
+#   second and is answered from this cache, so the invalidation on append
+#   is what makes it follow (tests/e2e/test_freshness.py); the new size also
+#   drops stale pages (AUTO_INVAL_DATA). Never 0: `ls -l` of 10k entries
+#   becomes 100x slower (pyfuse3 notes). A READ still makes the next stat
+#   ask once: the kernel then drops its cached atime (unless the mount is
+#   read-only).
+# - Aliases and other links: 1 s. Their times are those of the file they
+#   end at (`find -newer`), which an append changes with no change to the
+#   link for the watcher to invalidate. Reading through a link never asks
+#   for them (readlink is asked each time anyway), so this costs no `cat`.
+# - Directories, control files, index.tsv: their attributes never change
+#   (fixed modes, size 0, the mount's start time), so 60 s; their existence
+#   is checked again by every getattr after that (ESTALE when gone) and
+#   invalidated at once when a workspace changes. Not the mount's root:
+#   after a `kill -9`, a stat of the mountpoint answers from this cache and
+#   hides the dead mount for as long (pyfuse3 notes), so it keeps 1 s.
+# - With --allow-other, everything whose owner and mode come from the store
+#   (`shown`): 1 s. The kernel checks other users against the modes cached
+#   here, and what a file shows is narrowed by every directory above it
+#   (SPEC §3): a chmod of one of those changes nothing the watcher marks the
+#   file's version by (kernelcache.py), so 1 s keeps a revoked bit from
+#   letting another user in for longer.
+# - Names -> inodes: 60 s. A name whose file was replaced, removed or moved
+#   (forks/ nodes) is invalidated when the change is seen; a missed one is
+#   still caught on use, since its inode then answers ESTALE and the kernel
+#   looks the name up again. New names need nothing: an ENOENT is not cached
+#   and listings are read fresh on every opendir. (With --allow-other, a
+#   name not every user may know: 0, so each caller is asked: _for_lookup.)
+SHORT_ATTR_TIMEOUT = 1.0
+LONG_ATTR_TIMEOUT = 60.0
+ENTRY_TIMEOUT = 60.0
+BACKED = kernelcache.BACKED
+
+# A listing answers only entries whose attributes are known: before a batch
+# that holds `.md` files of unmeasured versions, up to this many are
+# measured in a worker thread (rendered: mount/mdfiles.py), so a listing
+# before the background sweep got there costs renders, never a stalled thread.
+MEASURE_AHEAD = 64
+
+
+class Attributes:
+    """Builds the attributes of entries for the adapter (see the module docstring).
+
+    `read_only`: the control files show as 0444 (`clawfs mount --read-only`).
+    """
+
+    def __init__(
+        self,
+        view: View,
+        inodes: InodeTable[kernelcache.Slot],
+        markdown: MarkdownFiles,
+        opens: Opens,
+        read_only: bool,
+    ) -> None:
+        self._view = view
+        self._inodes = inodes
+        self._markdown = markdown
+        self._opens = opens
+        self._read_only = read_only
+        self._uid = os.getuid()
+        self._gid = os.getgid()
+        self._started_ns = time.time_ns()
+
+    def number(
+        self, entry: Entry, st: os.stat_result | None = None
+    ) -> tuple[int, os.stat_result | None]:
+        """The inode for `entry`, with a fresh stat of its backing file (or
+        `st`, one just taken of it: a `.md` listed right after its transcript).
+
+        The stat is taken here (not from the index) so the inode's identity is
+        the file on disk now, which is what getattr will compare against.
+        """
+        if entry.kind not in BACKED:
+            return self._inodes.number((entry.kind, entry.key)), None
+        if st is None:
+            st = files.lstat_regular(backing(entry))
+        identity = (st.st_dev, st.st_ino)
+        return self._inodes.number((entry.kind, entry.key), identity), st
+
+    def build(
+        self,
+        inode: int,
+        kind: EntryKind,
+        st: os.stat_result | None,
+        target: str | None = None,
+        size: int | None = None,
+        shown: Mode | None = None,
+    ) -> EntryAttributes:
+        """`size`: a MARKDOWN entry's (the rendering of the version `st`
+        describes). `shown`: the owner and mode the backing store gives the
+        entry (View.shown, with --allow-other; a chmod of a directory above
+        it is no change the watcher invalidates it for, hence the short
+        timeout), else the mounting user's, fixed."""
+        attr = EntryAttributes()
+        attr.st_ino = inode
+        attr.generation = 0  # numbers are never reused within a mount
+        attr.entry_timeout = ENTRY_TIMEOUT
+        short = inode == pyfuse3.ROOT_INODE or kind is EntryKind.SYMLINK or shown is not None
+        attr.attr_timeout = SHORT_ATTR_TIMEOUT if short else LONG_ATTR_TIMEOUT
+        attr.st_uid = self._uid if shown is None else shown.uid
+        attr.st_gid = self._gid if shown is None else shown.gid
+        attr.st_nlink = 1
+        attr.st_blksize = 4096
+        attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self._started_ns
+        if kind in BACKED and st is not None:
+            self._inodes.tell(inode, version_told(st))
+            # A Markdown file is exactly as readable as its transcript.
+            attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444 if shown is None else shown.bits)
+            attr.st_size = st.st_size if size is None else size
+            attr.st_blocks = st.st_blocks if size is None else (size + 511) // 512
+            attr.st_blksize = st.st_blksize
+            attr.st_atime_ns = st.st_atime_ns
+            attr.st_mtime_ns = st.st_mtime_ns
+            attr.st_ctime_ns = st.st_ctime_ns
+        elif kind is EntryKind.DIR:
+            attr.st_mode = stat.S_IFDIR | (0o555 if shown is None else shown.bits)
+        elif kind is EntryKind.SYMLINK:
+            attr.st_mode = stat.S_IFLNK | 0o777
+            attr.st_size = len(os.fsencode(target or ""))
+            if st is not None:  # the times of the file it ends at (`find -newer`)
+                attr.st_atime_ns = st.st_atime_ns
+                attr.st_mtime_ns = st.st_mtime_ns
+                attr.st_ctime_ns = st.st_ctime_ns
+        elif kind is EntryKind.CONTROL:
+            attr.st_mode = stat.S_IFREG | (0o444 if self._read_only else 0o644)
+        else:  # GENERATED: size 0, served with direct_io like /proc files
+            attr.st_mode = stat.S_IFREG | 0o444
+        return attr
+
+    def now(
+        self, entry: Entry, st: os.stat_result | None = None
+    ) -> tuple[EntryAttributes | None, os.stat_result | None]:
+        """`entry`'s attributes as a lookup or a listing answers them, from
+        what is known (None for a `.md` file whose version was not measured
+        yet), and its backing file's stat. `st`: as `number`'s."""
+        inode, st = self.number(entry, st)
+        backing_st = st
+        if entry.kind is EntryKind.SYMLINK:
+            st = self._link_end(entry)
+        size = None
+        if entry.kind is EntryKind.MARKDOWN:
+            assert st is not None
+            size = self._markdown.size_now(backing(entry), st)
+            if size is None:
+                return None, backing_st
+        return self._for_lookup(entry, self.build(
+            inode, entry.kind, st, entry.target, size, self._view.shown(entry, st)
+        )), backing_st
+
+    async def of(self, entry: Entry) -> EntryAttributes:
+        """`now`, measuring a `.md` file's size if need be."""
+        attr, _ = self.now(entry)
+        if attr is not None:
+            return attr
+        return await self._measured(self._inodes.number((entry.kind, entry.key)), entry)
+
+    async def current(self, inode: int, entry: Entry) -> EntryAttributes:
+        """getattr's answer for `inode`, resolved to `entry`, not open: of the
+        file its name holds now (opens.py `stat`)."""
+        if entry.kind is EntryKind.MARKDOWN:
+            return await self._markdown_attributes(inode, entry, self._opens.stat(inode, entry))
+        st = self._opens.stat(inode, entry) if entry.kind is EntryKind.TRANSCRIPT else None
+        shown = self._view.shown(entry, st)
+        if entry.kind is EntryKind.SYMLINK:
+            st = self._link_end(entry)
+        return self.build(inode, entry.kind, st, entry.target, shown=shown)
+
+    async def of_open(self, inode: int, handle: BackedHandle) -> EntryAttributes:
+        """Attributes of an open transcript or `.md` file: of the file it has open."""
+        if isinstance(handle, MarkdownHandle):
+            st, size = await self._markdown.measure_open(handle.source)
+            shown = self._shown_open(inode, st)
+            return self.build(inode, EntryKind.MARKDOWN, st, None, size, shown)
+        st = os.fstat(handle.backing.fd)
+        return self.build(inode, EntryKind.TRANSCRIPT, st, shown=self._shown_open(inode, st))
+
+    async def measure_ahead(self, entries: Sequence[Entry], first: int) -> None:
+        """Measure the `.md` files among the next entries whose size is not known."""
+        todo = []
+        for entry in entries[first:]:
+            if entry.kind is not EntryKind.MARKDOWN:
+                continue
+            try:
+                if self.now(entry)[0] is None:
+                    todo.append(entry)
+            except OSError:
+                continue
+            if len(todo) >= MEASURE_AHEAD:
+                break
+        for entry in todo:
+            sf = session_file(self._view.index, entry)
+            if sf is None:
+                continue
+            try:
+                await self._markdown.measure(sf.path, sf.file_name)
+            except OSError as e:
+                log.debug("readdir: cannot measure %s: %s", entry.name, e)
+
+    def _for_lookup(self, entry: Entry, attr: EntryAttributes) -> EntryAttributes:
+        """`attr` as a lookup or a listing answers it: an entry another user
+        may not know is looked up again on every use (View.shared), so that
+        the kernel asks, with each caller, whether that caller may."""
+        if not self._view.shared(entry):
+            attr.entry_timeout = 0
+            if entry.kind is EntryKind.SYMLINK:
+                attr.attr_timeout = 0  # its size is its target's length: each caller's own
+        return attr
+
+    async def _measured(self, inode: int, entry: Entry) -> EntryAttributes:
+        """A `.md` file's attributes, its size measured in a worker thread, if
+        its backing file is still the one `inode` was given for."""
+        sf = session_file(self._view.index, entry)
+        if sf is None:
+            raise FUSEError(errno.ESTALE)
+        st, size = await self._markdown.measure(sf.path, sf.file_name)
+        identity = (st.st_dev, st.st_ino)
+        known = self._inodes.entry(inode)
+        if known is None or known[1] != identity:
+            # Replaced meanwhile (claw's save): the new file is a new inode.
+            inode = self._inodes.number((entry.kind, entry.key), identity)
+        shown = self._view.shown(entry, st)
+        return self._for_lookup(entry, self.build(
+            inode, entry.kind, st, entry.target, size, shown
+        ))
+
+    async def _markdown_attributes(
+        self, inode: int, entry: Entry, st: os.stat_result
+    ) -> EntryAttributes:
+        """A `.md` file's attributes as `inode`'s, for the file `st` describes."""
+        size = self._markdown.size_now(backing(entry), st)
+        if size is None:
+            sf = session_file(self._view.index, entry)
+            if sf is None:
+                raise FUSEError(errno.ESTALE)
+            st, size = await self._markdown.measure(sf.path, sf.file_name)
+        shown = self._view.shown(entry, st)
+        return self.build(inode, EntryKind.MARKDOWN, st, None, size, shown)
+
+    def _shown_open(self, inode: int, st: os.stat_result) -> Mode | None:
+        """What an open transcript or `.md` file reports (View.shown of its
+        entry); where its name is gone, only what its owner class may do
+        (nothing surer is known)."""
+        if self._view.reported is None:
+            return None
+        known = self._inodes.entry(inode)
+        entry = None if known is None else self._view.resolve(known[0][1])
+        if entry is None or entry.backing_path is None:
+            return Mode(st.st_uid, st.st_gid, st.st_mode & 0o400)
+        return self._view.reported.file(entry.backing_path, st)
+
+    def _link_end(self, link: Entry) -> os.stat_result | None:
+        """The backing file a symlink (an alias, `session.jsonl`, `latest.md`) ends at.
+
+        Its times become the link's, so `find -newer` sees a link as old as
+        the session it names, not as new as the mount. None for a link to
+        a directory (`workspaces/<label>`) or to nothing any more.
+        """
+        key = list(link.key[:-1])
+        for part in (link.target or "").split("/"):
+            if part == "..":
+                if not key:
+                    return None
+                key.pop()
+            elif part not in ("", "."):
+                key.append(part)
+        end = self._view.resolve(tuple(key))
+        if end is None or end.kind not in BACKED:
+            return None
+        try:
+            return files.lstat_regular(backing(end))
+        except OSError:
+            return None
