@@ -252,6 +252,31 @@ def test_transcript_open_for_writing_is_erofs(ops: Operations) -> None:
     assert errno_of(scenario) == errno.EROFS
 
 
+@pytest.mark.parametrize(
+    ("request_name", "args"),
+    [
+        ("setxattr", (ROOT_INODE, b"user.x", b"v", None)),
+        ("removexattr", (ROOT_INODE, b"user.x", None)),
+        ("create", (ROOT_INODE, b"new", 0o644, os.O_WRONLY, None)),
+        ("mknod", (ROOT_INODE, b"new", 0o644, 0, None)),
+        ("mkdir", (ROOT_INODE, b"new", 0o755, None)),
+        ("symlink", (ROOT_INODE, b"new", b"a.jsonl", None)),
+        ("link", (ROOT_INODE, ROOT_INODE, b"new", None)),
+        ("unlink", (ROOT_INODE, b"a.jsonl", None)),
+        ("rmdir", (ROOT_INODE, b"sessions", None)),
+        ("rename", (ROOT_INODE, b"a.jsonl", ROOT_INODE, b"b.jsonl", 0, None)),
+    ],
+)
+def test_every_request_that_would_change_the_store_is_erofs_logged_by_name(
+    ops: Operations, view: FakeView, caplog: pytest.LogCaptureFixture,
+    request_name: str, args: tuple[object, ...],
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="clawfs.mount.fuse_ops"):
+        assert errno_of(lambda: getattr(ops, request_name)(*args)) == errno.EROFS
+    assert caplog.records[0].getMessage().startswith(f"{request_name}(")
+    assert view.file.backing_path is not None and os.path.exists(view.file.backing_path)
+
+
 def test_control_handle_forks_once(ops: Operations, view: FakeView) -> None:
     async def scenario() -> tuple[int, int, bytes, int]:
         attr = await ops.lookup(ROOT_INODE, b"fork", None)  # type: ignore[arg-type]
