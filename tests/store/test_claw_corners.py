@@ -189,6 +189,31 @@ def test_tree_answers_claws_pick_at_once(
     ]
 
 
+# --- 4. a symlink to another session file in the same directory -------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13: a link to a session in the same directory "
+                   "is merged with its target (claw lists both)")
+def test_link_to_a_sibling_session_is_listed_by_its_own_mtime(tmp_path: Path) -> None:
+    """`alias.jsonl -> target.jsonl`, the link's own mtime newest. claw lists
+    every entry and takes its mtime with an lstat (398): the oracle lists
+    alias (id target, mtime T0+10), middle (T0+5), target (T0), all updated
+    T0, and resumes alias.jsonl."""
+    workspace = _workspace(tmp_path)
+    directory = sg.fp_dir(_root_of(workspace), workspace)
+    sg.write_session(directory, sg.make_session("target", messages=2, workspace_root=workspace,
+                                                updated_at_ms=T0), mtime_ms=T0)
+    sg.write_session(directory, sg.make_session("middle", messages=1, workspace_root=workspace,
+                                                updated_at_ms=T0), mtime_ms=T0 + 5)
+    link = directory / "alias.jsonl"
+    os.symlink("target.jsonl", link)
+    os.utime(link, ns=((T0 + 10) * 1_000_000,) * 2, follow_symlinks=False)
+    index = _index(workspace)
+    fp = directory.name
+    assert _names(index, fp) == ["alias.jsonl", "middle.jsonl", "target.jsonl"]
+    assert _latest(index, fp) == "alias.jsonl"
+
+
 # --- 5. a directory named x.jsonl ---------------------------------------------------
 
 
