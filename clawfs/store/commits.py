@@ -145,7 +145,7 @@ class Commits:
     def drop(self, entry_path: str) -> set[str]:
         """Forget the file listed at `entry_path`, and let the cache forget it."""
         rec = self.records.get(entry_path)
-        if rec is not None:
+        if rec is not None and not rec.is_link:  # a link's file is not the link's to forget
             self.unsaved.forget(rec.path)
         return self.records.drop(entry_path)
 
@@ -157,9 +157,10 @@ class Commits:
     # --- loads ---------------------------------------------------------------------
 
     def cached_load(self, sf: SessionFile) -> Summary | None:
-        """The load of `sf`'s version if it was loaded (never loads)."""
+        """The load of `sf`'s version if it was loaded (never loads). Per
+        entry: a link beside its target is loaded by itself (records.py)."""
         with self.lock:
-            now = self.records.backed_by(sf.path)
+            now = self.records.get(sf.entry_path)
             return now.summary if now is not None and now.key == sf.key else None
 
     def load(self, path: str, file_name: str) -> Loaded | None:
@@ -169,27 +170,30 @@ class Commits:
             before = None if rec is None or not rec.loaded_before else rec.key
         return self.loads.load(path, file_name, before)
 
-    def take(self, loaded: Loaded, root: Root) -> set[str]:
-        """Commit a load (the file's `root` says how its recorded root reads)."""
-        self.learn_root(membership.resolve(loaded.summary.workspace_root, root))
-        return self.update(lambda: self._take(loaded))
+    def take(self, loaded: Loaded, rec: SessionFile) -> set[str]:
+        """Commit a load of the entry `rec` (its root says how its recorded root reads)."""
+        self.learn_root(membership.resolve(loaded.summary.workspace_root, rec.root))
+        entry_path = rec.entry_path
+        return self.update(lambda: self._take(loaded, entry_path))
 
     def load_and_commit(self, rec: SessionFile) -> set[str]:
         """Load one file and commit it; a file that cannot be read is dropped."""
         loaded = self.load(rec.path, rec.file_name)
         if loaded is None:
             return self.update(lambda: self.drop(rec.entry_path))
-        return self.take(loaded, rec.root)
+        return self.take(loaded, rec)
 
-    def _take(self, loaded: Loaded) -> set[str]:
-        """Record a load; re-place the file if its facts changed (lock held).
+    def _take(self, loaded: Loaded, entry_path: str) -> set[str]:
+        """Record a load of the entry at `entry_path`; re-place it if its
+        facts changed (lock held). Per entry, as claw loads each entry it
+        lists: a file without an id takes the entry's stem (records.py).
 
         A load that only confirms what the head said changes nothing the
         views show. One that turns a file the head judged empty into a
         target (or back) does: `latest` may have been decided without it.
         """
-        rec = self.records.backed_by(loaded.path)
-        if rec is None:
+        rec = self.records.get(entry_path)
+        if rec is None or rec.path != loaded.path:
             return set()
         before = latest_rule.judge(rec)
         self.unsaved.learned(rec.path)

@@ -218,7 +218,7 @@ class StoreIndex:
         loaded = self._commits.load(sf.path, sf.file_name)
         if loaded is None:
             raise FileNotFoundError(sf.path)
-        self._commits.take(loaded, sf.root)
+        self._commits.take(loaded, sf)
         return loaded.summary
 
     def loaded(self, fp: str) -> list[tuple[SessionFile, Summary]]:

@@ -113,8 +113,9 @@ def read_changed(
         if old is not None or hit is not None:
             now = _version_now(item.path)  # the packed key: compared as bytes, no FileKey
             if now is not None:
-                if old is not None and old.path == item.path and old.version.same_as(now):
-                    continue
+                if (old is not None and old.path == item.path and old.version.same_as(now)
+                        and old.link_mtime_ns == item.link_mtime_ns):
+                    continue  # a link touched (`touch -h`) moves in claw's order
                 if hit is not None and hit.same_as(now):
                     probes.append(Probe(item, hit, saved=True))
                     continue

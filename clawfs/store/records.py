@@ -2,9 +2,18 @@
 
 The index's bookkeeping, apart from its I/O and its lock: every file by
 the directory it was listed in and its name there (its *entry path*), the
-files reached through a link by their real path (a file reached twice is
-indexed once); and per workspace the files by entry name, claw's order
-over them, the directories backing it, and its fork tree.
+links by the real path they reach; and per workspace the files by entry
+name, claw's order over them, the directories backing it, and its fork
+tree.
+
+A link is an entry of its own, as claw lists every directory entry: a link
+to a sibling session is listed beside it, with its own name, load and
+mtime (the link's lstat: claw's `DirEntry::metadata`, session_control.rs
+398, does not follow links), so `latest` may name the link. Several
+entries may then share a real path (`backing`): each is loaded by itself
+(a file without an id takes its entry's stem, claw's fallback takes the
+entry's name, 430-439), and what belongs to the file rather than the entry
+(its Markdown) is kept on each of them (`revise`).
 
 Two files of one workspace may share a name on disk (one per root): the
 first by root precedence keeps it, the others get their root's `~<hex>`
@@ -56,7 +65,8 @@ class SessionFile:
     `name` is the entry name in `sessions/<fp>/` (with a `~<hex>` suffix
     when a file of the same name in a root of higher precedence won it);
     `place` where it was listed, `file_name` its name there; `path` the
-    real path of the backing file. `version` is what is known of the
+    real path of the backing file; for a link, `link_mtime_ns` its own
+    mtime, which claw orders it by. `version` is what is known of the
     version indexed (versions.py): the facts the order, membership and
     lineage use (`session_id`, `updated_at_ms`, `parent_session_id`,
     `workspace_root`) come from its load (`summary`) once loaded, else from
@@ -65,7 +75,7 @@ class SessionFile:
     Immutable: a version learned later is a new record.
     """
 
-    __slots__ = ("name", "place", "file_name", "_real", "fp", "belongs", "version")
+    __slots__ = ("name", "place", "file_name", "_link", "fp", "belongs", "version")
 
     def __init__(
         self, found: Found, version: Version, fp: str, belongs: bool, name: str | None = None
@@ -73,7 +83,8 @@ class SessionFile:
         self.name = found.file_name if name is None else name
         self.place = found.place
         self.file_name = found.file_name
-        self._real = found.real
+        self._link = None if found.real is None else (found.real, found.link_mtime_ns)
+        """None, or a link's real path and own mtime (one slot: links are rare)."""
         self.fp = fp
         self.belongs = belongs
         self.version = version
@@ -108,12 +119,24 @@ class SessionFile:
     @property
     def path(self) -> str:
         """The real path of the backing file."""
-        return self.entry_path if self._real is None else self._real
+        return self.entry_path if self._link is None else self._link[0]
+
+    @property
+    def is_link(self) -> bool:
+        """Listed where it does not lie (a link in the store)."""
+        return self._link is not None
+
+    @property
+    def link_mtime_ns(self) -> int | None:
+        """A link's own mtime (lstat); None for a file listed where it lies."""
+        return None if self._link is None else self._link[1]
 
     @property
     def found(self) -> Found:
         """Where it was found, as the scan found it."""
-        return Found(self.place, self.file_name, self._real)
+        if self._link is None:
+            return Found(self.place, self.file_name)
+        return Found(self.place, self.file_name, *self._link)
 
     @property
     def stem(self) -> str:
@@ -142,7 +165,8 @@ class SessionFile:
 
     @property
     def mtime_ms(self) -> int:
-        return order.mtime_ms(self.key.mtime_ns)
+        """The mtime claw orders it by: a link's own (lstat), else its file's."""
+        return order.mtime_ms(_listed_mtime_ns(self, self.key.mtime_ns))
 
     @property
     def loaded(self) -> bool:
@@ -194,8 +218,16 @@ class SessionFile:
     def sort_key(self) -> SortKey:
         """Its place in claw's order (order.py)."""
         numbers = versions.NUMBERS.unpack(self.version.numbers)
-        return order.sort_key(numbers[6], order.mtime_ms(numbers[3]), self.session_id,
-                              self.place.root.precedence, self.name)
+        return order.sort_key(numbers[6], order.mtime_ms(_listed_mtime_ns(self, numbers[3])),
+                              self.session_id, self.place.root.precedence, self.name)
+
+
+def _listed_mtime_ns(rec: SessionFile, file_mtime_ns: int) -> int:
+    """The mtime of `rec`'s directory entry, as claw's list takes it with an
+    lstat (session_control.rs 398, `DirEntry::metadata` follows no link): a
+    link's own, else its file's."""
+    link = rec._link
+    return file_mtime_ns if link is None or link[1] is None else link[1]
 
 
 def _rank(rec: SessionFile) -> SortKey:
@@ -206,7 +238,7 @@ def _coarse_rank(rec: SessionFile) -> int:
     """The first two parts of `sort_key` as one int (updated_at_ms, then the
     mtime in ms, both descending): what a bulk sort goes by (order.Ordered)."""
     _, _, _, mtime_ns, _, _, updated, _, _, _ = versions.NUMBERS.unpack(rec.version.numbers)
-    return -((int(updated) << 64) + order.mtime_ms(mtime_ns))
+    return -((int(updated) << 64) + order.mtime_ms(_listed_mtime_ns(rec, mtime_ns)))
 
 
 @dataclass(slots=True)
@@ -255,8 +287,8 @@ class Records:
         """Fingerprint -> workspace (read only outside this class)."""
         self._dirs: dict[str, dict[str, SessionFile]] = {}
         """Store directory -> file name -> file listed there."""
-        self._linked: dict[str, str] = {}
-        """Real path -> entry path, for files listed where they do not lie (links)."""
+        self._linked: dict[str, list[str]] = {}
+        """Real path -> entry paths of the links to it, in the order placed."""
         self._emptied: set[str] = set()
         """Workspaces that lost their last file since `emptied` was asked."""
         self._touched: dict[str, Touched] = {}
@@ -273,12 +305,24 @@ class Records:
         return None if listed is None else listed.get(file_name)
 
     def backed_by(self, path: str) -> SessionFile | None:
-        """The file whose real path is `path`, if indexed."""
-        entry_path = self._linked.get(path)
-        if entry_path is not None:
-            return self.get(entry_path)
+        """An entry whose real path is `path`, if one is indexed: the file
+        listed where it lies if it is, else the first link to it placed."""
         rec = self.get(path)
-        return rec if rec is not None and rec._real is None else None
+        if rec is not None and rec._link is None:
+            return rec
+        links = self._linked.get(path)
+        return None if not links else self.get(links[0])
+
+    def backing(self, path: str) -> list[SessionFile]:
+        """Every entry whose real path is `path`: the file listed where it
+        lies, then the links to it (several when a link reaches a sibling)."""
+        rec = self.get(path)
+        found = [rec] if rec is not None and rec._link is None else []
+        for entry_path in self._linked.get(path, ()):
+            link = self.get(entry_path)
+            if link is not None:
+                found.append(link)
+        return found
 
     def files(self) -> Iterator[SessionFile]:
         for listed in self._dirs.values():
@@ -349,8 +393,6 @@ class Records:
 
     def place(self, new: SessionFile) -> set[str]:
         """Index (or re-index) one file; the fingerprints changed."""
-        if (self._linked or new._real is not None) and self._reached_already(new):
-            return set()  # the same file reached through a link: indexed once
         old = self.listed(new.directory, new.file_name)
         if old is not None and _material(old) == _material(new):
             # Same place in every listing, order and tree (e.g. only loaded now):
@@ -360,8 +402,8 @@ class Records:
         tree = self._tree_kept(old, new)
         changed = set() if old is None else self.drop(new.entry_path, shrink=tree is None)
         self._dirs.setdefault(new.directory, {})[new.file_name] = new
-        if new._real is not None:
-            self._linked[new._real] = new.entry_path
+        if new._link is not None:
+            self._linked.setdefault(new._link[0], []).append(new.entry_path)
         space = self._space(new.fp)
         space.places[new.directory] = space.places.get(new.directory, 0) + 1
         if not new.legacy:
@@ -396,7 +438,7 @@ class Records:
             listed = self._dirs.get(directory)
             space = self.spaces.get(rec.fp)
             if (
-                space is None or self._linked or rec._real is not None or ".rot-" in file_name
+                space is None or self._linked or rec._link is not None or ".rot-" in file_name
                 or (listed is not None and file_name in listed) or file_name in space.files
                 or space.lineage is not None or len(space.places) > 1
                 or (space.places and directory not in space.places)
@@ -415,13 +457,20 @@ class Records:
         return changed
 
     def revise(self, path: str, version: Version) -> SessionFile | None:
-        """Keep `version` for the file at real path `path` if it is still that
-        version (what was learned of it that changes nothing it shows, such
-        as its Markdown); the record now, if it was."""
+        """Keep `version` for the file at real path `path` (`backed_by`'s
+        entry) if it is still that version (what was learned of it that
+        changes nothing it shows, such as its Markdown); the record now, if
+        it was. The other entries reaching that file at that version (links)
+        take its Markdown: that is the file's, not the entry's."""
         now = self.backed_by(path)
-        if now is None or now.version.numbers[: versions.KEY.size] != \
-                version.numbers[: versions.KEY.size]:
+        key = version.numbers[: versions.KEY.size]
+        if now is None or not now.version.same_as(key):
             return None
+        rendered = version.rendered
+        for other in self.backing(path):
+            if other is not now and rendered is not None and other.version.same_as(key):
+                self._swap(other, SessionFile(other.found, other.version.rendering(rendered),
+                                              other.fp, other.belongs, other.name))
         revised = SessionFile(now.found, version, now.fp, now.belongs, now.name)
         self._swap(now, revised)
         return revised
@@ -437,8 +486,12 @@ class Records:
             return set()
         if not listed:
             del self._dirs[directory]
-        if rec._real is not None and self._linked.get(rec._real) == entry_path:
-            del self._linked[rec._real]
+        if rec._link is not None:
+            links = self._linked.get(rec._link[0], [])
+            if entry_path in links:
+                links.remove(entry_path)
+            if not links:
+                self._linked.pop(rec._link[0], None)
         space = self.spaces[rec.fp]
         self._touch(rec.fp, rec.name)
         if shrink:
@@ -533,15 +586,6 @@ class Records:
             space.order.items()
 
     # --- placing ------------------------------------------------------------------
-
-    def _reached_already(self, new: SessionFile) -> bool:
-        """Whether the file `new` backs is indexed already under another entry path."""
-        entry_path, path = new.entry_path, new.path
-        owner = self._linked.get(path)
-        if owner is None and new._real is not None:
-            plain = self.get(path)
-            owner = None if plain is None or plain._real is not None else path
-        return owner is not None and owner != entry_path
 
     def _space(self, fp: str) -> Space:
         space = self.spaces.get(fp)
@@ -684,8 +728,8 @@ def _material(sf: SessionFile) -> tuple[object, ...]:
     """What decides where a file shows (order, membership, lineage, workspace)."""
     key = sf.key
     return (
-        sf.path, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, sf.belongs, sf.fp,
-        sf.place,
+        sf.path, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, sf.link_mtime_ns,
+        sf.belongs, sf.fp, sf.place,
         sf.file_name, sf.session_id, sf.updated_at_ms, sf.parent_session_id, sf.workspace_root,
     )
 

@@ -16,6 +16,7 @@ from clawfs.store import probe
 from clawfs.store import scan as scanning
 from clawfs.store.commits import Commits
 from clawfs.store.dirsync import DirSync
+from clawfs.store.records import SessionFile
 from clawfs.store.roots import Root
 
 
@@ -26,13 +27,15 @@ class Refresh:
         self._commits = commits
         self._sync = sync
 
-    def file(self, path: str) -> tuple[set[str], str | None]:
+    def file(self, path: str, links: bool = True) -> tuple[set[str], str | None]:
         """Re-read one file (or directory) that changed; the fingerprints
         changed, and the entry path the file is indexed under (if a file).
 
         The layout is read from the path as given (`<root>/<fp>/<name>`,
         which may be a linked fingerprint directory), else from its real
         path; files are indexed under their fingerprint directory's real path.
+        `links`: re-read the other entries reaching the same file too (a
+        link beside its target, records.py), of which no event tells.
         """
         commits = self._commits
         parent, name = os.path.split(os.path.abspath(path))
@@ -69,7 +72,24 @@ class Refresh:
                 commits.unsaved.learned(read.found.path)
             return changed | commits.place(read)
 
-        return commits.update(place_or_drop), entry_path
+        changed = commits.update(place_or_drop)
+        if links:
+            for other in self._sharing(entry_path, old, read):
+                changed |= self.file(other, links=False)[0]
+        return changed, entry_path
+
+    def _sharing(
+        self, entry_path: str, old: SessionFile | None, read: probe.Probe | None
+    ) -> list[str]:
+        """The other entries whose real path is the one the entry at
+        `entry_path` had (`old`) or has now (`read`)."""
+        reals = {old.path} if old is not None else set()
+        if read is not None:
+            reals.add(read.found.path)
+        with self._commits.lock:
+            records = self._commits.records
+            return [rec.entry_path for real in reals for rec in records.backing(real)
+                    if rec.entry_path != entry_path]
 
     def directory(self, path: str) -> set[str]:
         """Re-list a root or fingerprint directory; the fingerprints changed.

@@ -12,7 +12,11 @@ root; anything else in a root is ignored.
 
 Symlinks are followed only while they stay inside the root (SPEC §6), and
 a found file is recorded under its real path, so a link re-pointed later
-cannot lead the mount out of the store.
+cannot lead the mount out of the store. A link is an entry of its own, as
+claw lists every entry (a link to a sibling session is listed beside it),
+and is ordered by its own mtime (`Found.link_mtime_ns`): claw takes an
+entry's mtime from `DirEntry::metadata`, which does not follow links
+(session_control.rs 398).
 """
 
 from __future__ import annotations
@@ -74,11 +78,14 @@ class Place:
 class Found(NamedTuple):
     """A session file found in a root: where it was listed (`place`: forks
     of it go there), its name there, and its real path if that is not
-    where it was listed (a link). (A tuple: a scan makes one per file.)"""
+    where it was listed (a link), and then the link's own mtime (its
+    lstat's, which claw orders it by; None where not known). (A tuple: a
+    scan makes one per file.)"""
 
     place: Place
     file_name: str
     real: str | None = None
+    link_mtime_ns: int | None = None
 
     @property
     def path(self) -> str:
@@ -119,6 +126,17 @@ def _resolve(entry: os.DirEntry[str], root: Root, want_dir: bool) -> str | None:
         return None
 
 
+def _found(place: Place, entry: os.DirEntry[str], real: str) -> Found:
+    """A listed session file; a link with its own mtime (cached by `_resolve`'s lstat)."""
+    if real == entry.path:
+        return Found(place, entry.name)
+    try:
+        own = entry.stat(follow_symlinks=False).st_mtime_ns
+    except OSError:
+        own = None
+    return Found(place, entry.name, real, own)
+
+
 def _resolve_path(path: str, lst: os.stat_result, root: Root, want_dir: bool) -> str | None:
     real = path
     mode = lst.st_mode
@@ -156,7 +174,7 @@ def read_root(root: Root) -> RootListing:
         elif is_session_name(entry.name):
             real = _resolve(entry, root, want_dir=False)
             if real is not None:
-                listing.flat.append(Found(place, entry.name, _unless(real, entry.path)))
+                listing.flat.append(_found(place, entry, real))
     return listing
 
 
@@ -175,7 +193,7 @@ def read_fp_dir(root: Root, fp: str, directory: str) -> list[Found]:
                 if real is None and _plain_dir(entry):
                     real = entry.path  # claw lists it, and fails to load it
                 if real is not None:
-                    found.append(Found(place, entry.name, _unless(real, entry.path)))
+                    found.append(_found(place, entry, real))
     except OSError:
         return []
     return found
@@ -186,11 +204,6 @@ def _plain_dir(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir(follow_symlinks=False)
     except OSError:
         return False
-
-
-def _unless(real: str, listed: str) -> str | None:
-    """`real` when it is not the path the file was listed at."""
-    return None if real == listed else real
 
 
 def count_sessions(roots: Iterable[Root]) -> int:
@@ -221,7 +234,10 @@ def find_entry(root: Root, fp: str | None, directory: str, name: str) -> Found |
         return None
     if real is None and fp is not None and stat.S_ISDIR(lst.st_mode):
         real = path  # a directory named like a session, as read_fp_dir lists it
-    return None if real is None else Found(Place(root, fp, directory), name, _unless(real, path))
+    if real is None:
+        return None
+    place = Place(root, fp, directory)
+    return Found(place, name) if real == path else Found(place, name, real, lst.st_mtime_ns)
 
 
 def find_fp_dir(root: Root, fp: str) -> str | None:

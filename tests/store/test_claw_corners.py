@@ -192,13 +192,12 @@ def test_tree_answers_claws_pick_at_once(
 # --- 4. a symlink to another session file in the same directory -------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: a link to a session in the same directory "
-                   "is merged with its target (claw lists both)")
-def test_link_to_a_sibling_session_is_listed_by_its_own_mtime(tmp_path: Path) -> None:
-    """`alias.jsonl -> target.jsonl`, the link's own mtime newest. claw lists
-    every entry and takes its mtime with an lstat (398): the oracle lists
-    alias (id target, mtime T0+10), middle (T0+5), target (T0), all updated
-    T0, and resumes alias.jsonl."""
+def _touch_link(link: Path, mtime_ms: int) -> None:
+    """`touch -h`: the link's own times, not its target's."""
+    os.utime(link, ns=(mtime_ms * 1_000_000,) * 2, follow_symlinks=False)
+
+
+def _sibling_link_store(tmp_path: Path) -> tuple[str, Path]:
     workspace = _workspace(tmp_path)
     directory = sg.fp_dir(_root_of(workspace), workspace)
     sg.write_session(directory, sg.make_session("target", messages=2, workspace_root=workspace,
@@ -207,11 +206,141 @@ def test_link_to_a_sibling_session_is_listed_by_its_own_mtime(tmp_path: Path) ->
                                                 updated_at_ms=T0), mtime_ms=T0 + 5)
     link = directory / "alias.jsonl"
     os.symlink("target.jsonl", link)
-    os.utime(link, ns=((T0 + 10) * 1_000_000,) * 2, follow_symlinks=False)
+    _touch_link(link, T0 + 10)
+    return workspace, directory
+
+
+def test_link_to_a_sibling_session_is_listed_by_its_own_mtime(tmp_path: Path) -> None:
+    """`alias.jsonl -> target.jsonl`, the link's own mtime newest. claw lists
+    every entry and takes its mtime with an lstat (398): the oracle lists
+    alias (id target, mtime T0+10), middle (T0+5), target (T0), all updated
+    T0, and resumes alias.jsonl."""
+    workspace, directory = _sibling_link_store(tmp_path)
     index = _index(workspace)
     fp = directory.name
     assert _names(index, fp) == ["alias.jsonl", "middle.jsonl", "target.jsonl"]
     assert _latest(index, fp) == "alias.jsonl"
+    rows = [(sf.name, s.session_id, s.message_count, sf.mtime_ms, sf.path)
+            for sf, s in index.loaded(fp)]
+    target = str(directory / "target.jsonl")
+    assert rows == [("alias.jsonl", "target", 2, T0 + 10, target),
+                    ("middle.jsonl", "middle", 1, T0 + 5, str(directory / "middle.jsonl")),
+                    ("target.jsonl", "target", 2, T0, target)]
+
+
+def test_a_link_and_its_target_share_an_id_and_the_target_keeps_its_forks(
+    tmp_path: Path
+) -> None:
+    """Two entries with one session id: a fork of `target` is the child of
+    the file whose stem is that id (SPEC §2, lineage.py), the link is a node
+    of its own at the top of `forks/`; removing the link leaves the tree so."""
+    workspace, directory = _sibling_link_store(tmp_path)
+    sg.write_session(directory, sg.make_session("kid", messages=1, workspace_root=workspace,
+                                                parent="target", updated_at_ms=T0 - 5),
+                     mtime_ms=T0 - 5)
+    index = _index(workspace)
+    fp = directory.name
+    tree = index.lineage(fp)
+    assert tree.path("kid.jsonl") == ("target", "kid")
+    assert tree.path("alias.jsonl") == ("alias",)
+    (directory / "alias.jsonl").unlink()
+    index.refresh_path(str(directory / "alias.jsonl"))
+    tree = index.lineage(fp)
+    assert tree.path("kid.jsonl") == ("target", "kid")
+    assert tree.find(["alias"]) is None
+
+
+def test_a_flat_link_to_a_session_is_listed_from_the_legacy_root(tmp_path: Path) -> None:
+    """`W/.claw/sessions/flat.jsonl -> <fp>/middle.jsonl`: claw lists the
+    legacy root beside the store directory (list_sessions 160-168), every
+    entry: the oracle lists alias (T0+10), flat (id middle, T0+7), middle
+    (T0+5), target (T0)."""
+    workspace, directory = _sibling_link_store(tmp_path)
+    flat = _root_of(workspace) / "flat.jsonl"
+    os.symlink(f"{directory.name}/middle.jsonl", flat)
+    _touch_link(flat, T0 + 7)
+    index = _index(workspace)
+    fp = directory.name
+    assert _names(index, fp) == ["alias.jsonl", "flat.jsonl", "middle.jsonl", "target.jsonl"]
+    ws = index.workspace(fp)
+    assert ws is not None
+    assert ws.files["flat.jsonl"].path == str(directory / "middle.jsonl")
+    assert ws.files["flat.jsonl"].session_id == "middle" and ws.files["flat.jsonl"].belongs
+
+
+def test_changes_to_a_link_or_its_target_keep_both_entries_right(tmp_path: Path) -> None:
+    """Whatever changes, each entry is what a fresh scan makes of it (and what
+    claw would list): an append to the target shows on the link too (no
+    event names the link), `touch -h` moves only the link, removing the link
+    leaves the target."""
+    workspace, directory = _sibling_link_store(tmp_path)
+    index = _index(workspace)
+    fp = directory.name
+
+    def rows(of: StoreIndex) -> list[tuple[str, str, int, int, object]]:
+        return [(sf.name, s.session_id, s.message_count, sf.mtime_ms, sf.key)
+                for sf, s in of.loaded(fp)]
+
+    target, link = directory / "target.jsonl", directory / "alias.jsonl"
+    assert [r[2] for r in rows(index)] == [2, 1, 2]  # all loaded
+    assert index.refresh_path(str(target)) == set()  # nothing changed: nothing to do
+    sg.append_message(target, sg.text_message("one more"))
+    os.utime(target, ns=((T0 + 1) * 1_000_000,) * 2)
+    assert index.refresh_path(str(target)) == {fp}
+    assert rows(index) == rows(_index(workspace))
+    assert [r[2] for r in rows(index)] == [3, 1, 3]
+    assert _latest(index, fp) == "alias.jsonl"
+
+    _touch_link(link, T0 - 1)
+    assert index.refresh_path(str(link)) == {fp}
+    assert _names(index, fp) == ["middle.jsonl", "target.jsonl", "alias.jsonl"]
+    assert _latest(index, fp) == "middle.jsonl"
+    assert rows(index) == rows(_index(workspace))
+
+    _touch_link(link, T0 + 20)  # a rescan sees it too
+    assert index.scan() == {fp}
+    assert _latest(index, fp) == "alias.jsonl"
+    assert rows(index) == rows(_index(workspace))
+
+    link.unlink()
+    assert index.refresh_path(str(link)) == {fp}
+    assert _names(index, fp) == ["middle.jsonl", "target.jsonl"]
+    assert index.cached_load(index.file(fp, "target.jsonl")) is not None  # type: ignore[arg-type]
+    assert _latest(index, fp) == "middle.jsonl"
+
+
+def test_removing_the_target_drops_the_link_with_it(tmp_path: Path) -> None:
+    """The link's event is the target's: removing target.jsonl leaves alias
+    dangling, which clawfs does not list (it lists no link it cannot follow;
+    claw lists it as a session that fails to load, "No such file or
+    directory (os error 2)")."""
+    workspace, directory = _sibling_link_store(tmp_path)
+    index = _index(workspace)
+    fp = directory.name
+    (directory / "target.jsonl").unlink()
+    assert index.refresh_path(str(directory / "target.jsonl")) == {fp}
+    assert _names(index, fp) == ["middle.jsonl"]
+    assert _latest(index, fp) == "middle.jsonl"
+
+
+def test_a_link_is_loaded_as_itself(tmp_path: Path) -> None:
+    """Loads are per entry: a file without an id takes its entry's stem (the
+    oracle: claw makes an id up on every load for both alias.json and
+    old.json), a sweep loads and measures both, and each keeps its own."""
+    workspace = _workspace(tmp_path)
+    directory = sg.fp_dir(_root_of(workspace), workspace)
+    sg.write_bytes(directory, "old.json", sg.legacy_json(2), mtime_ms=T0)
+    os.symlink("old.json", directory / "alias.json")
+    _touch_link(directory / "alias.json", T0 + 10)
+    index = _index(workspace)
+    fp = directory.name
+    index.sweep()
+    ws = index.workspace(fp)
+    assert ws is not None
+    assert [(sf.name, sf.session_id, sf.loaded) for sf in ws.ordered] == [
+        ("alias.json", "alias", True), ("old.json", "old", True)]
+    assert [index.load(sf).session_id for sf in ws.ordered] == ["alias", "old"]
+    assert all(sf.rendered is not None and sf.rendered.size for sf in ws.ordered)
 
 
 # --- 5. a directory named x.jsonl ---------------------------------------------------

@@ -8,7 +8,7 @@ from clawfs.store.files import FileKey
 from clawfs.store.records import Records, SessionFile
 from clawfs.store.roots import Root, RootKind
 from clawfs.store.scan import Found, Place
-from clawfs.store.versions import Version
+from clawfs.store.versions import Rendered, Version
 
 FIRST = Root("/r1", "/r1", RootKind.STORE, 0)
 SECOND = Root("/r2", "/r2", RootKind.STORE, 1)
@@ -64,12 +64,56 @@ def test_a_suffix_taken_already_gets_a_number() -> None:
     )
 
 
-def test_a_file_reached_twice_is_indexed_once() -> None:
+def _link(name: str, target: str, mtime_ms: int, updated: int = 1) -> SessionFile:
+    """`name` in FIRST's fingerprint directory, a link to its sibling `target`
+    with its own mtime (the lstat's)."""
+    directory = f"{FIRST.realpath}/{FP}"
+    found = Found(Place(FIRST, FP, directory), name, f"{directory}/{target}", mtime_ms * 1_000_000)
+    head = Head(meta_found=True, session_id=target.removesuffix(".jsonl"), updated_at_ms=updated)
+    key = FileKey(1, hash(found.path) & 0xFFFF, 10, 0, 0)
+    return SessionFile(found, Version.of(key, head, None, name.removesuffix(".jsonl")), FP, True)
+
+
+def test_a_file_reached_twice_is_listed_twice_each_entry_by_its_own_mtime() -> None:
+    """claw lists every directory entry, a link to a sibling too, and takes
+    its mtime with an lstat (session_control.rs 398)."""
     records = Records()
-    records.place(_file(FIRST, "a.jsonl", path="/real/a.jsonl"))
-    assert records.place(_file(FIRST, "link.jsonl", path="/real/a.jsonl")) == set()
-    assert list(records.spaces[FP].files) == ["a.jsonl"]
-    assert records.backed_by("/real/a.jsonl") == records.file(FP, "a.jsonl")
+    target = f"{FIRST.realpath}/{FP}/a.jsonl"
+    assert records.place(_file(FIRST, "a.jsonl")) == {FP}
+    assert records.place(_link("link.jsonl", "a.jsonl", 7)) == {FP}
+    assert records.place(_link("again.jsonl", "a.jsonl", 3)) == {FP}
+    assert _names(records) == ["link.jsonl", "again.jsonl", "a.jsonl"]  # mtime 7, 3, 0
+    link = records.file(FP, "link.jsonl")
+    assert link.is_link and link.path == target and link.session_id == "a"
+    assert link.mtime_ms == 7 and link.sort_key[1] == -7
+    assert [rec.name for rec in records.backing(target)] == ["a.jsonl", "link.jsonl",
+                                                              "again.jsonl"]
+    assert records.backed_by(target) == records.file(FP, "a.jsonl")  # where it lies first
+    # `touch -h`: only the link moves.
+    assert records.place(_link("link.jsonl", "a.jsonl", 1)) == {FP}
+    assert _names(records) == ["again.jsonl", "link.jsonl", "a.jsonl"]
+    assert records.drop(f"{FIRST.realpath}/{FP}/a.jsonl") == {FP}
+    assert records.backed_by(target) == records.file(FP, "again.jsonl")  # first placed now
+    assert records.drop(f"{FIRST.realpath}/{FP}/again.jsonl") == {FP}
+    assert [rec.name for rec in records.backing(target)] == ["link.jsonl"]
+    assert records.drop(f"{FIRST.realpath}/{FP}/link.jsonl") == {FP}
+    assert records.backing(target) == [] and records.backed_by(target) is None
+
+
+def test_a_files_markdown_is_kept_on_every_entry_reaching_it() -> None:
+    """The Markdown is the file's: learned through one entry, every link to
+    the file at that version has it (and one at another version does not)."""
+    records = Records()
+    target = f"{FIRST.realpath}/{FP}/a.jsonl"
+    records.place(_file(FIRST, "a.jsonl"))
+    records.place(_link("link.jsonl", "a.jsonl", 7))
+    plain = records.file(FP, "a.jsonl")
+    revised = records.revise(target, plain.version.rendering(Rendered("hello", 42)))
+    assert revised is not None and revised.name == "a.jsonl"
+    for name in ("a.jsonl", "link.jsonl"):
+        assert records.file(FP, name).rendered == Rendered("hello", 42)
+    assert records.file(FP, "link.jsonl").session_id == "a"  # its own version, rendered
+    assert records.revise(target, _file(FIRST, "a.jsonl", size=11).version) is None
 
 
 def test_placing_the_same_facts_again_changes_nothing() -> None:
