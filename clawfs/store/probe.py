@@ -55,6 +55,8 @@ def read(found: Found, old: SessionFile | None, loads: LoadCache, report: Report
         opened = files.open_backing(found.path)
     except files.NotRegular:
         return _directory(found)
+    except FileNotFoundError:
+        return _dangling(found)
     except files.Unreadable as e:
         report(found.path, f"skipped, cannot read: {e.strerror}")
         return None
@@ -91,6 +93,23 @@ def _directory(found: Found) -> Probe | None:
     if found.fp_dir is None or not stat.S_ISDIR(st.st_mode):
         return None
     failed = summary.failed(found.file_name, session.LoadError(scanning.IS_A_DIRECTORY))
+    key = files.file_key(st)
+    return Probe(found, Version.of(key, None, failed, session.file_stem(found.file_name)))
+
+
+def _dangling(found: Found) -> Probe | None:
+    """A link inside the root that leads to nothing now (its target removed):
+    claw lists it as a session that fails to load, with its fallback values
+    (scan.py); its version is the link's own. None for anything else gone."""
+    if found.real is None:
+        return None
+    try:
+        st = os.lstat(found.entry_path)
+    except OSError:
+        return None
+    if not stat.S_ISLNK(st.st_mode) or os.path.exists(found.entry_path):
+        return None  # not a link, or it leads somewhere again: the next probe reads it
+    failed = summary.failed(found.file_name, session.LoadError(scanning.NO_SUCH_FILE))
     key = files.file_key(st)
     return Probe(found, Version.of(key, None, failed, session.file_stem(found.file_name)))
 

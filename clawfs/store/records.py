@@ -53,7 +53,7 @@ from clawfs.store.files import FileKey
 from clawfs.store.latest import Stamp
 from clawfs.store.order import Ordered, SortKey
 from clawfs.store.roots import Root, suffixed_name
-from clawfs.store.scan import IS_A_DIRECTORY, Found, rot_stem
+from clawfs.store.scan import NOT_FILES, Found, rot_stem
 from clawfs.store.versions import Rendered, Version
 
 K = TypeVar("K")
@@ -148,9 +148,10 @@ class SessionFile:
 
     @property
     def not_a_file(self) -> bool:
-        """A directory named like a session (scan.py): listed as claw lists it
-        (index.tsv, tree), but no file of the mount, nor a node of `forks/`."""
-        return self.version.texts[3] == IS_A_DIRECTORY and self.version.loaded
+        """A directory named like a session, or a link leading to nothing
+        (scan.py): listed as claw lists it (index.tsv, tree), but no file of
+        the mount, nor a node of `forks/`."""
+        return self.version.texts[3] in NOT_FILES and self.version.loaded
 
     @property
     def fork_directory(self) -> str:

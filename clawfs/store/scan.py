@@ -7,7 +7,8 @@ sessions, while temp files `<name>.tmp-<ms>-<n>` and backups
 `<name>.before-clear-<ms>.bak` are not. A *directory* named like a session
 in a fingerprint directory is listed too, as claw lists it: a session that
 fails to load ("Is a directory", 664-671, 430-439; probe.py); in a root,
-claw lists files only. Fingerprint directories are the 16-hex subdirectories of a
+claw lists files only. So is a link that leads to nothing inside the root
+("No such file or directory"). Fingerprint directories are the 16-hex subdirectories of a
 root; anything else in a root is ignored.
 
 Symlinks are followed only while they stay inside the root (SPEC §6), and
@@ -35,6 +36,10 @@ FINGERPRINT_DIR = re.compile(r"[0-9a-f]{16}")
 IS_A_DIRECTORY = "Is a directory (os error 21)"
 """claw's load error for a directory named like a session (Rust's io::Error
 text): what such an entry's load says, and how it is told from a file."""
+NO_SUCH_FILE = "No such file or directory (os error 2)"
+"""claw's load error for a link inside the store that leads to nothing (its
+target removed): listed, and told from a file, the same way."""
+NOT_FILES = (IS_A_DIRECTORY, NO_SUCH_FILE)
 ROT_NAME = re.compile(r"(?P<stem>.*)\.rot-(?P<ms>[0-9]+)\.jsonl", re.DOTALL)
 
 
@@ -144,7 +149,12 @@ def _resolve_path(path: str, lst: os.stat_result, root: Root, want_dir: bool) ->
         real = os.path.realpath(path)
         if not paths.below(real, root.realpath):
             return None  # outside the root, or the root itself (listed twice)
-        mode = os.stat(real).st_mode
+        try:
+            mode = os.stat(real).st_mode
+        except FileNotFoundError:
+            # Leads to nothing inside the root (its target removed): claw lists
+            # the entry, whose load fails (session_control.rs 430-439; probe.py).
+            return None if want_dir else real
     if want_dir:
         return real if stat.S_ISDIR(mode) else None
     return real if stat.S_ISREG(mode) else None

@@ -3,7 +3,8 @@
 Class 4: a link to a sibling session is an entry of its own, as claw lists
 every directory entry, ordered by the link's own mtime (an lstat,
 session_control.rs 398); the oracle listed alias (T0+10), middle (T0+5),
-target (T0) and resumed alias.jsonl.
+target (T0) and resumed alias.jsonl. With the target removed, it listed the
+link as a session that fails to load ("No such file or directory").
 
 Class 5: a directory named `x.jsonl` is a session to claw (its extension is jsonl,
 session_control.rs 664-671) that fails to load ("Is a directory (os error
@@ -95,6 +96,20 @@ def test_a_link_to_a_sibling_session_is_listed_and_can_be_latest(tmp_path: Path)
                    "latest to follow the link's own mtime")
         assert [r["file"] for r in _rows(shown)] == ["middle.jsonl", "target.jsonl",
                                                        "alias.jsonl"]
+
+        # The target removed: the link leads to nothing, a session claw cannot
+        # load (an error row, no file); the target back brings it back.
+        kept = target.read_bytes()
+        target.unlink()
+        wait_until(lambda: [r["file"] for r in _rows(shown)] == ["middle.jsonl", "alias.jsonl"],
+                   10, "the target to go and the link to stay, as claw lists it")
+        assert not {"alias.jsonl", "target.jsonl"} & set(os.listdir(shown))
+        rows = {r["file"]: r for r in _rows(shown)}
+        assert rows["alias.jsonl"]["message_count"] == "0"
+        assert rows["alias.jsonl"]["status"].startswith("error: No such file or directory")
+        sg.write_bytes(directory, "target.jsonl", kept, mtime_ms=T0 + 1)
+        wait_until(lambda: "alias.jsonl" in os.listdir(shown), 10, "the link to come back")
+        assert (shown / "alias.jsonl").read_bytes() == kept
 
         link.unlink()
         wait_until(lambda: "alias.jsonl" not in os.listdir(shown), 10, "the link to go")

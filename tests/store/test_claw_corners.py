@@ -309,18 +309,45 @@ def test_changes_to_a_link_or_its_target_keep_both_entries_right(tmp_path: Path)
     assert _latest(index, fp) == "middle.jsonl"
 
 
-def test_removing_the_target_drops_the_link_with_it(tmp_path: Path) -> None:
-    """The link's event is the target's: removing target.jsonl leaves alias
-    dangling, which clawfs does not list (it lists no link it cannot follow;
-    claw lists it as a session that fails to load, "No such file or
-    directory (os error 2)")."""
+def test_removing_the_target_leaves_a_link_claw_cannot_load(tmp_path: Path) -> None:
+    """The link's event is the target's (no event names the link): removing
+    target.jsonl leaves alias leading to nothing, which claw lists as a
+    session that fails to load (the oracle: id alias, created 0, updated 0,
+    0 messages, "No such file or directory (os error 2)", at the link's
+    mtime), and which is no file of the mount; the target coming back
+    brings the link back with it."""
     workspace, directory = _sibling_link_store(tmp_path)
     index = _index(workspace)
     fp = directory.name
-    (directory / "target.jsonl").unlink()
-    assert index.refresh_path(str(directory / "target.jsonl")) == {fp}
-    assert _names(index, fp) == ["middle.jsonl"]
+    target = directory / "target.jsonl"
+    kept = target.read_bytes()
+    target.unlink()
+    assert index.refresh_path(str(target)) == {fp}
+    assert _names(index, fp) == ["middle.jsonl", "alias.jsonl"]  # updated T0, then 0
+    rows = [(sf.name, s.session_id, s.created_at_ms, s.updated_at_ms, s.message_count, s.error)
+            for sf, s in index.loaded(fp)]
+    assert rows[1] == ("alias.jsonl", "alias", 0, 0, 0, "No such file or directory (os error 2)")
+    alias = index.file(fp, "alias.jsonl")
+    assert alias is not None and alias.not_a_file and alias.mtime_ms == T0 + 10
     assert _latest(index, fp) == "middle.jsonl"
+    assert _names(index, fp) == _names(_index(workspace), fp)  # as a fresh scan has it
+
+    sg.write_bytes(directory, "target.jsonl", kept, mtime_ms=T0)
+    assert index.refresh_path(str(target)) == {fp}
+    assert _names(index, fp) == ["alias.jsonl", "middle.jsonl", "target.jsonl"]
+    assert _latest(index, fp) == "alias.jsonl"
+    alias = index.file(fp, "alias.jsonl")
+    assert alias is not None and not alias.not_a_file
+
+
+def test_a_link_out_of_the_store_that_leads_to_nothing_is_not_listed(tmp_path: Path) -> None:
+    """Containment first (SPEC §6): a link whose target would lie outside the
+    root is never listed, whether its target is there or not."""
+    workspace, directory = _sibling_link_store(tmp_path)
+    os.symlink(tmp_path / "nowhere.jsonl", directory / "out.jsonl")
+    os.symlink("../../../../outside.jsonl", directory / "up.jsonl")
+    index = _index(workspace)
+    assert _names(index, directory.name) == ["alias.jsonl", "middle.jsonl", "target.jsonl"]
 
 
 def test_a_link_is_loaded_as_itself(tmp_path: Path) -> None:
