@@ -240,7 +240,7 @@ class Attributes:
             if sf is None:
                 continue
             try:
-                await self._markdown.measure(sf.path, sf.file_name)
+                await self._markdown.measure(sf.path)
             except OSError as e:
                 log.debug("readdir: cannot measure %s: %s", entry.name, e)
 
@@ -260,7 +260,7 @@ class Attributes:
         sf = session_file(self._view.index, entry)
         if sf is None:
             raise FUSEError(errno.ESTALE)
-        st, size = await self._markdown.measure(sf.path, sf.file_name)
+        st, size = await self._markdown.measure(sf.path)
         identity = (st.st_dev, st.st_ino)
         known = self._inodes.entry(inode)
         if known is None or known[1] != identity:
@@ -280,7 +280,7 @@ class Attributes:
             sf = session_file(self._view.index, entry)
             if sf is None:
                 raise FUSEError(errno.ESTALE)
-            st, size = await self._markdown.measure(sf.path, sf.file_name)
+            st, size = await self._markdown.measure(sf.path)
         shown = self._view.shown(entry, st)
         return self.build(inode, EntryKind.MARKDOWN, st, None, size, shown)
 

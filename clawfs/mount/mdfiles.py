@@ -35,12 +35,11 @@ MEASURE_TRIES = 3
 class Source:
     """An open transcript as its Markdown is served: the backing descriptor
     (kept, so a file renamed over or deleted keeps reading as it was; closed
-    once no worker thread uses it: reader.Backing), its real path and its
-    file name (a meta-less file's id is its stem)."""
+    once no worker thread uses it: reader.Backing) and its real path (a
+    meta-less file's id is the stem of that path: mdcache.MarkdownCache)."""
 
     backing: Backing
     path: str
-    file_name: str
 
     @property
     def fd(self) -> int:
@@ -63,15 +62,15 @@ class MarkdownFiles:
         """The Markdown size of the version `st` describes, if known (no I/O)."""
         return self.cache.size_of(path, st)
 
-    async def measure(self, path: str, file_name: str) -> tuple[os.stat_result, int]:
+    async def measure(self, path: str) -> tuple[os.stat_result, int]:
         """The current version's stat and Markdown size, rendering in a worker thread."""
         self.rendered += 1
-        return await trio.to_thread.run_sync(self._measure, path, file_name, limiter=self._limiter)
+        return await trio.to_thread.run_sync(self._measure, path, limiter=self._limiter)
 
-    def _measure(self, path: str, file_name: str) -> tuple[os.stat_result, int]:
+    def _measure(self, path: str) -> tuple[os.stat_result, int]:
         for _ in range(MEASURE_TRIES):
             with files.open_backing(path) as opened:
-                rendered = self.cache.measure_open(opened.fd, opened.key, path, file_name)
+                rendered = self.cache.measure_open(opened.fd, opened.key, path)
             if rendered is not None and rendered.size is not None:
                 return opened.stat, rendered.size
         raise OSError(errno.EAGAIN, "the session keeps changing while it is rendered", path)
@@ -90,7 +89,7 @@ class MarkdownFiles:
         for _ in range(MEASURE_TRIES):
             st = os.fstat(source.fd)
             key = files.file_key(st)
-            rendered = self.cache.measure_open(source.fd, key, source.path, source.file_name)
+            rendered = self.cache.measure_open(source.fd, key, source.path)
             if rendered is not None and rendered.size is not None:
                 return st, rendered.size
         raise OSError(errno.EAGAIN, "the session keeps changing while it is rendered", source.path)
@@ -104,6 +103,6 @@ class MarkdownFiles:
         self.rendered += 1
         with source.backing.in_use():
             return await trio.to_thread.run_sync(
-                self.cache.read, source.fd, key, source.path, source.file_name, off, size,
+                self.cache.read, source.fd, key, source.path, off, size,
                 limiter=self._limiter,
             )

@@ -169,7 +169,7 @@ class Opens:
             if sf is None:
                 opened.close()
                 raise FUSEError(errno.ESTALE)
-            handle = MarkdownHandle(inode, Source(Backing(opened.fd), sf.path, sf.file_name))
+            handle = MarkdownHandle(inode, Source(Backing(opened.fd), sf.path))
         self._open.setdefault(inode, []).append(handle)
         # keep_cache: re-reads come from the page cache; a changed size or
         # mtime drops those pages by itself (libfuse's AUTO_INVAL_DATA).

@@ -122,7 +122,7 @@ def _session_file(index: StoreIndex, entry: Entry, who: Viewer | None) -> Sessio
 def _title(index: StoreIndex, sf: SessionFile) -> str | None:
     """The title of the file's Markdown (reads only the start of an unmeasured file)."""
     known = index.markdown.known(sf.path, sf.key)
-    return known.title if known is not None else index.markdown.title(sf.path, sf.file_name)
+    return known.title if known is not None else index.markdown.title(sf.path)
 
 
 def _xattrs(sf: SessionFile, loaded: Summary, title: str | None) -> dict[str, bytes]:

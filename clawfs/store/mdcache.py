@@ -158,9 +158,9 @@ class _Feed:
 
     __slots__ = ("key", "reader", "fed", "check", "start", "text", "tail", "lock")
 
-    def __init__(self, path: str, file_name: str) -> None:
+    def __init__(self, path: str) -> None:
         self.key: FileKey | None = None
-        self.reader = MarkdownReader(path, file_name)
+        self.reader = MarkdownReader(path)
         self.fed = 0
         self.check = b""
         self.start = 0
@@ -295,7 +295,7 @@ class MarkdownCache:
             for path in [p for p in self._over if not keep(p)]:
                 del self._over[path]
 
-    def measure(self, path: str, file_name: str) -> tuple[FileKey, Rendered] | None:
+    def measure(self, path: str) -> tuple[FileKey, Rendered] | None:
         """Render the file's current version to its end, or go on from a kept
         reader; None if it cannot be opened or read, or changed meanwhile."""
         opened = _open(path)
@@ -304,14 +304,12 @@ class MarkdownCache:
         with opened:
             key = opened.key
             try:
-                rendered = self.measure_open(opened.fd, key, path, file_name)
+                rendered = self.measure_open(opened.fd, key, path)
             except OSError:
                 return None
         return None if rendered is None else (key, rendered)
 
-    def measure_open(
-        self, fd: int, key: FileKey, path: str, file_name: str
-    ) -> Rendered | None:
+    def measure_open(self, fd: int, key: FileKey, path: str) -> Rendered | None:
         """`measure` of the open file `fd`, whose version is `key`."""
         known = self.known(path, key)
         if known is not None and known.size is not None:
@@ -325,10 +323,10 @@ class MarkdownCache:
         with self._lock:
             feed = self._feeds.get(path)
         if feed is None:
-            feed = _Feed(path, file_name)
+            feed = _Feed(path)
         with feed.lock:
             if not feed.goes_on(fd, key):
-                feed = _Feed(path, file_name)  # not shared yet: no need for its lock
+                feed = _Feed(path)  # not shared yet: no need for its lock
             feed.advance(fd, key, None, None)
             size = feed.size
             title = feed.reader.title()
@@ -343,7 +341,7 @@ class MarkdownCache:
                 self._keep(path, feed)
         return rendered
 
-    def title(self, path: str, file_name: str) -> str | None:
+    def title(self, path: str) -> str | None:
         """The title of the file's current version, reading only as far as
         it takes (the header is written after the first user text)."""
         opened = _open(path)
@@ -361,7 +359,7 @@ class MarkdownCache:
             if reason is not None:
                 self.remember(path, key, Rendered("", len(unrendered(path, reason))))
                 return ""
-            reader = MarkdownReader(path, file_name)
+            reader = MarkdownReader(path)
             fed = 0
             try:
                 while fed < key.size and not reader.titled:
@@ -401,7 +399,7 @@ class MarkdownCache:
             feed.lock.release()
 
     def read(
-        self, fd: int, key: FileKey, path: str, file_name: str, off: int, size: int
+        self, fd: int, key: FileKey, path: str, off: int, size: int
     ) -> bytes:
         """Bytes `[off, off + size)` of the rendering of version `key` of the
         open file `fd` (fewer only at its end). May render: off the request thread."""
@@ -411,16 +409,16 @@ class MarkdownCache:
         with self._lock:
             feed = self._feeds.get(path)
         if feed is None:
-            feed = self._fresh(path, file_name)
+            feed = self._fresh(path)
         with feed.lock:
             if feed.goes_on(fd, key) and off >= feed.start:
                 return self._read(feed, fd, key, path, off, size)
-        feed = self._fresh(path, file_name)
+        feed = self._fresh(path)
         with feed.lock:
             return self._read(feed, fd, key, path, off, size)
 
-    def _fresh(self, path: str, file_name: str) -> _Feed:
-        feed = _Feed(path, file_name)
+    def _fresh(self, path: str) -> _Feed:
+        feed = _Feed(path)
         with self._lock:
             self._keep(path, feed)
         return feed

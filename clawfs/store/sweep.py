@@ -52,7 +52,7 @@ def sweep(
         if commits.cached_load(rec) is None and commits.load_and_commit(rec):
             fixed += 1
         if not _measured(rec):
-            markdown.measure(rec.path, rec.file_name)
+            markdown.measure(rec.path)
         if duty < 1.0:
             worked = time.monotonic() - started
             rest.wait(min(worked * (1.0 / duty - 1.0), SWEEP_REST_MAX))

@@ -58,7 +58,7 @@ class FakeMarkdown:
     def known(self, path: str, key: FileKey | None) -> Rendered | None:
         return Rendered("a title", None) if key in self.titled else None
 
-    def title(self, path: str, file_name: str) -> str:
+    def title(self, path: str) -> str:
         self.titled.add(self.index.sf.key)
         return "a title"
 

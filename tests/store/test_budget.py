@@ -104,7 +104,7 @@ def test_the_markdown_of_what_cannot_be_afforded_is_a_note(
     path = sg.write_bytes(tmp_path, "z.jsonl", sg.render(sg.make_session("z", messages=2))
                           + b"x" * (16 << 10))
     cache = mdcache.MarkdownCache()
-    measured = cache.measure(str(path), "z.jsonl")
+    measured = cache.measure(str(path))
     assert measured is not None
     key, rendered = measured
     note = mdcache.unrendered(str(path), "a line longer than 8 KiB")
@@ -112,12 +112,12 @@ def test_the_markdown_of_what_cannot_be_afforded_is_a_note(
     assert b"clawfs does not render this session" in note
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert cache.read(fd, key, str(path), "z.jsonl", 0, 1 << 20) == note
-        assert cache.read(fd, key, str(path), "z.jsonl", 5, 10) == note[5:15]
+        assert cache.read(fd, key, str(path), 0, 1 << 20) == note
+        assert cache.read(fd, key, str(path), 5, 10) == note[5:15]
     finally:
         os.close(fd)
     assert cache.read_cached(key, str(path), 0, 1 << 20) == note
-    assert cache.title(str(path), "z.jsonl") == ""
+    assert cache.title(str(path)) == ""
 
 
 def test_a_fork_of_what_cannot_be_afforded_is_efbig_and_writes_nothing(

@@ -36,9 +36,10 @@ import pytest
 
 from clawfs.cli.tree_cmd import run_tree
 from clawfs.cli.workspaces_cmd import run_workspaces
-from clawfs.format import fingerprint
-from clawfs.store import references
+from clawfs.format import fingerprint, markdown
+from clawfs.store import files, references
 from clawfs.store.index import StoreIndex
+from clawfs.store.mdcache import MarkdownCache
 from clawfs.store.roots import RootKind, make_root
 
 import storegen as sg
@@ -368,6 +369,28 @@ def test_a_link_is_loaded_as_itself(tmp_path: Path) -> None:
         ("alias.json", "alias", True), ("old.json", "old", True)]
     assert [index.load(sf).session_id for sf in ws.ordered] == ["alias", "old"]
     assert all(sf.rendered is not None and sf.rendered.size for sf in ws.ordered)
+
+
+def test_the_markdown_of_a_linked_file_is_the_file_s_own(tmp_path: Path) -> None:
+    """Both entries reaching one file serve one rendering, the file's own
+    (its real path's stem is a meta-less file's id there), so an .md's size
+    never depends on which entry's name rendered it first: was a size from
+    one name and, once the renderer was let go, bytes from the other."""
+    workspace = _workspace(tmp_path)
+    directory = sg.fp_dir(_root_of(workspace), workspace)
+    sg.write_bytes(directory, "old.json", sg.legacy_json(2), mtime_ms=T0)
+    os.symlink("old.json", directory / "alias.json")
+    _touch_link(directory / "alias.json", T0 + 10)
+    index = _index(workspace)
+    index.sweep()
+    ws = index.workspace(directory.name)
+    assert ws is not None
+    own = markdown.render_bytes((directory / "old.json").read_bytes(), str(directory / "old.json"))
+    for sf in ws.ordered:
+        assert sf.rendered is not None and sf.rendered.size == len(own)
+        fresh = MarkdownCache()  # no renderer kept from the sweep
+        with files.open_backing(sf.path) as opened:
+            assert fresh.read(opened.fd, opened.key, sf.path, 0, 1 << 20) == own
 
 
 # --- 5. a directory named x.jsonl ---------------------------------------------------

@@ -52,7 +52,7 @@ def key_of(path: Path) -> FileKey:
 
 
 def measured(cache: MarkdownCache, path: Path) -> Rendered:
-    result = cache.measure(str(path), path.name)
+    result = cache.measure(str(path))
     assert result is not None
     assert result[0] == key_of(path)
     return result[1]
@@ -61,7 +61,7 @@ def measured(cache: MarkdownCache, path: Path) -> Rendered:
 def read_all(cache: MarkdownCache, path: Path, step: int = 4096) -> bytes:
     with files.open_backing(str(path)) as opened:
         out = b""
-        while chunk := cache.read(opened.fd, opened.key, str(path), path.name, len(out), step):
+        while chunk := cache.read(opened.fd, opened.key, str(path), len(out), step):
             out += chunk
         return out
 
@@ -146,7 +146,7 @@ def test_a_version_that_changed_while_rendering_is_not_remembered(
 
     before = key_of(path)
     monkeypatch.setattr(markdown.MarkdownReader, "feed", feed_and_append)
-    assert cache.measure(str(path), path.name) is None
+    assert cache.measure(str(path)) is None
     assert cache.known(str(path), before) is None
     assert measured(cache, path).size == len(expected(path))
 
@@ -159,7 +159,7 @@ def test_every_range_reads_as_the_rendering(tmp_path: Path) -> None:
     with files.open_backing(str(path)) as opened:
         for off, size in [(0, 10), (len(whole) - 5, 100), (100, 70_000), (len(whole), 10),
                           (3, 131072), (len(whole) // 2, 4096), (0, len(whole) + 1)]:
-            got = cache.read(opened.fd, opened.key, str(path), path.name, off, size)
+            got = cache.read(opened.fd, opened.key, str(path), off, size)
             assert got == whole[off : off + size], (off, size)
     assert read_all(cache, path, step=65536) == whole
     title = whole.split(b"\n", 1)[0].decode()[2:]
@@ -182,7 +182,7 @@ def test_a_sequential_read_of_a_big_session_renders_it_once_within_the_window(
     fed.clear()
     with files.open_backing(str(path)) as opened:
         out = bytearray()
-        while chunk := cache.read(opened.fd, opened.key, str(path), path.name, len(out), 131072):
+        while chunk := cache.read(opened.fd, opened.key, str(path), len(out), 131072):
             out += chunk
             kept = sum(feed.cost for feed in cache._feeds.values())
             assert kept <= mdcache.WINDOW_BYTES + mdcache.BEHIND_BYTES + 2 * mdcache.READ_CHUNK \
@@ -199,9 +199,9 @@ def test_a_read_behind_the_window_renders_from_the_start_again(
     cache = MarkdownCache()
     with files.open_backing(str(path)) as opened:
         end = len(whole) - 10
-        assert cache.read(opened.fd, opened.key, str(path), path.name, end, 10) == whole[end:]
+        assert cache.read(opened.fd, opened.key, str(path), end, 10) == whole[end:]
         fed.clear()
-        assert cache.read(opened.fd, opened.key, str(path), path.name, 5, 10) == whole[5:15]
+        assert cache.read(opened.fd, opened.key, str(path), 5, 10) == whole[5:15]
         assert 0 < sum(fed) <= 2 * mdcache.READ_CHUNK  # only as far as the range
 
 
@@ -246,12 +246,12 @@ def test_title_reads_only_what_it_takes(tmp_path: Path, fed: list[int]) -> None:
     path = big_session(tmp_path, 4)
     cache = MarkdownCache()
     fed.clear()
-    assert cache.title(str(path), path.name) == "turn 0 " + "x" * 73 + "…"
+    assert cache.title(str(path)) == "turn 0 " + "x" * 73 + "…"
     assert sum(fed) <= mdcache.READ_CHUNK
     known = cache.known(str(path), key_of(path))
     assert known is not None and known.size is None  # the title only
     assert measured(cache, path).size == len(expected(path))
-    assert cache.title(str(path), path.name) == "turn 0 " + "x" * 73 + "…"
+    assert cache.title(str(path)) == "turn 0 " + "x" * 73 + "…"
 
 
 @pytest.mark.parametrize("data", [b"", b"garbage\n", b"\xff\xfe\n", sg.legacy_json()])
@@ -262,7 +262,7 @@ def test_bad_and_empty_files_measure_and_read(tmp_path: Path, data: bytes) -> No
     assert whole.startswith(b"# ")
     assert measured(cache, path).size == len(whole)
     assert read_all(cache, path) == whole
-    assert cache.title(str(path), path.name) == whole.split(b"\n", 1)[0].decode()[2:]
+    assert cache.title(str(path)) == whole.split(b"\n", 1)[0].decode()[2:]
 
 
 def test_retain_forgets_files_no_longer_in_the_store(tmp_path: Path) -> None:
