@@ -407,14 +407,48 @@ def _created_fallback(session_id: str, mtime_ms: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Naming:
+    """What of a loaded session claw took from its file's name rather than
+    its bytes: the id (no meta line, or a legacy value without one), and
+    then the creation time where it falls back on that id and the update
+    time where it is the creation time. The same bytes loaded under another
+    name (a link to the file) differ in exactly these (`renamed`)."""
+
+    id: bool = False
+    created: bool = False
+    updated: bool = False
+
+    def renamed(
+        self, ids: tuple[str, int, int], file_name: str, mtime_ms: int
+    ) -> tuple[str, int, int]:
+        """`(session_id, created_at_ms, updated_at_ms)` of a load as they are
+        when the same bytes are loaded from `file_name` instead."""
+        if not self.id:
+            return ids
+        session_id, created, updated = file_stem(file_name), ids[1], ids[2]
+        if self.created:
+            created = _created_fallback(session_id, mtime_ms)
+        if self.updated:
+            updated = created
+        return session_id, created, updated
+
+
+FROM_BYTES = Naming()
+FROM_NAME = Naming(True, True, True)
+"""A JSONL file without a meta line: id and times all come from the name."""
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What loading everything fed so far gives: the session or claw's
-    error, and whether the bytes are one legacy JSON value (then nothing
-    was taken as JSONL records; the session, if any, is the legacy one)."""
+    error, whether the bytes are one legacy JSON value (then nothing
+    was taken as JSONL records; the session, if any, is the legacy one),
+    and what of the session came from the file's name (`Naming`)."""
 
     session: Session | None
     error: LoadError | None
     legacy: bool
+    naming: Naming = FROM_BYTES
 
 
 class JsonlReader:
@@ -488,12 +522,14 @@ class JsonlReader:
             legacy = _legacy_value(bytes(reader._kept).decode("utf-8"))
             if legacy is not None:
                 try:
-                    return Outcome(_from_legacy(legacy, file_name, mtime_ms), None, True)
+                    loaded = _from_legacy(legacy, file_name, mtime_ms)
+                    return Outcome(loaded, None, True, _legacy_naming(legacy))
                 except LoadError as error:
                     return Outcome(None, error, True)
         if reader.error is not None:
             return Outcome(None, LoadError(str(reader.error)), False)
-        return Outcome(reader._records.session(file_name, mtime_ms), None, False)
+        naming = FROM_NAME if reader._records.meta is None else FROM_BYTES
+        return Outcome(reader._records.session(file_name, mtime_ms), None, False, naming)
 
     def _copy(self, taken: Taken | None) -> JsonlReader:
         """A copy for `outcome` to take the last line into. It shares the
@@ -574,6 +610,14 @@ def _legacy_value(text: str) -> JsonObject | None:
     if isinstance(value, dict) and "messages" in value:
         return value
     return None
+
+
+def _legacy_naming(obj: JsonObject) -> Naming:
+    """What `_from_legacy` takes from the file name for `obj` (it loaded)."""
+    if _as_str(obj.get("session_id")) is not None:
+        return FROM_BYTES
+    created = _optional_u64(obj, "created_at_ms") is None
+    return Naming(True, created, _optional_u64(obj, "updated_at_ms") is None)
 
 
 def _from_legacy(obj: JsonObject, file_name: str, mtime_ms: int) -> Session:

@@ -8,7 +8,14 @@ costs the whole file, so what it gives is kept with the file's version
 device and inode, old bytes kept, as when claw appends a message) is
 loaded from its old end with a reader kept here, not from the start.
 
-The kept readers share the index's lock.
+A load is the file's, whichever entry asks: several entries may reach one
+file (links, records.py), each loaded as itself, and the last load of each
+file version is kept (`DONE_KEPT`) to answer the others without reading the
+file again: N links to one big session cost one parse, not N (SPEC §6). What
+an entry's own name changes in it (claw's fallbacks: the id of a file without
+one, `session.Naming`; a failed load's fallback values) is made anew for it.
+
+The kept readers and loads share the index's lock.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clawfs.format import head as heads
 from clawfs.format import session, summary
@@ -36,6 +43,9 @@ KEPT_READER_BYTES = 32 << 20
 
 CHECK_BYTES = 256
 """Bytes before a kept reader's end, compared to tell that the old part is unchanged."""
+
+DONE_KEPT = 4096
+"""Files whose last load is kept for the other entries reaching them."""
 
 @dataclass(slots=True)
 class Loaded:
@@ -61,6 +71,20 @@ class _Kept:
     """What reading it has cost so far (store/budget.py)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """The last load of a file: what another entry reaching it is told."""
+
+    key: FileKey
+    file_name: str
+    """The name of the entry it was loaded as."""
+    summary: Summary
+    head: Head | None
+    naming: session.Naming
+    error: str | None
+    """The load error (claw's, or the budget's), whose fallback values are the entry's."""
+
+
 class LoadCache:
     """Full loads, with the readers of growing files kept to extend them."""
 
@@ -69,6 +93,7 @@ class LoadCache:
         self._report = report
         """Logs a problem with a file once (the index's)."""
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._done: OrderedDict[str, _Done] = OrderedDict()
 
     def load(
         self, path: str, file_name: str, loaded_before: FileKey | None = None
@@ -87,6 +112,10 @@ class LoadCache:
         except OSError:
             return None  # gone, or replaced by something that is not a session file
         fd, key = opened.fd, opened.key
+        shared = self._shared(path, key, file_name)
+        if shared is not None:
+            opened.close()
+            return shared
         try:
             with self._lock:
                 kept = self._kept.pop(path, None)
@@ -108,7 +137,9 @@ class LoadCache:
                 reader.feed(chunk)
                 fed += len(chunk)
             if cost.reason is not None:
-                return self._unaffordable(path, file_name, key, cost.reason, first)
+                return self._done_as(
+                    self._unaffordable(path, file_name, key, cost.reason, first), file_name,
+                    session.FROM_BYTES)
             growing = start > 0 or (loaded_before is not None and loaded_before.same_file(key))
             check = self._check_bytes(fd, key, fed) if growing else None
         except OSError as e:
@@ -116,15 +147,47 @@ class LoadCache:
             return None
         finally:
             opened.close()
-        try:
-            result = summary.summary_of(reader.finish(file_name, order.mtime_ms(key.mtime_ns)))
-        except session.LoadError as error:
-            result = summary.failed(file_name, error)
-            self._report(path, f"claw cannot load it: {error}")
+        outcome = reader.outcome(file_name, order.mtime_ms(key.mtime_ns))
+        if outcome.error is None:
+            assert outcome.session is not None
+            result = summary.summary_of(outcome.session)
+        else:
+            result = summary.failed(file_name, outcome.error)
+            self._report(path, f"claw cannot load it: {outcome.error}")
         if check is not None:
             self._keep(path, _Kept(key, reader, fed, check, cost))
         head = heads.parse_head(first) if start == 0 else None
-        return Loaded(path, key, result, head)
+        return self._done_as(Loaded(path, key, result, head), file_name, outcome.naming)
+
+    def _done_as(self, loaded: Loaded, file_name: str, naming: session.Naming) -> Loaded:
+        """Keep `loaded` (loaded as `file_name`) for the other entries reaching its file."""
+        done = _Done(loaded.key, file_name, loaded.summary, loaded.head, naming,
+                     loaded.summary.error)
+        with self._lock:
+            self._done[loaded.path] = done
+            self._done.move_to_end(loaded.path)
+            while len(self._done) > DONE_KEPT:
+                self._done.popitem(last=False)
+        return loaded
+
+    def _shared(self, path: str, key: FileKey, file_name: str) -> Loaded | None:
+        """The load of this version of the file as the entry `file_name`, made
+        from the last load of it (as another entry) if that was this version."""
+        with self._lock:
+            done = self._done.get(path)
+        if done is None or done.key != key:
+            return None
+        result = done.summary
+        if file_name != done.file_name:
+            if done.error is not None:
+                result = summary.failed(file_name, session.LoadError(done.error))
+            else:
+                ids = (result.session_id, result.created_at_ms, result.updated_at_ms)
+                session_id, created, updated = done.naming.renamed(
+                    ids, file_name, order.mtime_ms(key.mtime_ns))
+                result = replace(result, session_id=session_id, created_at_ms=created,
+                                 updated_at_ms=updated)
+        return Loaded(path, key, result, done.head)
 
     def _unaffordable(
         self, path: str, file_name: str, key: FileKey, reason: str, first: bytes

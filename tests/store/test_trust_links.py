@@ -1,0 +1,127 @@
+"""Issue 13, links to sessions as entries of their own (class 4), attacked
+in the index alone: bounded work (SPEC §6) when many links reach one file.
+
+Every link is an entry of its own and is loaded as itself (records.py), but
+the bytes it reaches are one file: N links to one big session must not
+make the index parse it N times, neither at the scan and sweep nor when the
+file changes (no event names the links; refresh.py re-reads them all).
+Counted at the parser (`JsonlReader.feed`), with the kept readers of
+growing files (loads.py) out of play as they are for a file over
+`KEPT_READER_BYTES`. On 4ad3359 the sweep fed 101 times the file for 100
+links, a headless file's scan 101 times, a change to a large file as much.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clawfs.format import session, summary
+from clawfs.store import loads, order
+from clawfs.store.index import StoreIndex
+from clawfs.store.roots import RootKind, make_root
+
+import storegen as sg
+
+T0 = 1_780_000_000_000
+LINKS = 100
+KINDS = ["meta", "headless", "legacy"]
+PARSES = 4
+"""Times a file's bytes go through the parser for all its entries: one load,
+one rendering of its Markdown (which feeds them twice, mdcache.py), slack."""
+
+
+@pytest.fixture
+def fed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Bytes fed to claw's reader (every full load goes through it)."""
+    count = [0]
+    feed = session.JsonlReader.feed
+
+    def counting(self: session.JsonlReader, data: bytes) -> None:
+        count[0] += len(data)
+        feed(self, data)
+
+    monkeypatch.setattr(session.JsonlReader, "feed", counting)
+    monkeypatch.setattr(loads, "KEPT_READER_BYTES", 0)  # as for a file over 32 MiB
+    yield count
+
+
+def _target(kind: str, workspace: str) -> bytes:
+    """A session of `kind`: with a meta line, without one (its id is its
+    entry's name), or a legacy JSON value without an id (the same)."""
+    if kind == "legacy":
+        return sg.legacy_json(messages=200)
+    data = sg.render(sg.make_session("target", messages=200, workspace_root=workspace,
+                                     updated_at_ms=T0))
+    if kind == "headless":
+        data = b"\n".join(line for line in data.split(b"\n") if b'"session_meta"' not in line)
+    return data
+
+
+def _linked_store(tmp_path: Path, kind: str) -> tuple[StoreIndex, Path, int]:
+    workspace = os.path.realpath(tmp_path / "proj")
+    os.makedirs(workspace)
+    root = Path(workspace) / ".claw" / "sessions"
+    directory = sg.fp_dir(root, workspace)
+    name = "target.json" if kind == "legacy" else "target.jsonl"
+    size = len(sg.write_bytes(directory, name, _target(kind, workspace), mtime_ms=T0)
+               .read_bytes())
+    for n in range(LINKS):
+        link = directory / f"link-{n:03}.jsonl"
+        os.symlink(name, link)
+        os.utime(link, ns=((T0 + n) * 1_000_000,) * 2, follow_symlinks=False)
+    return StoreIndex([make_root(str(root), RootKind.WORKSPACE, 0)]), directory, size
+
+
+def _rows(index: StoreIndex, fp: str) -> list[tuple[str, str, int, int, int]]:
+    return [(sf.name, s.session_id, s.created_at_ms, s.updated_at_ms, s.message_count)
+            for sf, s in index.loaded(fp)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_many_links_to_one_file_parse_it_once(
+    tmp_path: Path, fed: list[int], kind: str
+) -> None:
+    index, directory, size = _linked_store(tmp_path, kind)
+    index.scan()
+    index.sweep()
+    assert fed[0] <= PARSES * size, f"{fed[0] / size:.0f} times the file for {LINKS} links"
+    fp = directory.name
+    rows = _rows(index, fp)
+    assert len(rows) == LINKS + 1
+    named = kind != "meta"  # without an id in the file, each entry's is its own stem
+    for name, session_id, _, _, count in rows:
+        assert count == 200
+        assert session_id == (session.file_stem(name) if named else "target")
+
+    name = "target.json" if kind == "legacy" else "target.jsonl"
+    target = directory / name
+    if kind == "legacy":  # a legacy file is rewritten whole (one more message)
+        sg.write_bytes(directory, name, sg.legacy_json(messages=201), mtime_ms=T0 + 500)
+    else:
+        sg.append_message(target, sg.text_message("one more"))
+    fed[0] = 0
+    index.refresh_path(str(target))
+    index.sweep()
+    grown = target.stat().st_size
+    assert fed[0] <= PARSES * grown, f"{fed[0] / grown:.0f} times the file for {LINKS} links"
+    assert {row[4] for row in _rows(index, fp)} == {201}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_entries_sharing_a_load_are_each_what_their_own_load_makes(
+    tmp_path: Path, kind: str
+) -> None:
+    """The shared load gives each entry exactly what loading its bytes under
+    its own name gives (its id, and the times that fall back on it)."""
+    index, directory, _ = _linked_store(tmp_path, kind)
+    index.scan()
+    index.sweep()
+    for sf, got in index.loaded(directory.name):
+        data = Path(sf.path).read_bytes()
+        alone = summary.summarize(data, file_name=sf.file_name,
+                                  mtime_ms=order.mtime_ms(sf.key.mtime_ns))
+        assert got == alone, sf.name
