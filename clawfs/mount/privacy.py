@@ -72,6 +72,22 @@ class Viewer:
     def lists(self, directory: str) -> bool:
         return self.rules.can_list(self.caller, directory)
 
+    def reaches(self, sf: SessionFile) -> bool:
+        """It could stat the file by its name natively (a lookup): search the
+        directory it is listed in and, for a link, the one the file lies in,
+        which following the link takes. Its own link into a directory closed
+        to it leads nowhere for it, target there or not ("Permission denied"
+        alike), so the entry tells it nothing of the file, nor that it exists."""
+        return self.searches(sf.directory) and self._follows(sf)
+
+    def sees(self, sf: SessionFile) -> bool:
+        """It could list the file's name and stat it (a listing): `reaches`
+        with the listed directory readable too."""
+        return self.lists(sf.directory) and self._follows(sf)
+
+    def _follows(self, sf: SessionFile) -> bool:
+        return not sf.is_link or self.searches(os.path.dirname(sf.path))
+
     def knows(self, sf: SessionFile) -> bool:
         """It could list the file's directory and read the file: its name,
         contents and everything derived from them are its own to learn."""

@@ -323,12 +323,12 @@ class View:
             return _dir(key)
         sf = self.index.file(fp, name)
         if sf is not None:
-            if sf.not_a_file or (who is not None and not who.searches(sf.directory)):
+            if sf.not_a_file or (who is not None and not who.reaches(sf)):
                 return None
             return _transcript(key, sf)
         source = markdown_source(name, self._exists(fp))
         sf = None if source is None else self.index.file(fp, source)
-        if sf is None or sf.not_a_file or (who is not None and not who.searches(sf.directory)):
+        if sf is None or sf.not_a_file or (who is not None and not who.reaches(sf)):
             return None
         return _markdown(key, sf)
 
@@ -455,6 +455,9 @@ class View:
             if name in ALIASES or name in MD_ALIASES:
                 return False
             if entry.kind in SESSION_KINDS:  # its directory's mode is the workspace's
+                sf = self.index.file(key[1], entry.source or name)
+                if sf is not None and sf.is_link:
+                    return False  # who may follow it is each caller's own (Viewer.reaches)
                 return reported.workspace(key[1]) is not None
             return True  # fork, index.tsv, forks/, branches/
         if name == FORKS and key[-1] in (FORK, SESSION_LINK, SESSION_MD):
@@ -539,7 +542,7 @@ class View:
             _dir((*key, BRANCHES)),
         ]
         for sf in ws.ordered:  # each transcript, then its Markdown
-            if sf.not_a_file or (who is not None and not who.lists(sf.directory)):
+            if sf.not_a_file or (who is not None and not who.sees(sf)):
                 continue  # a merged directory: only the names of its own directories
             entries.append(_transcript((*key, sf.name), sf))
             entries.append(_markdown((*key, markdown_name(sf.name, exists)), sf))

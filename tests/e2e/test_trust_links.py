@@ -1,0 +1,134 @@
+"""Issue 13, links to sessions as entries of their own (class 4), attacked
+through a real `--allow-other` mount: another user's link leads the mount
+to nothing that user could not reach natively (SPEC §3).
+
+A link in a directory the second user owns, to a session in a directory it
+cannot enter, is listed in its workspace as claw lists it (root sees it
+with the session's contents), but natively that user cannot even stat
+through it: it must not learn the file's size, times, owner or rendering
+through the mount, nor, from how the mount treats the link, whether the
+target exists (a link to a name that is not there looks the same to it
+natively: "Permission denied").
+
+```
+store/     01777 (anyone may add to it)   flat.jsonl -> A/secret.jsonl (the user's)
+  A/       0700  root's   secret.jsonl 0644
+  B/       0755  the user's   own.jsonl 0644
+                 peek.jsonl -> ../A/secret.jsonl   gone.jsonl -> ../A/absent.jsonl
+```
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from clawfs.format.fingerprint import fingerprint
+
+import storegen as sg
+from mounting import Mount, mounted
+from otheruser import OtherUser, other_user
+
+T0 = 1_780_000_000_000
+A_ROOT, B_ROOT = "/srv/a-project", "/srv/b-project"
+A, B = fingerprint(A_ROOT), fingerprint(B_ROOT)
+SECRET_MODEL = "model-only-root-may-know"
+
+
+@dataclass(frozen=True)
+class Setup:
+    mount: Mount
+    user: OtherUser
+    store: Path
+
+    def through(self, *parts: str) -> Path:
+        return self.mount.path.joinpath("sessions", *parts)
+
+
+def _build(store: Path, user: OtherUser) -> None:
+    store.mkdir()
+    theirs = sg.fp_dir(store, A_ROOT)
+    sg.write_session(theirs, sg.make_session("secret", messages=3, workspace_root=A_ROOT,
+                                             updated_at_ms=T0 + 9, model=SECRET_MODEL),
+                     mtime_ms=T0 + 9).chmod(0o644)
+    theirs.chmod(0o700)
+    mine = sg.fp_dir(store, B_ROOT)
+    sg.write_session(mine, sg.make_session("own", messages=1, workspace_root=B_ROOT,
+                                           updated_at_ms=T0), mtime_ms=T0).chmod(0o644)
+    os.symlink(f"../{A}/secret.jsonl", mine / "peek.jsonl")
+    os.symlink(f"../{A}/absent.jsonl", mine / "gone.jsonl")
+    os.symlink(f"{A}/secret.jsonl", store / "flat.jsonl")
+    for path in (mine / "own.jsonl", mine / "peek.jsonl", mine / "gone.jsonl", mine,
+                 store / "flat.jsonl"):
+        os.lchown(path, user.uid, user.gid)
+    store.chmod(0o1777)
+
+
+@pytest.fixture(scope="module")
+def setup() -> Iterator[Setup]:
+    base = Path(tempfile.mkdtemp(prefix="clawfs-trust-links-"))
+    try:
+        base.chmod(0o755)  # the second user must reach the mountpoint
+        with other_user() as user:
+            _build(base / "store", user)
+            with mounted([base / "store"], ["--allow-other"], tmp=base / "m") as m:
+                yield Setup(m, user, base / "store")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_natively_the_user_cannot_stat_through_its_links(setup: Setup) -> None:
+    """The precondition: it lists its own links, and following either fails
+    alike, whether the target is there or not."""
+    user, store = setup.user, setup.store
+    assert user.listing(store / B) == ["gone.jsonl", "own.jsonl", "peek.jsonl"]
+    for link in (store / B / "peek.jsonl", store / B / "gone.jsonl", store / "flat.jsonl"):
+        done = user.run("stat", "-L", link)
+        assert done.returncode != 0 and b"Permission denied" in done.stderr, link
+    assert user.read(store / B / "own.jsonl") is not None
+
+
+def test_root_sees_the_links_as_claw_lists_them(setup: Setup) -> None:
+    """claw lists every entry (session_control.rs 398): root, the mounting
+    user, reads the session through the link."""
+    secret = (setup.store / A / "secret.jsonl").read_bytes()
+    assert setup.through(B, "peek.jsonl").read_bytes() == secret
+    assert setup.through(A, "flat.jsonl").read_bytes() == secret
+    tsv = setup.through(B, "index.tsv").read_bytes()
+    assert {row.split(b"\t")[0] for row in tsv.splitlines()[1:]} == {
+        b"own.jsonl", b"peek.jsonl", b"gone.jsonl"}
+
+
+def test_a_link_tells_the_user_nothing_of_what_it_reaches(setup: Setup) -> None:
+    """Not its size, times or owner (stat), not its rendering (the .md), not
+    its xattrs, not its row; root having looked it up first (the kernel's
+    dentry cache) changes nothing."""
+    user = setup.user
+    for parts in ((B, "peek.jsonl"), (B, "peek.md"), (A, "flat.jsonl"), (A, "flat.md")):
+        os.stat(setup.through(*parts))  # root's lookup, cached by the kernel where it may
+        assert not user.stats(setup.through(*parts)), parts
+        assert user.xattr_names(setup.through(*parts)) == [], parts
+    tsv = user.read(setup.through(B, "index.tsv"))
+    assert tsv is not None
+    assert [row.split(b"\t")[0] for row in tsv.splitlines()[1:]] == [b"own.jsonl"]
+    assert SECRET_MODEL.encode() not in tsv
+
+
+def test_a_link_shows_the_same_whether_its_target_exists(setup: Setup) -> None:
+    """peek (target there) and gone (not there) are alike to the user
+    natively; so they are through the mount, in the listing and by name."""
+    user = setup.user
+    listed = user.listing(setup.through(B))
+    assert listed is not None and "own.jsonl" in listed
+    assert ("peek.jsonl" in listed) == ("gone.jsonl" in listed)
+    assert ("peek.md" in listed) == ("gone.md" in listed)
+    assert user.stats(setup.through(B, "peek.jsonl")) == \
+        user.stats(setup.through(B, "gone.jsonl"))
+    workspace = user.listing(setup.through(A))
+    assert workspace is None or "flat.jsonl" not in workspace
