@@ -82,14 +82,21 @@ class Refresh:
         self, entry_path: str, old: SessionFile | None, read: probe.Probe | None
     ) -> list[str]:
         """The other entries whose real path is the one the entry at
-        `entry_path` had (`old`) or has now (`read`)."""
+        `entry_path` had (`old`) or has now (`read`), and which may not hold
+        the file's version now: none that holds the version just read, and
+        none where a link changed (touched, made, removed, re-pointed: its
+        file did not, and a change to the file has an event of its own), so
+        link churn beside N links costs no N re-reads (SPEC §6)."""
         reals = {old.path} if old is not None else set()
         if read is not None:
             reals.add(read.found.path)
+        a_link = (old is not None and old.is_link) or (read is not None
+                                                       and read.found.real is not None)
         with self._commits.lock:
             records = self._commits.records
             return [rec.entry_path for real in reals for rec in records.backing(real)
-                    if rec.entry_path != entry_path]
+                    if rec.entry_path != entry_path and not _holds(rec, read)
+                    and not (a_link and (read is None or rec.path != read.found.path))]
 
     def directory(self, path: str) -> set[str]:
         """Re-list a root or fingerprint directory; the fingerprints changed.
@@ -140,3 +147,9 @@ class Refresh:
                 if known == directory:
                     return root, fp, name
         return None
+
+
+def _holds(rec: SessionFile, read: probe.Probe | None) -> bool:
+    """Whether `rec` is an entry of the file `read` just read, at that version."""
+    return (read is not None and rec.path == read.found.path
+            and rec.version.same_as(read.version.key))
