@@ -32,7 +32,7 @@ import pytest
 from clawfs.format.fingerprint import fingerprint
 
 import storegen as sg
-from mounting import Mount, mounted
+from mounting import Mount, mounted, wait_until
 from otheruser import OtherUser, other_user
 
 T0 = 1_780_000_000_000
@@ -132,3 +132,91 @@ def test_a_link_shows_the_same_whether_its_target_exists(setup: Setup) -> None:
         user.stats(setup.through(B, "gone.jsonl"))
     workspace = user.listing(setup.through(A))
     assert workspace is None or "flat.jsonl" not in workspace
+
+
+# --- containment: links swapped, chained, and forked beside (SPEC §6) -------------------
+
+MARKER = b"OUTSIDE-THE-STORE"
+WORKSPACE = "/srv/linked"
+
+
+def _outside_bytes(sid: str) -> bytes:
+    return sg.render(sg.make_session(sid, messages=[sg.text_message(MARKER.decode())],
+                                     workspace_root=WORKSPACE, updated_at_ms=T0 + 50))
+
+
+def _everything(m: Mount) -> dict[str, bytes | int]:
+    """Every file under sessions/ with its bytes (or the errno reading it),
+    and the xattr values of each."""
+    seen: dict[str, bytes | int] = {}
+    for directory, _dirs, names in os.walk(m.path / "sessions"):
+        for name in names:
+            path = Path(directory) / name
+            try:
+                seen[str(path)] = path.read_bytes()
+                seen[f"{path}@xattrs"] = b"".join(os.getxattr(path, x) for x in os.listxattr(path))
+            except OSError as e:
+                seen[str(path)] = e.errno or 0
+    return seen
+
+
+def _leaked(m: Mount, outside: Path) -> list[str]:
+    return [name for name, data in _everything(m).items() if isinstance(data, bytes)
+            and (MARKER in data or os.fsencode(outside) in data)]
+
+
+def test_links_swapped_while_mounted_never_lead_out_of_the_store(tmp_path: Path) -> None:
+    """A link inside re-pointed out of the store (renamed over: no moment
+    without it), a link whose missing directory appears as a link out, a
+    chain out by `..` and through a directory link: nothing from outside is
+    ever read, listed, rendered or forked, and a fork of the link written
+    before the swap is the target's, beside the link."""
+    store = tmp_path / "store"
+    directory = sg.fp_dir(store, WORKSPACE)
+    target = sg.write_session(directory, sg.make_session(
+        "target", messages=2, workspace_root=WORKSPACE, updated_at_ms=T0), mtime_ms=T0)
+    alias = directory / "alias.jsonl"
+    os.symlink("target.jsonl", alias)
+    os.symlink("missing/x.jsonl", directory / "later.jsonl")  # leads to nothing, inside
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sg.write_bytes(outside, "x.jsonl", _outside_bytes("x"), T0 + 50)
+    sg.write_bytes(outside, "marker.jsonl", _outside_bytes("marker"), T0 + 50)
+    before = sorted(os.listdir(outside))
+    with mounted([store], tmp=tmp_path / "m") as m:
+        shown = m.path / "sessions" / directory.name
+        assert (shown / "alias.jsonl").read_bytes() == target.read_bytes()
+        control = shown / "forks" / "alias" / "fork"
+        fd = os.open(control, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, b"beside\n")
+        finally:
+            os.close(fd)
+        made = control.read_text()
+        assert not made.startswith("error"), made
+        fork = directory / made.split("\t")[0]
+        assert fork.parent == directory and fork.is_file() and not fork.is_symlink()
+        assert b'"parent_session_id":"target"' in fork.read_bytes()
+
+        os.symlink(outside / "marker.jsonl", directory / "alias.tmp")
+        os.rename(directory / "alias.tmp", alias)
+        os.symlink(outside, directory / "missing")
+        os.symlink(f"../../{directory.parent.name}/../outside/x.jsonl", directory / "up.jsonl")
+        os.symlink("missing/marker.jsonl", directory / "through.jsonl")
+        sg.write_session(directory, sg.make_session(
+            "marker", messages=1, workspace_root=WORKSPACE, updated_at_ms=T0), mtime_ms=T0)
+        wait_until(lambda: (shown / "marker.jsonl").exists(), 30, "the changes to be applied")
+
+        names = set(os.listdir(shown))
+        assert not {"alias.jsonl", "later.jsonl", "up.jsonl", "through.jsonl"} & names
+        assert _leaked(m, outside) == []
+        tsv = (shown / "index.tsv").read_bytes()
+        listed = {row.split(b"\t")[0] for row in tsv.splitlines()[1:]}
+        assert not {b"alias.jsonl", b"up.jsonl", b"through.jsonl"} & listed
+        for control in (shown / "fork", shown / "forks" / "alias" / "fork"):
+            try:
+                control.write_bytes(b"escape\n")
+            except OSError:
+                pass
+        assert sorted(os.listdir(outside)) == before
+        assert _leaked(m, outside) == []
