@@ -64,8 +64,15 @@ def _build(store: Path, user: OtherUser) -> None:
     os.symlink(f"../{A}/secret.jsonl", mine / "peek.jsonl")
     os.symlink(f"../{A}/absent.jsonl", mine / "gone.jsonl")
     os.symlink(f"{A}/secret.jsonl", store / "flat.jsonl")
-    for path in (mine / "own.jsonl", mine / "peek.jsonl", mine / "gone.jsonl", mine,
-                 store / "flat.jsonl"):
+    archive = store / "archive"  # not a fingerprint directory: only a link lists it
+    archive.mkdir()
+    sg.write_session(archive, sg.make_session("kept", messages=2, workspace_root=B_ROOT,
+                                              updated_at_ms=T0 + 20, model=SECRET_MODEL),
+                     mtime_ms=T0 + 20).chmod(0o644)
+    archive.chmod(0o700)
+    os.symlink("../archive/kept.jsonl", mine / "kept.jsonl")
+    for path in (mine / "own.jsonl", mine / "peek.jsonl", mine / "gone.jsonl",
+                 mine / "kept.jsonl", mine, store / "flat.jsonl"):
         os.lchown(path, user.uid, user.gid)
     store.chmod(0o1777)
 
@@ -87,8 +94,9 @@ def test_natively_the_user_cannot_stat_through_its_links(setup: Setup) -> None:
     """The precondition: it lists its own links, and following either fails
     alike, whether the target is there or not."""
     user, store = setup.user, setup.store
-    assert user.listing(store / B) == ["gone.jsonl", "own.jsonl", "peek.jsonl"]
-    for link in (store / B / "peek.jsonl", store / B / "gone.jsonl", store / "flat.jsonl"):
+    assert user.listing(store / B) == ["gone.jsonl", "kept.jsonl", "own.jsonl", "peek.jsonl"]
+    for link in (store / B / "peek.jsonl", store / B / "gone.jsonl", store / B / "kept.jsonl",
+                 store / "flat.jsonl"):
         done = user.run("stat", "-L", link)
         assert done.returncode != 0 and b"Permission denied" in done.stderr, link
     assert user.read(store / B / "own.jsonl") is not None
@@ -102,7 +110,7 @@ def test_root_sees_the_links_as_claw_lists_them(setup: Setup) -> None:
     assert setup.through(A, "flat.jsonl").read_bytes() == secret
     tsv = setup.through(B, "index.tsv").read_bytes()
     assert {row.split(b"\t")[0] for row in tsv.splitlines()[1:]} == {
-        b"own.jsonl", b"peek.jsonl", b"gone.jsonl"}
+        b"own.jsonl", b"peek.jsonl", b"gone.jsonl", b"kept.jsonl"}
 
 
 def test_a_link_tells_the_user_nothing_of_what_it_reaches(setup: Setup) -> None:
@@ -110,7 +118,8 @@ def test_a_link_tells_the_user_nothing_of_what_it_reaches(setup: Setup) -> None:
     its xattrs, not its row; root having looked it up first (the kernel's
     dentry cache) changes nothing."""
     user = setup.user
-    for parts in ((B, "peek.jsonl"), (B, "peek.md"), (A, "flat.jsonl"), (A, "flat.md")):
+    for parts in ((B, "peek.jsonl"), (B, "peek.md"), (B, "kept.jsonl"), (A, "flat.jsonl"),
+                  (A, "flat.md")):
         os.stat(setup.through(*parts))  # root's lookup, cached by the kernel where it may
         assert not user.stats(setup.through(*parts)), parts
         assert user.xattr_names(setup.through(*parts)) == [], parts
@@ -220,3 +229,27 @@ def test_links_swapped_while_mounted_never_lead_out_of_the_store(tmp_path: Path)
                 pass
         assert sorted(os.listdir(outside)) == before
         assert _leaked(m, outside) == []
+
+
+def test_the_user_cannot_fork_through_a_link_what_it_cannot_read(setup: Setup) -> None:
+    """A fork copies its parent's bytes beside the entry forked, with the
+    file's own mode: through the user's link to a session of its workspace
+    that only a directory keeps from it (kept.jsonl, root's latest there),
+    a copy would land in its own directory, readable. Forking is the
+    mounting user's (the control files refuse the user: found nothing), and
+    its `latest` is the latest session *it* knows (own.jsonl)."""
+    user, store = setup.user, setup.store
+    assert os.readlink(setup.through(B, "latest")) == "kept.jsonl"  # root's: claw's order
+    assert user.readlink(setup.through(B, "latest")) == "own.jsonl"
+    before = set(os.listdir(store / B))
+    done = user.run("sh", "-c", f"echo copy > {setup.through(B, 'fork')}")
+    assert done.returncode != 0 and b"Permission denied" in done.stderr, done
+    made = sorted(set(os.listdir(store / B)) - before)
+    try:
+        for name in made:
+            copied = (store / B / name).read_bytes()
+            assert SECRET_MODEL.encode() not in copied, (name, done)
+            assert b'"parent_session_id":"kept"' not in copied, (name, done)
+    finally:
+        for name in made:
+            (store / B / name).unlink()
