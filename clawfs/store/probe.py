@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from clawfs.format import head as heads
 from clawfs.format import session, summary
+from clawfs.host import paths
 from clawfs.store import files, membership, versions
 from clawfs.store import scan as scanning
 from clawfs.store.loads import LoadCache
@@ -105,10 +106,16 @@ def _dangling(found: Found) -> Probe | None:
         return None
     try:
         st = os.lstat(found.entry_path)
+        if not stat.S_ISLNK(st.st_mode):
+            return None
+        if paths.resolve_inside(found.entry_path, found.root.realpath) != found.real:
+            return None  # it leads elsewhere now: the next probe reads it
+        os.lstat(found.real)
+        return None  # it leads somewhere again: the next probe reads it
+    except FileNotFoundError:
+        pass
     except OSError:
         return None
-    if not stat.S_ISLNK(st.st_mode) or os.path.exists(found.entry_path):
-        return None  # not a link, or it leads somewhere again: the next probe reads it
     failed = summary.failed(found.file_name, session.LoadError(scanning.NO_SUCH_FILE))
     key = files.file_key(st)
     return Probe(found, Version.of(key, None, failed, session.file_stem(found.file_name)))

@@ -146,11 +146,12 @@ def _resolve_path(path: str, lst: os.stat_result, root: Root, want_dir: bool) ->
     real = path
     mode = lst.st_mode
     if stat.S_ISLNK(mode):
-        real = os.path.realpath(path)
-        if not paths.below(real, root.realpath):
+        resolved = paths.resolve_inside(path, root.realpath)  # never a step outside the root
+        if resolved is None or not paths.below(resolved, root.realpath):
             return None  # outside the root, or the root itself (listed twice)
+        real = resolved
         try:
-            mode = os.stat(real).st_mode
+            mode = os.lstat(real).st_mode  # real: no link left to follow
         except FileNotFoundError:
             # Leads to nothing inside the root (its target removed): claw lists
             # the entry, whose load fails (session_control.rs 430-439; probe.py).

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -253,3 +254,39 @@ def test_the_user_cannot_fork_through_a_link_what_it_cannot_read(setup: Setup) -
     finally:
         for name in made:
             (store / B / name).unlink()
+
+
+# --- bounded work: a link to a filesystem that does not answer (SPEC §6) -----------------
+
+
+def test_a_link_into_a_stalled_filesystem_stalls_nothing(tmp_path: Path) -> None:
+    """A link's target is resolved only while it stays inside the root: a
+    link to a path on a filesystem that never answers (another mount whose
+    daemon is stopped: every lookup there waits) is never followed there,
+    neither at the scan nor when it appears while mounted, so the mount
+    starts and keeps showing what changes."""
+    stalled_store = tmp_path / "stalled-store"
+    sg.write_session(sg.fp_dir(stalled_store, "/srv/stalled"),
+                     sg.make_session("far", workspace_root="/srv/stalled"))
+    store = tmp_path / "store"
+    directory = sg.fp_dir(store, WORKSPACE)
+    sg.write_session(directory, sg.make_session("here", workspace_root=WORKSPACE,
+                                                updated_at_ms=T0), mtime_ms=T0)
+    with mounted([stalled_store], tmp=tmp_path / "m2") as stalled:
+        far = stalled.path / "sessions" / "never-answered" / "far.jsonl"
+        os.symlink(far, directory / "before.jsonl")
+        pid = stalled.daemon_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with mounted([store], tmp=tmp_path / "m1") as m:
+                shown = m.path / "sessions" / directory.name
+                assert "here.jsonl" in os.listdir(shown)
+                os.symlink(far, directory / "during.jsonl")
+                sg.write_session(directory, sg.make_session(
+                    "after", workspace_root=WORKSPACE, updated_at_ms=T0 + 1), mtime_ms=T0 + 1)
+                wait_until(lambda: (shown / "after.jsonl").exists(), 30,
+                           "a session written after the link to show")
+                assert not {"before.jsonl", "during.jsonl"} & set(os.listdir(shown))
+        finally:
+            os.kill(pid, signal.SIGCONT)

@@ -171,3 +171,19 @@ def test_a_link_changing_does_not_re_read_every_entry_reaching_its_file(
     index.refresh_path(target)
     assert opens[0] >= LINKS  # the file changed: every entry reaching it is read again
     assert {sf.key for sf in _ordered(index, fp)} == {files.file_key(os.stat(target))}
+
+
+def test_a_link_through_a_missing_directory_leads_to_nothing(tmp_path: Path) -> None:
+    """`dots.jsonl -> missing/../target.jsonl`: the kernel fails at `missing`,
+    so claw lists it as a session that fails to load (claw-oracle: id dots,
+    0 messages, "No such file or directory (os error 2)"); realpath took
+    `missing/..` for nothing and the index listed the target's session."""
+    index, directory, _ = _linked_store(tmp_path, "meta")
+    os.symlink("missing/../target.jsonl", directory / "dots.jsonl")
+    index.scan()
+    dots = index.file(directory.name, "dots.jsonl")
+    assert dots is not None and dots.not_a_file
+    summary_now = index.cached_load(dots)
+    assert summary_now is not None
+    assert (summary_now.session_id, summary_now.message_count, summary_now.error) == (
+        "dots", 0, "No such file or directory (os error 2)")
