@@ -543,7 +543,7 @@ class View:
         ]
         for sf in ws.ordered:  # each transcript, then its Markdown
             if sf.not_a_file or (who is not None and not who.sees(sf)):
-                continue  # a merged directory: only the names of its own directories
+                continue  # a merged directory's other names; a link it may not follow
             entries.append(_transcript((*key, sf.name), sf))
             entries.append(_markdown((*key, markdown_name(sf.name, exists)), sf))
         return entries
