@@ -61,10 +61,16 @@ def _watching(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return touched
 
 
-def test_resolve_inside_follows_links_as_the_kernel_does(tmp_path: Path) -> None:
+def _root(tmp_path: Path) -> str:
+    """A real root holding `fp/target.jsonl` and an empty `fp/sub/`."""
     root = os.path.realpath(tmp_path / "root")
     os.makedirs(f"{root}/fp/sub")
     Path(f"{root}/fp/target.jsonl").write_text("x")
+    return root
+
+
+def test_resolve_inside_follows_links_as_the_kernel_does(tmp_path: Path) -> None:
+    root = _root(tmp_path)
     os.symlink("target.jsonl", f"{root}/fp/alias.jsonl")
     os.symlink("fp", f"{root}/linked")
     os.symlink("../linked/alias.jsonl", f"{root}/fp/chain.jsonl")
@@ -78,9 +84,7 @@ def test_resolve_inside_follows_links_as_the_kernel_does(tmp_path: Path) -> None
 def test_resolve_inside_fails_where_the_kernel_fails(tmp_path: Path) -> None:
     """`missing/..` names nothing (realpath took it for its parent); a loop
     is ELOOP; a file taken for a directory ENOTDIR."""
-    root = os.path.realpath(tmp_path / "root")
-    os.makedirs(f"{root}/fp")
-    Path(f"{root}/fp/target.jsonl").write_text("x")
+    root = _root(tmp_path)
     os.symlink("missing/../target.jsonl", f"{root}/fp/dots.jsonl")
     os.symlink("gone.jsonl", f"{root}/fp/dangling.jsonl")
     os.symlink("loop.jsonl", f"{root}/fp/loop.jsonl")
@@ -103,8 +107,7 @@ def test_resolve_inside_never_steps_outside(
     to a name of the root's own path written another way) is refused before
     anything outside is lstat'ed or read: a path on a filesystem that never
     answers would stall the caller."""
-    root = os.path.realpath(tmp_path / "root")
-    os.makedirs(f"{root}/fp")
+    root = _root(tmp_path)
     outside = os.path.realpath(tmp_path / "outside")
     os.makedirs(outside)
     Path(f"{outside}/x.jsonl").write_text("x")
