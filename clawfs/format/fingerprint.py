@@ -4,12 +4,19 @@ claw (session_control.rs `workspace_fingerprint`) hashes the path's string
 form with 64-bit FNV-1a and prints 16 lowercase hex digits. The string form
 is Rust's `to_string_lossy`, so invalid UTF-8 becomes U+FFFD; nothing else is
 normalized (case, NFC/NFD and trailing separators all change the hash).
+
+claw hashes the canonical form of the path it recorded, so deciding a
+session's workspace canonicalizes a path a session file names: untrusted
+input, which may lie on a filesystem that never answers (a stopped FUSE
+daemon, a hung NFS server), where realpath would wait forever and the mount
+with it. `canonical` waits `CANONICAL_WAIT` at most (SPEC §6).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -70,9 +77,9 @@ def fingerprint_candidates(workspace_root: str) -> set[str]:
         for form in _verbatim_forms(workspace_root):
             candidates.add(fingerprint(form))
         return candidates
-    canonical = _canonical(workspace_root)
-    if canonical is not None:
-        candidates.add(fingerprint(canonical))
+    real = canonical(workspace_root)
+    if real is not None:
+        candidates.add(fingerprint(real))
     return candidates
 
 
@@ -90,9 +97,45 @@ def _verbatim_forms(path: str) -> set[str]:
     return forms
 
 
-def _canonical(path: str) -> str | None:
-    """`fs::canonicalize`: the real path if every component exists, else None."""
+CANONICAL_WAIT = 3.0
+"""Seconds a canonicalization may take before it counts as failed."""
+
+
+class _Canonical:
+    """realpath in a thread of its own, waited for `CANONICAL_WAIT` at most.
+    One that has not come back fails every later one at once (claw's
+    fallback, the raw path, is used) until it does: at most one thread is
+    ever held by a filesystem that does not answer, and nobody waits on
+    it twice. One canonicalization at a time (results are cached per
+    recorded root, store/membership.py, so there are few)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: threading.Thread | None = None
+
+    def __call__(self, path: str) -> str | None:
+        with self._lock:
+            if self._held is not None and self._held.is_alive():
+                return None
+            found: list[str | None] = []
+            worker = threading.Thread(target=lambda: found.append(_realpath(path)),
+                                      name="clawfs-canonical", daemon=True)
+            worker.start()
+            worker.join(CANONICAL_WAIT)
+            if worker.is_alive():
+                self._held = worker
+                return None
+            self._held = None
+            return found[0] if found else None
+
+
+def _realpath(path: str) -> str | None:
     try:
         return os.path.realpath(path, strict=True)
     except (OSError, ValueError):
         return None
+
+
+canonical = _Canonical()
+"""`fs::canonicalize`: the real path if every component exists, else None
+(also when finding out takes over `CANONICAL_WAIT`)."""

@@ -13,16 +13,16 @@ claw hashes the canonical path where it exists (and the raw one before
 `fingerprint.fingerprint_candidates` knows those forms. Sessions that do not
 belong are listed, but are never an alias target.
 
-Resolving a recorded root touches the disk (realpath), and a store
-repeats the same few roots thousands of times, so results are cached per
-root string. The index decides new roots before taking its lock
+Resolving a recorded root touches the disk (`fingerprint.canonical`, a
+realpath waited for a bounded time: the root may lie on a filesystem that
+does not answer), and a store repeats the same few roots thousands of
+times, so results are cached per root string. The index decides new roots before taking its lock
 (`compute`, then `learn`) and re-decides known ones on a rescan
 (`recorded`, `compute`, `update`).
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 
 from clawfs.format import fingerprint
@@ -142,7 +142,5 @@ def preferred_fingerprint(workspace_root: str) -> str:
         if body.startswith("\\\\"):
             body = "UNC\\" + body[2:]
         return fingerprint.fingerprint("\\\\?\\" + body)
-    try:
-        return fingerprint.fingerprint(os.path.realpath(workspace_root, strict=True))
-    except (OSError, ValueError):
-        return fingerprint.fingerprint(workspace_root)
+    real = fingerprint.canonical(workspace_root)
+    return fingerprint.fingerprint(workspace_root if real is None else real)

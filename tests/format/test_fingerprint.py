@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
+from clawfs.format import fingerprint as fingerprinting
 from clawfs.format.fingerprint import fingerprint, fingerprint_candidates, is_windows_path
 
 
@@ -98,3 +100,37 @@ def test_windows_drive_root_keeps_its_separator() -> None:
 
 def test_windows_forward_slashes_canonicalize_to_backslashes() -> None:
     assert fingerprint("\\\\?\\C:\\temp\\x") in fingerprint_candidates("C:/temp/x/")
+
+
+def test_a_canonicalization_that_does_not_come_back_waits_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorded root on a filesystem that never answers (realpath blocks
+    here until released): its canonical form fails after CANONICAL_WAIT
+    (claw's fallback, the raw path, is hashed), later ones fail at once
+    without another thread held, and all works again once it comes back."""
+    release = threading.Event()
+    calls: list[str] = []
+    realpath = os.path.realpath
+
+    def blocking(path: str, *, strict: bool = False) -> str:
+        calls.append(path)
+        if path.startswith("/stalled"):
+            release.wait(30)
+        return realpath(path, strict=strict)
+
+    monkeypatch.setattr(fingerprinting, "CANONICAL_WAIT", 0.2)
+    monkeypatch.setattr(fingerprinting, "canonical", fingerprinting._Canonical())
+    monkeypatch.setattr(os.path, "realpath", blocking)
+    try:
+        assert fingerprint_candidates("/stalled/project") == {
+            fingerprint("/stalled/project")}
+        assert fingerprinting.canonical(str(tmp_path)) is None  # not asked: one is held
+        assert calls == ["/stalled/project"]
+    finally:
+        release.set()
+    for _ in range(100):  # the held one comes back
+        if fingerprinting.canonical(str(tmp_path)) is not None:
+            break
+        threading.Event().wait(0.05)
+    assert fingerprinting.canonical(str(tmp_path)) == realpath(tmp_path)
