@@ -5,7 +5,8 @@ as Rust's `Path::extension`) is exactly `jsonl` or `json`
 (session_control.rs). So rotated copies `<stem>.rot-<ms>.jsonl` are
 sessions, while temp files `<name>.tmp-<ms>-<n>` and backups
 `<name>.before-clear-<ms>.bak` are not. A *directory* named like a session
-in a fingerprint directory is listed too, as claw lists it: a session that
+in a fingerprint directory (or a link to a directory inside the root) is
+listed too, as claw lists it: a session that
 fails to load ("Is a directory", 664-671, 430-439; probe.py); in a root,
 claw lists files only. So is a link that leads to nothing inside the root
 ("No such file or directory"). Fingerprint directories are the 16-hex subdirectories of a
@@ -201,8 +202,8 @@ def read_fp_dir(root: Root, fp: str, directory: str) -> list[Found]:
                 if not is_session_name(entry.name):
                     continue
                 real = _resolve(entry, root, want_dir=False)
-                if real is None and _plain_dir(entry):
-                    real = entry.path  # claw lists it, and fails to load it
+                if real is None:
+                    real = _directory(entry, root)  # claw lists it, and fails to load it
                 if real is not None:
                     found.append(_found(place, entry, real))
     except OSError:
@@ -210,11 +211,15 @@ def read_fp_dir(root: Root, fp: str, directory: str) -> list[Found]:
     return found
 
 
-def _plain_dir(entry: os.DirEntry[str]) -> bool:
+def _directory(entry: os.DirEntry[str], root: Root) -> str | None:
+    """The real path of `entry` if it is a directory or a link to one inside
+    the root: in a fingerprint directory claw lists it, and fails to load it."""
     try:
-        return entry.is_dir(follow_symlinks=False)
+        if entry.is_dir(follow_symlinks=False):
+            return entry.path
     except OSError:
-        return False
+        return None
+    return _resolve(entry, root, want_dir=True)
 
 
 def count_sessions(roots: Iterable[Root]) -> int:
@@ -243,8 +248,12 @@ def find_entry(root: Root, fp: str | None, directory: str, name: str) -> Found |
         real = _resolve_path(path, lst, root, want_dir=False)
     except OSError:
         return None
-    if real is None and fp is not None and stat.S_ISDIR(lst.st_mode):
-        real = path  # a directory named like a session, as read_fp_dir lists it
+    if real is None and fp is not None:  # a directory named like a session, or a
+        # link to one inside the root, as read_fp_dir lists it
+        try:
+            real = path if stat.S_ISDIR(lst.st_mode) else _resolve_path(path, lst, root, True)
+        except OSError:
+            return None
     if real is None:
         return None
     place = Place(root, fp, directory)

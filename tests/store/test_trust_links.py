@@ -187,3 +187,31 @@ def test_a_link_through_a_missing_directory_leads_to_nothing(tmp_path: Path) -> 
     assert summary_now is not None
     assert (summary_now.session_id, summary_now.message_count, summary_now.error) == (
         "dots", 0, "No such file or directory (os error 2)")
+
+
+def test_a_link_to_a_directory_is_listed_as_claw_lists_it(tmp_path: Path) -> None:
+    """`dirlink.jsonl -> adir` (a directory inside the store): claw lists every
+    entry and fails to load this one (claw-oracle: id dirlink, 0 messages,
+    "Is a directory (os error 21)", at the link's own mtime), as a directory
+    named like a session; it is no file of the mount. Made while mounted,
+    it shows the same."""
+    index, directory, _ = _linked_store(tmp_path, "meta")
+    (directory / "adir").mkdir()
+    os.symlink("adir", directory / "dirlink.jsonl")
+    os.utime(directory / "dirlink.jsonl", ns=((T0 + 500) * 1_000_000,) * 2,
+             follow_symlinks=False)
+    index.scan()
+    for _ in range(2):
+        link = index.file(directory.name, "dirlink.jsonl")
+        assert link is not None and link.not_a_file and link.mtime_ms == T0 + 500
+        loaded = index.cached_load(link)
+        assert loaded is not None
+        assert (loaded.session_id, loaded.message_count, loaded.error) == (
+            "dirlink", 0, "Is a directory (os error 21)")
+        (directory / "dirlink.jsonl").unlink()
+        assert index.refresh_path(str(directory / "dirlink.jsonl")) == {directory.name}
+        assert index.file(directory.name, "dirlink.jsonl") is None
+        os.symlink("adir", directory / "dirlink.jsonl")
+        os.utime(directory / "dirlink.jsonl", ns=((T0 + 500) * 1_000_000,) * 2,
+                 follow_symlinks=False)
+        assert index.refresh_path(str(directory / "dirlink.jsonl")) == {directory.name}
