@@ -10,8 +10,9 @@ loaded from its old end with a reader kept here, not from the start.
 
 A load is the file's, whichever entry asks: several entries may reach one
 file (links, records.py), each loaded as itself, and the last load of each
-file version is kept (`DONE_KEPT`) to answer the others without reading the
-file again: N links to one big session cost one parse, not N (SPEC §6). What
+file version is kept (`DONE_KEPT`, `DONE_BYTES`) to answer the others
+without reading the file again: N links to one big session cost one
+parse, not N (SPEC §6). What
 an entry's own name changes in it (claw's fallbacks: the id of a file without
 one, `session.Naming`; a failed load's fallback values) is made anew for it.
 
@@ -46,6 +47,10 @@ CHECK_BYTES = 256
 
 DONE_KEPT = 4096
 """Files whose last load is kept for the other entries reaching them."""
+DONE_BYTES = 16 << 20
+"""Text those loads may hold in all (a recorded root or model may be a
+line long, and a file gone from the store leaves its load here until it
+is pushed out)."""
 
 @dataclass(slots=True)
 class Loaded:
@@ -79,10 +84,17 @@ class _Done:
     file_name: str
     """The name of the entry it was loaded as."""
     summary: Summary
-    head: Head | None
     naming: session.Naming
     error: str | None
     """The load error (claw's, or the budget's), whose fallback values are the entry's."""
+
+    @property
+    def weight(self) -> int:
+        """Its text's length, and a little for the rest."""
+        s = self.summary
+        texts = (s.session_id, s.parent_session_id, s.branch_name, s.model, s.workspace_root,
+                 s.error, self.file_name)
+        return 256 + sum(len(text) for text in texts if text is not None)
 
 
 class LoadCache:
@@ -94,6 +106,7 @@ class LoadCache:
         """Logs a problem with a file once (the index's)."""
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._done: OrderedDict[str, _Done] = OrderedDict()
+        self._done_bytes = 0
 
     def load(
         self, path: str, file_name: str, loaded_before: FileKey | None = None
@@ -161,13 +174,15 @@ class LoadCache:
 
     def _done_as(self, loaded: Loaded, file_name: str, naming: session.Naming) -> Loaded:
         """Keep `loaded` (loaded as `file_name`) for the other entries reaching its file."""
-        done = _Done(loaded.key, file_name, loaded.summary, loaded.head, naming,
-                     loaded.summary.error)
+        done = _Done(loaded.key, file_name, loaded.summary, naming, loaded.summary.error)
         with self._lock:
+            before = self._done.pop(loaded.path, None)
+            self._done_bytes -= 0 if before is None else before.weight
             self._done[loaded.path] = done
-            self._done.move_to_end(loaded.path)
-            while len(self._done) > DONE_KEPT:
-                self._done.popitem(last=False)
+            self._done_bytes += done.weight
+            while len(self._done) > DONE_KEPT or self._done_bytes > DONE_BYTES:
+                _, dropped = self._done.popitem(last=False)
+                self._done_bytes -= dropped.weight
         return loaded
 
     def _shared(self, path: str, key: FileKey, file_name: str) -> Loaded | None:
@@ -187,7 +202,7 @@ class LoadCache:
                     ids, file_name, order.mtime_ms(key.mtime_ns))
                 result = replace(result, session_id=session_id, created_at_ms=created,
                                  updated_at_ms=updated)
-        return Loaded(path, key, result, done.head)
+        return Loaded(path, key, result, None)  # not read: no head of its own
 
     def _unaffordable(
         self, path: str, file_name: str, key: FileKey, reason: str, first: bytes

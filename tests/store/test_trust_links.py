@@ -14,6 +14,7 @@ links, a headless file's scan 101 times, a change to a large file as much.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,3 +216,24 @@ def test_a_link_to_a_directory_is_listed_as_claw_lists_it(tmp_path: Path) -> Non
         os.utime(directory / "dirlink.jsonl", ns=((T0 + 500) * 1_000_000,) * 2,
                  follow_symlinks=False)
         assert index.refresh_path(str(directory / "dirlink.jsonl")) == {directory.name}
+
+
+def test_the_loads_kept_for_other_entries_are_bounded_by_their_text(
+    tmp_path: Path, fed: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load kept for the other entries reaching its file holds its text
+    (a recorded root may be a line long, and a file removed leaves its load
+    behind): past DONE_BYTES the oldest go, and are read again if asked."""
+    monkeypatch.setattr(loads, "DONE_BYTES", 250_000)
+    cache = loads.LoadCache(threading.RLock(), lambda path, problem: None)
+    made = []
+    for n in range(5):
+        name = f"s{n}.jsonl"
+        sg.write_session(tmp_path, sg.make_session(f"s{n}", workspace_root="/" + "r" * 100_000))
+        made.append(str(tmp_path / name))
+        assert cache.load(made[-1], name) is not None
+    fed[0] = 0
+    assert cache.load(made[-1], "alias.jsonl") is not None
+    assert fed[0] == 0  # the newest: shared
+    assert cache.load(made[0], "alias.jsonl") is not None
+    assert fed[0] > 0  # the oldest was let go
