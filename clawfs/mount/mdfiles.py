@@ -55,8 +55,6 @@ class MarkdownFiles:
     def __init__(self, cache: MarkdownCache) -> None:
         self.cache = cache
         self._limiter = trio.CapacityLimiter(RENDER_THREADS)
-        self.rendered = 0
-        """Requests that had to render in a worker thread (tests count them)."""
 
     def size_now(self, path: str, st: os.stat_result) -> int | None:
         """The Markdown size of the version `st` describes, if known (no I/O)."""
@@ -64,7 +62,6 @@ class MarkdownFiles:
 
     async def measure(self, path: str) -> tuple[os.stat_result, int]:
         """The current version's stat and Markdown size, rendering in a worker thread."""
-        self.rendered += 1
         return await trio.to_thread.run_sync(self._measure, path, limiter=self._limiter)
 
     def _measure(self, path: str) -> tuple[os.stat_result, int]:
@@ -81,7 +78,6 @@ class MarkdownFiles:
         size = self.size_now(source.path, st)
         if size is not None:
             return st, size
-        self.rendered += 1
         with source.backing.in_use():
             return await trio.to_thread.run_sync(self._measure_fd, source, limiter=self._limiter)
 
@@ -100,7 +96,6 @@ class MarkdownFiles:
         cached = self.cache.read_cached(key, source.path, off, size)
         if cached is not None:
             return cached
-        self.rendered += 1
         with source.backing.in_use():
             return await trio.to_thread.run_sync(
                 self.cache.read, source.fd, key, source.path, off, size,

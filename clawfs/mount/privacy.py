@@ -236,6 +236,10 @@ class Reported:
     def __init__(self, index: StoreIndex, rules: Access) -> None:
         self.index = index
         self.rules = rules
+        # fp -> (the workspace snapshot, its backing directories): listing a
+        # workspace asks for every entry, and finding the flat files' homes
+        # walks every session (the modes themselves are Access's, per TTL).
+        self._dirs: dict[str, tuple[object, frozenset[str]]] = {}
 
     def file(self, path: str, st: os.stat_result | None = None) -> Mode | None:
         """A transcript backed by `path` (a fresh lstat of it, if known)."""
@@ -266,8 +270,13 @@ class Reported:
                 return True
         return False
 
-    def _backing(self, fp: str) -> set[str]:
+    def _backing(self, fp: str) -> frozenset[str]:
         snap = self.index.workspace(fp)
         if snap is None:
-            return set()
-        return set(snap.dirs) | {sf.directory for sf in snap.ordered if sf.legacy}
+            return frozenset()
+        known = self._dirs.get(fp)
+        if known is not None and known[0] is snap:
+            return known[1]
+        dirs = frozenset(snap.dirs) | {sf.directory for sf in snap.ordered if sf.legacy}
+        self._dirs[fp] = (snap, dirs)
+        return dirs

@@ -40,9 +40,15 @@ class Refresh:
         commits = self._commits
         parent, name = os.path.split(os.path.abspath(path))
         given = os.path.join(parent, name)
-        real = os.path.join(os.path.realpath(parent), name)
         with commits.lock:
-            where = self._root_of(given) or self._root_of(real) or self._in_known_dir(real)
+            where = self._root_of(given)
+        if where is None:
+            # Only a path outside every root as given is resolved: a realpath
+            # follows links, and one into a filesystem that never answers
+            # would hold the watcher (host/paths.resolve_inside, SPEC §6).
+            real = os.path.join(os.path.realpath(parent), name)
+            with commits.lock:
+                where = self._root_of(real) or self._in_known_dir(real)
         if where is None:
             return set(), None
         root, fp, name = where
@@ -107,7 +113,11 @@ class Refresh:
         """
         given = os.path.abspath(path)
         with self._commits.lock:
-            where = self._root_of(given) or self._root_of(os.path.realpath(path))
+            where = self._root_of(given)
+        if where is None:  # resolved only when outside every root as given (file())
+            real = os.path.realpath(path)
+            with self._commits.lock:
+                where = self._root_of(real)
         if where is None:
             return set()
         root, fp, name = where
