@@ -106,7 +106,6 @@ def test_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
             assert _sane(fig["twin"]) and fig["ratio"] is not None, (name, fig)
         if bench.SPECS[name].alt_twin:
             assert _sane(fig["alt_twin"]), (name, fig)
-        assert fig["pass"] in (True, False, None)
     assert 1 < figures["daemon_peak_mem"]["clawfs"] < 4096
     assert figures["read_large_warm"]["clawfs"] > 0
     assert figures["cat_all_warm"]["per_file_ms"] is not None

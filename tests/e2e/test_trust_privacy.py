@@ -221,7 +221,7 @@ def test_the_root_alias_names_no_session_the_user_cannot_list(setup: Setup) -> N
     directory: its name is not the user's to learn. (Beyond the issue's own
     list, but the same rule; SPEC §3 "nobody learns through the mount".)"""
     target = setup.user.readlink(setup.mount.path / "latest")
-    assert target is None or CLOSED not in target
+    assert target is not None and CLOSED not in target  # open.jsonl is the user's to see
 
 
 def test_a_workspace_alias_is_decided_by_readable_sessions_only(setup: Setup) -> None:
@@ -229,7 +229,7 @@ def test_a_workspace_alias_is_decided_by_readable_sessions_only(setup: Setup) ->
     names it: that tells the user it has messages and is newer, which only
     its contents say. (Beyond the issue's own list, but the same rule.)"""
     target = setup.user.readlink(setup.through(OPEN, "latest"))
-    assert target in (None, "open.jsonl")
+    assert target == "open.jsonl"
 
 
 def test_what_root_learnt_first_does_not_let_the_user_in(setup: Setup) -> None:

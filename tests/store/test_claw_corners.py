@@ -386,6 +386,7 @@ def test_the_markdown_of_a_linked_file_is_the_file_s_own(tmp_path: Path) -> None
     ws = index.workspace(directory.name)
     assert ws is not None
     own = markdown.render_bytes((directory / "old.json").read_bytes(), str(directory / "old.json"))
+    assert [sf.name for sf in ws.ordered] == ["alias.json", "old.json"]
     for sf in ws.ordered:
         assert sf.rendered is not None and sf.rendered.size == len(own)
         fresh = MarkdownCache()  # no renderer kept from the sweep
