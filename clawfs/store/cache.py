@@ -60,6 +60,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -107,29 +108,41 @@ class Reader:
         """File name -> version, for the files of the real directory `directory`
         whose names (as bytes) sort after `after` and up to `upto` (None: no
         bound). Empty when the cache holds nothing there or cannot be read."""
-        dir_id = self._dirs.get(directory)
-        if self._db is None or dir_id is None:
-            return {}
-        query = f"SELECT {_COLUMNS} FROM files WHERE dir = ?"
-        args: list[object] = [dir_id]
+        query, args = "", []
         if after is not None:
             query += " AND name > ?"
             args.append(after)
         if upto is not None:
             query += " AND name <= ?"
             args.append(upto)
+        return dict(self.versions(directory, query, args))
+
+    def holds(self, directory: str) -> bool:
+        """Whether the cache may hold files of the real directory `directory`."""
+        return self._db is not None and directory in self._dirs
+
+    def versions(
+        self, directory: str, where: str = "", args: Iterable[object] = ()
+    ) -> Iterator[tuple[str, Version]]:
+        """(file name, version) of the files the cache holds in the real
+        directory `directory` (and `where`, a condition on `name` with its
+        `args`), in the order of the names' bytes, decoded as they are
+        taken: a remount goes through 100,000 of them in one loop
+        (dirsync.py), and never holds all of them at once. Ends early,
+        logged, when the cache turns out unreadable."""
+        dir_id = self._dirs.get(directory)
+        if self._db is None or dir_id is None:
+            return
+        self._cache._touch(dir_id)
+        query = f"SELECT {_COLUMNS} FROM files WHERE dir = ?{where}"
         try:
-            found = _decoded(self._texts, self._db.execute(query, args))
+            yield from _decoded(self._texts, self._db.execute(query, (dir_id, *args)))
         except KeyError as e:  # a text id that is not there
             self._db = None
             self._cache._rebuild(f"a row it cannot hold ({e!r})", force=True)
-            return {}
         except sqlite3.Error as e:
             self._db = None
             self._cache._fail("reading", e)
-            return {}
-        self._cache._touch(dir_id)
-        return found
 
 
 _TABLES = (
@@ -549,20 +562,23 @@ def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
                 db.execute(_INSERT, row)
 
 
-def _decoded(texts: dict[int | None, str | None], rows: Iterable[Any]) -> dict[str, Version]:
-    """Rows into versions, in one tight loop (100,000 of them at a mount).
+def _decoded(
+    texts: dict[int | None, str | None], rows: Iterable[Any]
+) -> Iterator[tuple[str, Version]]:
+    """Rows into (file name, version), one tight loop (100,000 of them at a mount).
 
     Nothing is checked per value: STRICT types and the CHECK constraints
     held when the rows were written, and `quick_check` (which checks both)
     passed when the cache was opened. Ids have no such check: a dangling
-    one raises KeyError."""
-    fsdecode, shared = os.fsdecode, versions.shared
-    return {
-        fsdecode(name): Version(
-            numbers, sid, parent, shared((branch, texts[model], texts[root], error)), md_title
+    one raises KeyError. The version is made as `Version`'s own
+    constructor would (a tuple of its fields), without its keywords."""
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    shared, make = versions.shared, tuple.__new__
+    for name, numbers, sid, parent, branch, model, root, error, md_title in rows:
+        texts_of = shared((branch, texts[model], texts[root], error))
+        yield name.decode(encoding, errors), make(
+            Version, (numbers, sid, parent, texts_of, md_title)
         )
-        for name, numbers, sid, parent, branch, model, root, error, md_title in rows
-    }
 
 
 def _today() -> int:

@@ -142,6 +142,32 @@ class Commits:
             version = version.loaded_once()
         return SessionFile(found, version, fp, belongs)
 
+    def belonging(self, fp: str, root: Root, directory: str) -> Callable[[str | None, str], bool]:
+        """Whether a file of the fingerprint directory `directory` (of `root`),
+        named `file_name` with this recorded root (as the file says it, not
+        `resolve`d), belongs to workspace `fp`: what `file_of` decides, asked
+        once per recorded root for all of a directory's files (a remount
+        asks for 100,000 files and a few roots; dirsync.py). Call it without
+        the lock held: a root not decided yet is decided first (`learn_root`)."""
+        decided: dict[str | None, bool] = {}
+        prefix = directory.rstrip("/") + "/"
+
+        def belongs(recorded: str | None, file_name: str) -> bool:
+            known = decided.get(recorded)
+            if known is not None:
+                return known
+            resolved = membership.resolve(recorded, root)
+            if resolved is None and root.owner_dir() is not None:
+                # Decided by where the file lies (Membership.belongs): no I/O.
+                return self.membership.belongs(fp, None, prefix + file_name, root)
+            self.learn_root(resolved)
+            with self.lock:
+                known = decided[recorded] = self.membership.belongs(
+                    fp, resolved, prefix + file_name, root)
+            return known
+
+        return belongs
+
     def drop(self, entry_path: str) -> set[str]:
         """Forget the file listed at `entry_path`, and let the cache forget it."""
         rec = self.records.get(entry_path)

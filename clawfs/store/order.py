@@ -13,7 +13,8 @@ The key is a plain tuple so lists can be kept sorted with `bisect`.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -74,6 +75,10 @@ class Ordered(Generic[T]):
     def add(self, item: T) -> None:
         self._added.append(item)
 
+    def extend(self, items: Iterable[T]) -> None:
+        """`add` each of `items`."""
+        self._added.extend(items)
+
     def remove(self, item: T) -> None:
         """Remove `item` (found by its key) if it is there."""
         items, key = self.items(), self._key(item)
@@ -102,19 +107,19 @@ class Ordered(Generic[T]):
         return self._items
 
     def _sort(self) -> None:
+        """One sort by the coarse key, computed once per item, then by the
+        full key among its ties only."""
         items, coarse = self._items, self._coarse
         if coarse is None:
             items.sort(key=self._key)
             return
-        items.sort(key=coarse)
-        ties, start, first = [], 0, None
-        for position, item in enumerate(items):
-            value = coarse(item)
+        decorated = sorted(zip(map(coarse, items), items, strict=True), key=operator.itemgetter(0))
+        items[:] = [item for _, item in decorated]
+        start, first = 0, None
+        for position, (value, _) in enumerate(decorated):
             if value != first:
                 if position - start > 1:
-                    ties.append((start, position))
+                    items[start:position] = sorted(items[start:position], key=self._key)
                 start, first = position, value
         if len(items) - start > 1:
-            ties.append((start, len(items)))
-        for start, end in ties:
-            items[start:end] = sorted(items[start:end], key=self._key)
+            items[start:] = sorted(items[start:], key=self._key)

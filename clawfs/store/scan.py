@@ -51,7 +51,13 @@ def session_extension(name: str) -> str | None:
 
 
 def is_session_name(name: str) -> bool:
-    return session_extension(name) in ("jsonl", "json")
+    """`session_extension(name)` is `jsonl` or `json` (the extension's dot is
+    the last one, and not the first character), without slicing: it is
+    asked of every entry of every fingerprint directory at each mount."""
+    return name.endswith(_SESSION_SUFFIXES) and name not in _SESSION_SUFFIXES
+
+
+_SESSION_SUFFIXES = (".jsonl", ".json")
 
 
 def rot_stem(name: str) -> str | None:
@@ -209,6 +215,16 @@ def read_fp_dir(root: Root, fp: str, directory: str) -> list[Found]:
     except OSError:
         return []
     return found
+
+
+def session_names(fd: int) -> set[str]:
+    """The names of the entries of the open directory `fd` named like a
+    session, whatever they are (a remount `stat`s each: dirsync.hits), as
+    one listing (no `DirEntry` per file). Empty if it cannot be read."""
+    try:
+        return {name for name in os.listdir(fd) if is_session_name(name)}
+    except OSError:
+        return set()
 
 
 def _directory(entry: os.DirEntry[str], root: Root) -> str | None:

@@ -341,3 +341,90 @@ def test_without_a_cache_nothing_is_kept(tmp_path: Path, opens: list[str]) -> No
     opens.clear()
     mount_index(root, None)
     assert len(set(opens)) == 11
+
+
+def test_a_remount_takes_each_file_from_its_row_in_one_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remount of an unchanged store makes each record from the cache's row
+    for it (dirsync.hits): no probe, no record made by the way of a read
+    file (`file_of`), no file placed one at a time."""
+    from clawfs.store import probe
+    from clawfs.store.commits import Commits
+    from clawfs.store.records import Records
+
+    root = make_store(tmp_path)
+    told = first_mount(tmp_path, root)
+    calls: list[str] = []
+    for owner, name in ((probe, "read_changed"), (Commits, "file_of"), (Records, "place")):
+        real = getattr(owner, name)
+
+        def counting(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counting)
+    cache = cache_in(tmp_path)
+    index = mount_index(root, cache)
+    assert (index.tally.listed, index.tally.cached, index.tally.read) == (11, 11, 0)
+    assert calls == []
+    assert answers(index) == told
+
+
+def odd_store(tmp_path: Path) -> tuple[Path, Path]:
+    """Two roots holding one workspace: what a remount cannot take in bulk
+    (links, rotated copies, a directory named like a session, a dangling
+    link, names in both roots, a file that does not belong, one that
+    records no root, a flat legacy file) beside plain files."""
+    ws = tmp_path / "proj"
+    ws.mkdir()
+    first, second = tmp_path / "root", tmp_path / "second"
+    d, e = sg.fp_dir(first, str(ws)), sg.fp_dir(second, str(ws))
+    for n in range(4):
+        for directory in (d, e):
+            sg.write_session(directory, sg.make_session(
+                f"session-{n}", updated_at_ms=T0 + n, messages=n % 2, workspace_root=str(ws)),
+                mtime_ms=T0 + n)
+    sg.write_session(e, sg.make_session("session-only-second", updated_at_ms=T0 + 20,
+                                        messages=1, workspace_root=str(ws)), mtime_ms=T0 + 20)
+    sg.write_bytes(d, "session-1.rot-1760000000500.jsonl",
+                   sg.render(sg.make_session("session-1", updated_at_ms=T0 - 1, messages=1,
+                                             workspace_root=str(ws))), mtime_ms=T0 - 1)
+    sg.write_session(d, sg.make_session("session-claimed", updated_at_ms=T0 + 30, messages=1,
+                                        workspace_root=str(CLAIMED)), mtime_ms=T0 + 30)
+    sg.write_session(d, sg.make_session("session-rootless", updated_at_ms=T0 + 31, messages=1,
+                                        workspace_root=None), mtime_ms=T0 + 31)
+    os.symlink("session-2.jsonl", d / "session-link.jsonl")
+    os.utime(d / "session-link.jsonl", ns=((T0 + 40) * 1_000_000,) * 2, follow_symlinks=False)
+    os.symlink("gone.jsonl", d / "session-dangling.jsonl")
+    (d / "session-dir.jsonl").mkdir()
+    sg.write_bytes(first, "legacy.json", sg.legacy_json(), mtime_ms=T0 + 3)
+    return first, second
+
+
+def test_a_remount_of_an_odd_store_answers_as_without_a_cache(
+    tmp_path: Path, opens: list[str]
+) -> None:
+    first, second = odd_store(tmp_path)
+
+    def mounted(cache: IndexCache | None) -> StoreIndex:
+        index = StoreIndex([make_root(str(first), RootKind.STORE, 0),
+                            make_root(str(second), RootKind.STORE, 1)], cache)
+        index.scan()
+        return index
+
+    without = mounted(None)
+    without.sweep()
+    expected = answers(without)
+    cache = cache_in(tmp_path)
+    index = mounted(cache)
+    index.sweep()
+    assert answers(index) == expected
+    unmount(index, cache)
+
+    opens.clear()
+    index = mounted(cache_in(tmp_path))
+    assert index.tally.cached == index.tally.listed - 2  # all but the links
+    assert sorted(Path(p).name for p in opens) == ["gone.jsonl", "session-2.jsonl"]
+    index.sweep()  # loads the link: the cache keeps no row for a link
+    assert answers(index) == expected

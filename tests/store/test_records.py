@@ -204,3 +204,34 @@ def test_rot_copies_whose_live_file_exists_are_not_members() -> None:
     records.place(_file(FIRST, "s.rot-5.jsonl", 1, sid="s"))
     records.place(_file(FIRST, "t.rot-5.jsonl", 1, sid="t"))
     assert [m.name for m in records.members(FP)] == ["s.jsonl", "t.rot-5.jsonl"]
+
+
+def _listed(name: str, updated: int, mtime_ns: int, sid: str | None = None) -> SessionFile:
+    place = Place(FIRST, FP, f"{FIRST.realpath}/{FP}")
+    head = Head(meta_found=True, session_id=sid or name.removesuffix(".jsonl"),
+                updated_at_ms=updated)
+    key = FileKey(1, hash(name) & 0xFFFF, 10, mtime_ns, 0)
+    version = Version.of(key, head, None, name.removesuffix(".jsonl"))
+    return SessionFile.lying_where_listed(place, name, version, FP, True)
+
+
+def test_a_listing_placed_in_bulk_is_in_claws_order() -> None:
+    """`place_listing` (a remount) gives what placing one file at a time gives:
+    the same order (ties on updated_at and mtime broken by session id, an
+    mtime before the epoch counting as 0), and rotated copies counted."""
+    recs = [
+        _listed("a.jsonl", 5, 3_000_000), _listed("b.jsonl", 5, 3_000_000),
+        _listed("c.jsonl", 5, 3_999_999), _listed("d.jsonl", 7, -5_000_000),
+        _listed("e.jsonl", 7, 0), _listed("f.jsonl", 1, 9_000_000, sid="zzz"),
+        _listed("a.rot-1.jsonl", 4, 1_000_000, sid="a"),
+    ]
+    one_by_one, bulk = Records(), Records()
+    for rec in recs:
+        one_by_one.place(rec)
+    bulk.note_dir(FP, recs[0].directory, FIRST)
+    assert bulk.place_listing(recs[0].directory, FP, {rec.file_name: rec for rec in recs}) == {FP}
+    assert _names(bulk) == _names(one_by_one)
+    assert [rec.sort_key for rec in bulk.spaces[FP].order.items()] == sorted(
+        rec.sort_key for rec in recs)
+    assert bulk.spaces[FP].rots == one_by_one.spaces[FP].rots == {(recs[0].directory, "a"): 1}
+    assert bulk.members(FP) == one_by_one.members(FP)
