@@ -69,8 +69,7 @@ class Commits:
         with self.lock:
             if self.membership.knows(workspace_root):
                 return
-        fresh = Membership.compute([workspace_root])
-        preferred = Membership.compute_preferred([workspace_root])
+        fresh, preferred = Membership.compute_both([workspace_root])
         with self.lock:
             self.membership.learn(fresh, preferred)
 

@@ -57,9 +57,12 @@ class Membership:
         return list(self._candidates)
 
     @staticmethod
-    def compute_preferred(recorded: list[str]) -> dict[str, str]:
-        """`preferred_fingerprint` of these roots (touches the disk; call unlocked)."""
-        return {root: preferred_fingerprint(root) for root in recorded}
+    def compute_both(recorded: list[str]) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+        """`compute` and each root's `preferred_fingerprint`, from one
+        canonicalization per root (`decide`; touches the disk: call unlocked)."""
+        decided = {root: decide(root) for root in recorded}
+        return ({root: forms for root, (forms, _) in decided.items()},
+                {root: preferred for root, (_, preferred) in decided.items()})
 
     @staticmethod
     def compute(recorded: list[str]) -> dict[str, frozenset[str]]:
@@ -125,6 +128,22 @@ class Membership:
         if owner is not None:
             return fingerprint.fingerprint(owner)
         return fingerprint.fingerprint(root.realpath)
+
+
+def decide(workspace_root: str) -> tuple[frozenset[str], str]:
+    """`fingerprint.fingerprint_candidates` and `preferred_fingerprint` of a
+    recorded root, canonicalizing it once (a realpath in a thread of its
+    own: the two took two, which at a mount of 301 workspaces was a third
+    of its scan)."""
+    if fingerprint.is_windows_path(workspace_root):  # neither touches the disk
+        return (frozenset(fingerprint.fingerprint_candidates(workspace_root)),
+                preferred_fingerprint(workspace_root))
+    raw = fingerprint.fingerprint(workspace_root)
+    real = fingerprint.canonical(workspace_root)
+    if real is None:
+        return frozenset((raw,)), raw
+    canonical = fingerprint.fingerprint(real)
+    return frozenset((raw, canonical)), canonical
 
 
 def preferred_fingerprint(workspace_root: str) -> str:

@@ -72,6 +72,20 @@ def test_session_names() -> None:
     assert scan.rot_stem("session-1-0.jsonl") is None
 
 
+def test_session_names_of_a_listing_are_those_by_the_extension_rule(tmp_path: Path) -> None:
+    names = [".jsonl", ".json", "..jsonl", "a.jsonl", "a.json", "a.json.jsonl", "a.jsonl.json",
+             "a.jsonl.tmp-1-2", "a.JSONL", "jsonl", "a.xjsonl", "a.jsonlx", "x.rot-5.jsonl"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    expected = {n for n in names if scan.session_extension(n) in ("jsonl", "json")}
+    assert {n for n in names if scan.is_session_name(n)} == expected
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert scan.session_names(fd) == expected
+    finally:
+        os.close(fd)
+
+
 def test_locate() -> None:
     root = make_root("/r", RootKind.STORE, 0)
     fp = "0123456789abcdef"
