@@ -571,11 +571,16 @@ def _decoded(
     held when the rows were written, and `quick_check` (which checks both)
     passed when the cache was opened. Ids have no such check: a dangling
     one raises KeyError. The version is made as `Version`'s own
-    constructor would (a tuple of its fields), without its keywords."""
+    constructor would (a tuple of its fields), without its keywords, and
+    its texts looked up once per set of ids (one directory has few)."""
     encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-    shared, make = versions.shared, tuple.__new__
+    make = tuple.__new__
+    by_ids: dict[tuple[str | None, int | None, int | None, str | None], versions.Texts] = {}
     for name, numbers, sid, parent, branch, model, root, error, md_title in rows:
-        texts_of = shared((branch, texts[model], texts[root], error))
+        ids = (branch, model, root, error)
+        texts_of = by_ids.get(ids)
+        if texts_of is None:
+            texts_of = by_ids[ids] = versions.shared((branch, texts[model], texts[root], error))
         yield name.decode(encoding, errors), make(
             Version, (numbers, sid, parent, texts_of, md_title)
         )

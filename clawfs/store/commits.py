@@ -141,31 +141,11 @@ class Commits:
             version = version.loaded_once()
         return SessionFile(found, version, fp, belongs)
 
-    def belonging(self, fp: str, root: Root, directory: str) -> Callable[[str | None, str], bool]:
-        """Whether a file of the fingerprint directory `directory` (of `root`),
-        named `file_name` with this recorded root (as the file says it, not
-        `resolve`d), belongs to workspace `fp`: what `file_of` decides, asked
-        once per recorded root for all of a directory's files (a remount
-        asks for 100,000 files and a few roots; dirsync.py). Call it without
-        the lock held: a root not decided yet is decided first (`learn_root`)."""
-        decided: dict[str | None, bool] = {}
-        prefix = directory.rstrip("/") + "/"
-
-        def belongs(recorded: str | None, file_name: str) -> bool:
-            known = decided.get(recorded)
-            if known is not None:
-                return known
-            resolved = membership.resolve(recorded, root)
-            if resolved is None and root.owner_dir() is not None:
-                # Decided by where the file lies (Membership.belongs): no I/O.
-                return self.membership.belongs(fp, None, prefix + file_name, root)
-            self.learn_root(resolved)
-            with self.lock:
-                known = decided[recorded] = self.membership.belongs(
-                    fp, resolved, prefix + file_name, root)
-            return known
-
-        return belongs
+    def belonging(self, fp: str, root: Root, directory: str) -> Belonging:
+        """Whether the files of the fingerprint directory `directory` (of
+        `root`) belong to workspace `fp`, as `file_of` decides it, asked
+        once per recorded root (`Belonging`)."""
+        return Belonging(self, fp, root, directory)
 
     def drop(self, entry_path: str) -> set[str]:
         """Forget the file listed at `entry_path`, and let the cache forget it."""
@@ -237,3 +217,37 @@ def _loaded_earlier(old: SessionFile, new: Version) -> bool:
     if not old.key.same_file(key):
         return False
     return old.version.earlier_loaded or (old.loaded and old.key != key)
+
+
+class Belonging:
+    """Whether a file of one fingerprint directory, named `file_name` with
+    this recorded root (as the file says it, not `resolve`d), belongs to its
+    workspace: what `Commits.file_of` decides, once per recorded root for
+    all of the directory's files (a remount asks it of 100,000 files and a
+    few hundred roots; dirsync.py). `decided` holds the answers that do not
+    depend on the file (look there first: no call per file). Call it
+    without the lock held: a root not decided yet is decided first
+    (`learn_root`, which touches the disk)."""
+
+    __slots__ = ("decided", "_commits", "_fp", "_root", "_prefix")
+
+    def __init__(self, commits: Commits, fp: str, root: Root, directory: str) -> None:
+        self.decided: dict[str | None, bool] = {}
+        self._commits, self._fp, self._root = commits, fp, root
+        self._prefix = directory.rstrip("/") + "/"
+
+    def __call__(self, recorded: str | None, file_name: str) -> bool:
+        known = self.decided.get(recorded)
+        if known is not None:
+            return known
+        commits, root = self._commits, self._root
+        resolved = membership.resolve(recorded, root)
+        path = self._prefix + file_name
+        if resolved is None and root.owner_dir() is not None:
+            # Decided by where the file lies (Membership.belongs): no I/O.
+            return commits.membership.belongs(self._fp, None, path, root)
+        commits.learn_root(resolved)
+        with commits.lock:
+            known = self.decided[recorded] = commits.membership.belongs(
+                self._fp, resolved, path, root)
+        return known

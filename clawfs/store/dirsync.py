@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from clawfs.store import probe, versions
 from clawfs.store import scan as scanning
 from clawfs.store.cache import Reader
-from clawfs.store.commits import Commits
+from clawfs.store.commits import Belonging, Commits
 from clawfs.store.records import SessionFile
 from clawfs.store.roots import Root
 from clawfs.store.versions import Version
@@ -233,7 +233,7 @@ def hits(
     place: scanning.Place,
     listed: set[str],
     rows: Iterator[tuple[str, Version]],
-    belongs: Callable[[str | None, str], bool],
+    belongs: Belonging,
 ) -> tuple[dict[str, SessionFile], list[str]]:
     """The records of the files of one directory (open as `fd`, listed by
     name in `listed`) whose identity now is what the cache's row for them
@@ -253,6 +253,7 @@ def hits(
     assert fp is not None
     stat, pack, record = os.stat, versions.KEY.pack, SessionFile.lying_where_listed
     regular, directory = stat_module.S_IFREG, stat_module.S_IFDIR
+    decided = belongs.decided
     for name, version in rows:
         if name not in listed:
             unlisted.append(name)
@@ -261,11 +262,18 @@ def hits(
             st = stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError:
             continue  # gone meanwhile: the listing's way finds out
-        kind = stat_module.S_IFMT(st.st_mode)
+        kind = st.st_mode & _FORMAT
         if (kind != regular and kind != directory) or not version.numbers.startswith(
             pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         ):
             continue
         listed.discard(name)
-        recs[name] = record(place, name, version, fp, belongs(version.texts[2], name))
+        member = decided.get(version.texts[2])
+        if member is None:
+            member = belongs(version.texts[2], name)
+        recs[name] = record(place, name, version, fp, member)
     return recs, unlisted
+
+
+_FORMAT = 0o170000
+"""`stat.S_IFMT`'s mask (the file type bits of `st_mode`), without its call."""

@@ -115,6 +115,9 @@ class Ordered(Generic[T]):
             return
         decorated = sorted(zip(map(coarse, items), items, strict=True), key=operator.itemgetter(0))
         items[:] = [item for _, item in decorated]
+        values = [value for value, _ in decorated]
+        if len(set(values)) == len(values):
+            return  # no ties (the common case): no loop over them
         start, first = 0, None
         for position, (value, _) in enumerate(decorated):
             if value != first:
