@@ -172,6 +172,7 @@ class DirSync:
             place = scanning.Place(root, fp, directory)
             belongs = commits.belonging(fp, root, directory)
             recs, unlisted = hits(fd, place, listed, reader.versions(directory), belongs)
+            listed -= recs.keys()
         finally:
             os.close(fd)
         changed = commits.update(lambda: commits.records.note_dir(fp, directory, root))
@@ -238,7 +239,7 @@ def hits(
     """The records of the files of one directory (open as `fd`, listed by
     name in `listed`) whose identity now is what the cache's row for them
     was written for (`rows`: file name -> version), and the names of the
-    rows listed no more. What is taken is taken out of `listed`.
+    rows listed no more.
 
     A remount's one loop over its files (100,000 of them, SPEC §7): a
     `stat` (of the entry itself: a link is never taken for a file), the
@@ -252,7 +253,7 @@ def hits(
     fp = place.fp_dir
     assert fp is not None
     stat, pack, record = os.stat, versions.KEY.pack, SessionFile.lying_where_listed
-    regular, directory = stat_module.S_IFREG, stat_module.S_IFDIR
+    regular, directory, file_type = stat_module.S_IFREG, stat_module.S_IFDIR, _FORMAT
     decided = belongs.decided
     for name, version in rows:
         if name not in listed:
@@ -262,12 +263,11 @@ def hits(
             st = stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError:
             continue  # gone meanwhile: the listing's way finds out
-        kind = st.st_mode & _FORMAT
+        kind = st.st_mode & file_type
         if (kind != regular and kind != directory) or not version.numbers.startswith(
             pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         ):
             continue
-        listed.discard(name)
         member = decided.get(version.texts[2])
         if member is None:
             member = belongs(version.texts[2], name)
