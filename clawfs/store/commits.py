@@ -246,6 +246,9 @@ class Belonging:
         if resolved is None and root.owner_dir() is not None:
             # Decided by where the file lies (Membership.belongs): no I/O.
             return commits.membership.belongs(self._fp, None, path, root)
+        if resolved is not None and membership.belongs_as_recorded(self._fp, resolved):
+            self.decided[recorded] = True
+            return True
         commits.learn_root(resolved)
         with commits.lock:
             known = self.decided[recorded] = commits.membership.belongs(

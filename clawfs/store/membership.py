@@ -130,6 +130,15 @@ class Membership:
         return fingerprint.fingerprint(root.realpath)
 
 
+def belongs_as_recorded(fp: str, workspace_root: str) -> bool:
+    """Whether `fp` is the fingerprint of the recorded root as written, which
+    is always one of its candidates (`fingerprint_candidates`: claw before
+    #151, and claw's fallback): then the file belongs, whatever the root's
+    canonical form, and nothing need be canonicalized to say so (a realpath
+    in a thread, per recorded root, at every mount)."""
+    return fingerprint.fingerprint(workspace_root) == fp
+
+
 def decide(workspace_root: str) -> tuple[frozenset[str], str]:
     """`fingerprint.fingerprint_candidates` and `preferred_fingerprint` of a
     recorded root, canonicalizing it once (a realpath in a thread of its

@@ -35,3 +35,40 @@ def test_decide_answers_as_the_two_rules_do(
     monkeypatch.setattr(fingerprint, "canonical", counted)
     assert membership.decide(root) == expected
     assert len(calls) == (0 if kind in ("windows", "unc") else 1)
+
+
+def test_a_root_recorded_as_its_directory_is_named_belongs_without_a_realpath(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remount asks whether each recorded root belongs; one whose raw form
+    names the directory belongs whatever its canonical form (a candidate
+    always), so it is not canonicalized; any other still is."""
+    from clawfs.store.commits import Commits
+    from clawfs.store.problems import Problems
+    from clawfs.store.roots import RootKind, make_root
+    from clawfs.store.unsaved import Unsaved
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    store = make_root(str(tmp_path / "store"), RootKind.STORE, 0)
+    commits = Commits([store], Unsaved(None), Problems(), lambda fps: None)
+    calls: list[str] = []
+    canonical = fingerprint.canonical
+
+    def counted(path: str) -> str | None:
+        calls.append(path)
+        return canonical(path)
+
+    monkeypatch.setattr(fingerprint, "canonical", counted)
+    link, claimed = str(tmp_path / "link"), str(tmp_path / "claimed")
+    as_named = commits.belonging(fingerprint.fingerprint(link), store, "/d")
+    assert as_named(link, "a.jsonl") and as_named(link, "b.jsonl")
+    assert calls == []
+    by_real = commits.belonging(fingerprint.fingerprint(str(real)), store, "/d")
+    assert by_real(link, "a.jsonl") and not by_real(claimed, "a.jsonl")
+    assert calls == [link, claimed]
+    for fp in (fingerprint.fingerprint(link), fingerprint.fingerprint(str(real)), "0" * 16):
+        for recorded in (link, claimed):
+            expected = fp in membership.Membership().candidates(recorded)
+            assert commits.belonging(fp, store, "/d")(recorded, "a.jsonl") is expected
