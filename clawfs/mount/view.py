@@ -38,6 +38,7 @@ from typing import Protocol
 from clawfs.format import session
 from clawfs.mount.privacy import Reported, Viewer, Viewers
 from clawfs.store import labels
+from clawfs.store import lineage as lineage_tree
 from clawfs.store.access import Access, Mode
 from clawfs.store.files import FileKey
 from clawfs.store.index import SessionFile, StoreIndex
@@ -241,7 +242,7 @@ class View:
         self.reported = None if rules is None else Reported(index, rules)
         self._lists: dict[Key, tuple[object, Entries]] = {}
         """Listings by directory key, with the stamp they were built at."""
-        self._branches: dict[str, tuple[object, dict[str, str]]] = {}
+        self._branches: dict[str, tuple[object, Branches]] = {}
         """`branches` by workspace, with the stamp they were built at."""
 
     # --- resolving ------------------------------------------------------------
@@ -343,28 +344,28 @@ class View:
         are, -> the newest session carrying it (claw's order), among the
         sessions of the fork tree (a rotated copy of a live file is none).
         The name is the last meta's, as claw loads it, where the file was
-        loaded, else its head's. Cached per version of the workspace. For
-        another user (`who`), among the sessions it knows (not cached)."""
+        loaded, else its head's. Kept per version of the workspace and
+        brought up to date from the last one (`Branches`): a change costs
+        what it changed, not the workspace. For another user (`who`),
+        among the sessions it knows (not kept)."""
+        ws = self.index.workspace(fp)
+        if ws is None:
+            return {}
+        lineage = self.index.lineage(fp)
+        if who is not None:
+            mine = Branches(self.index)
+            mine.update({sf.name: sf for sf in ws.ordered if who.knows(sf)}, lineage)
+            return mine.found
         stamp = self.index.version(fp)
         cached = self._branches.get(fp)
-        if who is None and cached is not None and cached[0] == stamp:
-            return cached[1]
-        found: dict[str, str] = {}
-        ws = self.index.workspace(fp)
-        nodes = self.index.lineage(fp).nodes
-        for sf in () if ws is None else ws.ordered:
-            if sf.name not in nodes or (who is not None and not who.knows(sf)):
-                continue
-            loaded = self.index.cached_load(sf)
-            branch = sf.branch_name if loaded is None else loaded.branch_name
-            if branch:
-                found.setdefault(labels.as_name(branch), sf.name)
-        if who is not None:
-            return found
+        if cached is not None and cached[0] == stamp:
+            return cached[1].found
+        kept = Branches(self.index) if cached is None else cached[1]
+        kept.update(ws.files, lineage)
         if len(self._branches) > 4096:
             self._branches.clear()
-        self._branches[fp] = (stamp, found)
-        return found
+        self._branches[fp] = (stamp, kept)
+        return kept.found
 
     def _fork_tree(self, fp: str, key: Key, who: Viewer | None) -> Entry | None:
         """An entry below `sessions/<fp>/forks/`: a lineage node's directory or one of
@@ -577,3 +578,66 @@ class View:
             else:
                 entries.append(_dir((*key, name)))
         return entries
+
+
+class Branches:
+    """`branches/` of one workspace, kept from one state to the next (`View.branches`).
+
+    What each session carries (`labels`: entry name -> branch name made
+    safe, for the sessions of the fork tree that carry one) and the newest
+    carrier of each (`found`). `update` takes the workspace's files and
+    fork tree now and looks again only at the names whose file is another
+    object than last time (the index's records are immutable: a new
+    version is a new object; the two mappings are compared in C) or that
+    came into or left the tree (`lineage.moved`: the names the tree's
+    steps since added or took away); a branch's newest carrier is searched
+    among its carriers only when the one it had left or moved down the
+    order.
+    """
+
+    def __init__(self, index: StoreIndex) -> None:
+        self._index = index
+        self._files: Mapping[str, SessionFile] = {}
+        self._lineage = Lineage()
+        self.labels: dict[str, str] = {}
+        self.carriers: dict[str, set[str]] = {}
+        self.found: dict[str, str] = {}
+
+    def update(self, files: Mapping[str, SessionFile], lineage: Lineage) -> None:
+        """Bring `found` up to date with `files` and `lineage` (see the class)."""
+        changed = {name for name, _ in files.items() ^ self._files.items()}
+        if lineage is not self._lineage:
+            steps = lineage_tree.moved(lineage, self._lineage)
+            changed |= lineage.nodes.keys() ^ self._lineage.nodes.keys() if steps is None else steps
+        self._files, self._lineage = files, lineage
+        nodes = lineage.nodes
+        self.found = dict(self.found)  # the last one may be in use: never changed
+        recheck: set[str] = set()
+        for name in changed:
+            label = self.labels.pop(name, None)
+            if label is not None:
+                self.carriers[label].discard(name)
+                if self.found.get(label) == name:
+                    recheck.add(label)
+            sf = files.get(name)
+            label = None if sf is None or name not in nodes else self._label(sf)
+            if sf is None or label is None:
+                continue
+            self.labels[name] = label
+            self.carriers.setdefault(label, set()).add(name)
+            newest = self.found.get(label)
+            if label not in recheck and (newest is None or sf.sort_key < files[newest].sort_key):
+                self.found[label] = name
+        for label in recheck:
+            carriers = self.carriers.get(label)
+            if carriers:
+                self.found[label] = min(carriers, key=lambda name: files[name].sort_key)
+            else:
+                self.found.pop(label, None)
+                self.carriers.pop(label, None)
+
+    def _label(self, sf: SessionFile) -> str | None:
+        """The branch `sf` carries, made safe (None: none)."""
+        loaded = self._index.cached_load(sf)
+        branch = sf.branch_name if loaded is None else loaded.branch_name
+        return labels.as_name(branch) if branch else None

@@ -17,6 +17,8 @@ index leaves them out before calling `build`.
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -67,7 +69,7 @@ class ForkNode:
     """For a continuation node: the entry name of its real parent."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Lineage:
     top: dict[str, str] = field(default_factory=dict)
     """Directory names at the top of `forks/` -> entry names, in order."""
@@ -84,6 +86,10 @@ class Lineage:
     shared: frozenset[str] = frozenset()
     """Session ids more than one member carries, for `shrunk`: removing the
     owner of one gives it another."""
+    origin: tuple[weakref.ref[Lineage], str] | None = None
+    """The tree this one was made from by `grown` or `shrunk` (while it is
+    alive) and the entry name that step added or took away: what a reader
+    keeping something per node needs to look at again (`moved`)."""
 
     def find(self, dir_names: Sequence[str]) -> ForkNode | None:
         """The node at `forks/<dir_names...>`; None if there is none.
@@ -183,8 +189,9 @@ def grown(lineage: Lineage, member: Member, rank: Callable[[str], SortKey]) -> L
         return None
     up = None if pid is None else lineage.owner.get(pid)
     orphans = lineage.orphans if pid is None or up is not None else lineage.orphans | {pid}
-    out = Lineage(dict(lineage.top), dict(lineage.nodes), [], {**lineage.owner, sid: name},
-                  orphans, lineage.shared)
+    out = Lineage(lineage.top, dict(lineage.nodes), [], {**lineage.owner, sid: name},
+                  orphans, lineage.shared,  # `top` is shared until a new one is made
+                  (weakref.ref(lineage), name))
     key = rank(name)
     if up is None:
         if stem in lineage.top:
@@ -236,7 +243,8 @@ def shrunk(lineage: Lineage, member: Member, taken: Callable[[str], bool]) -> Li
         del owner[member.session_id]
     nodes = dict(lineage.nodes)
     del nodes[name]
-    out = Lineage(dict(lineage.top), nodes, [], owner, lineage.orphans, lineage.shared)
+    out = Lineage(dict(lineage.top), nodes, [], owner, lineage.orphans, lineage.shared,
+                  (weakref.ref(lineage), name))
     if node.parent is None:
         del out.top[node.dir_name]
         return out
@@ -246,16 +254,35 @@ def shrunk(lineage: Lineage, member: Member, taken: Callable[[str], bool]) -> Li
     return out
 
 
+def moved(new: Lineage, old: Lineage, steps: int = 64) -> set[str] | None:
+    """The entry names that became or stopped being nodes from `old` to `new`,
+    when `new` was made from `old` by at most `steps` calls of `grown` and
+    `shrunk` (followed back through `origin`); None when it was not (built
+    anew, or a step between is no longer alive): compare the nodes then."""
+    names: set[str] = set()
+    tree: Lineage | None = new
+    for _ in range(steps):
+        if tree is old:
+            return names
+        if tree is None or tree.origin is None:
+            return None
+        back, name = tree.origin
+        names.add(name)
+        tree = back()
+    return names if tree is old else None
+
+
 def _inserted(
     names: dict[str, str], dir_name: str, entry: str, after: Callable[[str], bool]
 ) -> dict[str, str]:
-    """A copy of `names` with `dir_name` -> `entry` put before the first entry `after` it."""
-    result: dict[str, str] = {}
-    for known, other in names.items():
-        if dir_name not in result and after(other):
-            result[dir_name] = entry
-        result[known] = other
-    result.setdefault(dir_name, entry)
+    """A copy of `names` with `dir_name` -> `entry` put before the first entry
+    `after` it. Only the entries before it are looked at (a new session goes
+    first among 50,000 at the top of `forks/`); the copy is made in C."""
+    position = next((n for n, other in enumerate(names.values()) if after(other)), len(names))
+    items = iter(names.items())
+    result = dict(itertools.islice(items, position))
+    result[dir_name] = entry
+    result.update(items)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -432,3 +433,49 @@ def test_a_stamp_changes_with_what_it_covers_only(view_of: ViewOf, tmp_path: Pat
     assert view.index.refresh_path(str(path)) == {beta.name}
     after = [view.stamp(key) for key in keys]
     assert [b == a for b, a in zip(before, after, strict=True)] == [False, True, False]
+
+
+def test_branches_kept_up_to_date_match_branches_built_anew(
+    view_of: ViewOf, tmp_path: Path
+) -> None:
+    """`branches/` brought up to date change by change (view.Branches) is what
+    a view that never saw the workspace builds: new sessions and forks,
+    deletions (of a branch's newest carrier too), a session moving to
+    another branch or down the order, a rotated copy entering the tree."""
+    ws = os.path.realpath(tmp_path)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    rng = random.Random(16)
+    view = view_of(root)
+    fp = d.name
+    alive: list[str] = []
+    checked = 0
+    for step in range(120):
+        roll = rng.random()
+        if roll < 0.5 or len(alive) < 3:
+            sid = f"s-{step}"
+            parent = rng.choice(alive) if alive and rng.random() < 0.7 else None
+            branch = rng.choice(["main", "fix", "feat/x", None])
+            path = sg.write_session(d, sg.make_session(
+                sid, workspace_root=ws, parent=parent, branch=branch,
+                updated_at_ms=T0 + rng.randrange(200)))
+            alive.append(sid)
+        elif roll < 0.6:  # deleted: a rotated copy of it, if any, enters the tree
+            sid = alive.pop(rng.randrange(len(alive)))
+            path = d / f"{sid}.jsonl"
+            path.unlink()
+        elif roll < 0.7:  # a rotated copy beside its live file: no node
+            sid = rng.choice(alive)
+            path = sg.write_bytes(d, f"{sid}.rot-{step}.jsonl", (d / f"{sid}.jsonl").read_bytes())
+        else:
+            sid = rng.choice(alive)
+            parent = rng.choice([None, *alive[:3]])
+            path = sg.write_session(d, sg.make_session(
+                sid, workspace_root=ws, parent=None if parent == sid else parent,
+                branch=rng.choice(["main", "fix", None]), updated_at_ms=T0 + rng.randrange(200)))
+        view.index.refresh_path(str(path))
+        kept = dict(view.branches(fp))
+        fresh = View(view.index).branches(fp)
+        assert kept == fresh, step
+        checked += bool(kept)
+    assert checked > 60

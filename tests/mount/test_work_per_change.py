@@ -4,7 +4,9 @@ the view are the same number in a workspace of 100 sessions and of 10,000,
 with the kernel holding every entry of it (an `ls -l`, a `cat` of each)
 and every top node of its fork tree. Counted, not timed: how often the
 view resolves an entry in the check that follows (kernelcache.held_for,
-find_stale: what the adapter's refresh_kernel runs).
+find_stale: what the adapter's refresh_kernel runs), how often the fork
+tree is built, and how many sessions' branches are looked at again
+(view.Branches: `branches/` is held too).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import pytest
 
 from clawfs.mount import kernelcache
 from clawfs.mount.inodes import InodeTable
-from clawfs.mount.view import Entry, Key, View
+from clawfs.mount.view import Branches, Entry, Key, View
 from clawfs.store import lineage as lineage_tree
-from clawfs.store.index import StoreIndex
+from clawfs.store.index import SessionFile, StoreIndex
 from clawfs.store.roots import RootKind, make_root
 
 import storegen as sg
@@ -46,8 +48,8 @@ def workspace(base: Path, sessions: int) -> tuple[StoreIndex, str, Path]:
         sid = f"session-{T0 + n}-0"
         parent = f"session-{T0 + n - 1}-0" if n % 10 == 9 else None
         data = template.replace(b"session-X", sid.encode())
-        if parent is not None:  # a fork of the one before
-            data = sg.render(sg.make_session(sid, messages=1, parent=parent,
+        if parent is not None:  # a fork of the one before, on one of three branches
+            data = sg.render(sg.make_session(sid, messages=1, parent=parent, branch=f"b{n % 3}",
                                              workspace_root=os.path.realpath(project)))
         sg.write_bytes(d, f"{sid}.jsonl", data, mtime_ms=T0 + n)
     index = StoreIndex([make_root(str(base / "store"), RootKind.STORE, 0)])
@@ -67,6 +69,9 @@ def held_everything(view: View, fp: str) -> InodeTable[kernelcache.Slot]:
     forks = view.resolve(("sessions", fp, "forks"))
     assert forks is not None
     shown += view.entries(forks)
+    branches = view.resolve(("sessions", fp, "branches"))
+    assert branches is not None
+    shown += view.entries(branches)
     for entry in shown:
         identity = (1, hash(entry.key)) if entry.kind in kernelcache.BACKED else None
         table.looked_up(table.number((entry.kind, entry.key), identity))
@@ -83,7 +88,8 @@ def change(d: Path, how: str, sessions: int) -> Path:
         return newest
     sid = f"session-{T0 + sessions}-0"  # a new session, or a fork of the newest
     parent = newest.name.removesuffix(".jsonl") if how == "fork" else None
-    return sg.write_session(d, sg.make_session(sid, messages=1, parent=parent))
+    branch = "b0" if how == "fork" else None
+    return sg.write_session(d, sg.make_session(sid, messages=1, parent=parent, branch=branch))
 
 
 def resolved_after(base: Path, sessions: int, how: str) -> tuple[int, int]:
@@ -111,10 +117,23 @@ def test_one_change_checks_as_much_in_a_small_and_a_large_workspace(
         builds.append(1)
         return real_build(members)
 
+    labelled: list[str] = []
+    real_label = Branches._label
+
+    def label(self: Branches, sf: SessionFile) -> str | None:
+        labelled.append(sf.name)
+        return real_label(self, sf)
+
     monkeypatch.setattr(lineage_tree, "build", counting)
+    monkeypatch.setattr(Branches, "_label", label)
     small, small_held = resolved_after(tmp_path / "small", 100, how)
+    small_labelled = len(labelled)
     large, large_held = resolved_after(tmp_path / "large", 10_000, how)
     assert large_held > 50 * small_held / 2  # the kernel holds 100 times as much
     assert small == large
     assert small < 40
     assert len(builds) == 2  # one per workspace, when forks/ was listed: none for the change
+    # branches/ was listed before the change (every session looked at once);
+    # the change looks at the sessions it changed only.
+    changed_small, changed_large = small_labelled - 100, len(labelled) - small_labelled - 10_000
+    assert changed_small == changed_large <= 2

@@ -208,6 +208,24 @@ def test_grown_leaf_under_its_parent_and_at_the_top() -> None:
     assert lineage.grown(top, m("g.jsonl", "gone"), rank.__getitem__) is None
 
 
+def test_moved_names_the_nodes_that_came_or_went_since_a_tree() -> None:
+    """`moved` follows the steps of `grown` and `shrunk` back to an older
+    tree; a tree built anew, or one whose steps between are gone, says None."""
+    rank = {"c.jsonl": (0, 0, b"", 0, "c"), "a.jsonl": (1, 0, b"", 0, "a"),
+            "b.jsonl": (2, 0, b"", 0, "b")}
+    before = lineage.build([m("a.jsonl", "a"), m("b.jsonl", "b", "a")])
+    child = lineage.grown(before, m("c.jsonl", "c", "a"), rank.__getitem__)
+    assert child is not None
+    gone = lineage.shrunk(child, m("b.jsonl", "b", "a"), lambda name: False)
+    assert gone is not None
+    assert lineage.moved(gone, before) == {"b.jsonl", "c.jsonl"}
+    assert lineage.moved(child, child) == set()
+    assert lineage.moved(before, gone) is None  # not made from it
+    assert lineage.moved(lineage.build([m("a.jsonl", "a")]), before) is None
+    del child  # a step between let go of: not followed
+    assert lineage.moved(gone, before) is None
+
+
 def test_shrunk_equals_a_rebuild() -> None:
     """Taking a member away in place gives exactly the tree `build` gives
     without it, or declines (None); shared ids, name picks and depth included."""
