@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -159,7 +160,8 @@ def derived(key: Key, listing: bool = False) -> Derived | None:
     - ("latest", fp): a workspace's alias target, whose candidates may need
       a full load (`StoreIndex.latest`);
     - ("lineage", fp): its fork tree, for what lies in `forks/`;
-    - ("branches", fp): its `branches/` (the fork tree and every file's branch);
+    - ("branches", fp): its `branches/` (the fork tree, and the branch of
+      each session changed since it was last asked: view.Branches);
     - ("listing", fp): its listing (a snapshot of every file, and `latest`);
     - ("aliases", None): the root's aliases, over all workspaces;
     - ("labels", None): the labels in `workspaces/` (every workspace's home).
@@ -243,7 +245,8 @@ class View:
         self._lists: dict[Key, tuple[object, Entries]] = {}
         """Listings by directory key, with the stamp they were built at."""
         self._branches: dict[str, tuple[object, Branches]] = {}
-        """`branches` by workspace, with the stamp they were built at."""
+        """`branches` by workspace, with the stamp they were brought up to date at."""
+        self._branches_lock = threading.Lock()
 
     # --- resolving ------------------------------------------------------------
 
@@ -345,9 +348,14 @@ class View:
         sessions of the fork tree (a rotated copy of a live file is none).
         The name is the last meta's, as claw loads it, where the file was
         loaded, else its head's. Kept per version of the workspace and
-        brought up to date from the last one (`Branches`): a change costs
-        what it changed, not the workspace. For another user (`who`),
-        among the sessions it knows (not kept)."""
+        brought up to date from the last one (`Branches`): a change looks
+        again at what it changed only. For another user (`who`), among the
+        sessions it knows (not kept)."""
+        stamp = self.index.version(fp)  # first: what is read next is at least as new
+        with self._branches_lock:
+            cached = self._branches.get(fp)
+            if who is None and cached is not None and cached[0] == stamp:
+                return cached[1].found
         ws = self.index.workspace(fp)
         if ws is None:
             return {}
@@ -356,16 +364,14 @@ class View:
             mine = Branches(self.index)
             mine.update({sf.name: sf for sf in ws.ordered if who.knows(sf)}, lineage)
             return mine.found
-        stamp = self.index.version(fp)
-        cached = self._branches.get(fp)
-        if cached is not None and cached[0] == stamp:
-            return cached[1].found
-        kept = Branches(self.index) if cached is None else cached[1]
-        kept.update(ws.files, lineage)
-        if len(self._branches) > 4096:
-            self._branches.clear()
-        self._branches[fp] = (stamp, kept)
-        return kept.found
+        with self._branches_lock:  # worker threads resolve at once: one update at a time
+            cached = self._branches.get(fp)
+            kept = Branches(self.index) if cached is None else cached[1]
+            kept.update(ws.files, lineage)
+            if len(self._branches) > 4096:
+                self._branches.clear()
+            self._branches[fp] = (stamp, kept)
+            return kept.found
 
     def _fork_tree(self, fp: str, key: Key, who: Viewer | None) -> Entry | None:
         """An entry below `sessions/<fp>/forks/`: a lineage node's directory or one of
