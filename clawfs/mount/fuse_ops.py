@@ -138,6 +138,24 @@ def _refused(name: str) -> Callable[..., Coroutine[Any, Any, NoReturn]]:
     return handler(refuse)
 
 
+_KIND_CODES = {kind: chr(ord("a") + n) for n, kind in enumerate(EntryKind)}
+_CODE_KINDS = {code: kind for kind, code in _KIND_CODES.items()}
+
+
+def packed_slot(slot: kernelcache.Slot) -> str:
+    """A slot as the inode table keeps it: one string (its kind's letter,
+    then its key's names joined by `/`, which no name holds). The kernel may
+    hold an inode for every entry of a store of 100,000 sessions, and this
+    takes ~100 bytes where the tuples (kind, (sessions, fp, name)) took ~200."""
+    kind, key = slot
+    return _KIND_CODES[kind] + "/".join(key)
+
+
+def unpacked_slot(packed: str) -> kernelcache.Slot:
+    """`packed_slot` undone."""
+    return _CODE_KINDS[packed[0]], tuple(packed[1:].split("/")) if len(packed) > 1 else ()
+
+
 class Operations(pyfuse3.Operations):
     """pyfuse3 request handlers over a `View`.
 
@@ -154,7 +172,7 @@ class Operations(pyfuse3.Operations):
         root = view.root()
         self._inodes: InodeTable[kernelcache.Slot] = InodeTable(
             (root.kind, root.key), group=kernelcache.group_of,
-            bounded=lambda slot: slot[0] in BACKED,
+            bounded=lambda slot: slot[0] in BACKED, pack=packed_slot, unpack=unpacked_slot,
         )
         self._dirs: dict[int, DirHandle] = {}
         self._files: dict[int, FileHandle] = {}

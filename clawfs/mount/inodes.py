@@ -23,19 +23,24 @@ tree) are kept grouped by a caller-given key (`held`).
 
 Memory: the kernel may hold an inode for every entry it was shown (an
 `ls -l` of 100,000 entries holds 100,000, a `cat` of every transcript as
-many more), so each costs one small object and two dictionary entries, and
-those of session files (`bounded` slots) are let go of beyond a limit: the
-oldest, once they are not new (`let_go`), which the adapter does by asking
-the kernel to drop their names; it then forgets them, and looks a name up
-again if it is used again.
+many more), so each costs one small object, two dictionary entries and 8
+bytes in an array (no object per membership), and those of session files
+(`bounded` slots) are let go of beyond a limit: the least recently used
+(a lookup or an open uses one), once they are not new (`let_go`), which the
+adapter does by asking the kernel to drop their names; it then forgets
+them, and looks a name up again if it is used again. Least recently used,
+not first held: a `cat` of every transcript after an `ls -l` of every
+directory keeps the transcripts it reads, not the `.md` entries listed
+and never opened, so a second `cat` looks nothing up again.
 """
 
 from __future__ import annotations
 
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 ROOT_INODE = 1  # FUSE's root inode (pyfuse3.ROOT_INODE)
 
@@ -48,16 +53,17 @@ UNSEEN: object = object()
 """`seen` of an inode never checked."""
 
 EPOCH_SECONDS = 2.0
-"""Bounded inodes are kept in batches of the ones first held within this long."""
+"""Bounded inodes are kept in batches of the ones last used within this long."""
 
 
-class _Node(Generic[Slot]):
-    """One number: what it was given for, the kernel's references to it, and
-    what its cached state was last checked against."""
+class _Node:
+    """One number: what it was given for (its slot as the table keeps it:
+    `InodeTable`'s `pack`), the kernel's references to it, and what its
+    cached state was last checked against."""
 
-    __slots__ = ("slot", "identity", "lookups", "seen", "told", "opened")
+    __slots__ = ("slot", "identity", "lookups", "seen", "told", "opened", "epoch")
 
-    def __init__(self, slot: Slot, identity: int) -> None:
+    def __init__(self, slot: Hashable, identity: int) -> None:
         self.slot = slot
         self.identity = identity
         """Device and inode as one int (-1: none)."""
@@ -67,6 +73,20 @@ class _Node(Generic[Slot]):
         """What the adapter last told the kernel of it (its attributes' version)."""
         self.opened: object = UNSEEN
         """What the file last opened under it was (the adapter's: its generation)."""
+        self.epoch: _Epoch | None = None
+        """The batch it was last used in, while a bounded inode counts as held."""
+
+
+class _Epoch:
+    """Bounded inodes used within EPOCH_SECONDS of `start`. An inode used
+    again moves to a later batch: its number stays behind here, and counts
+    only in the batch its node names."""
+
+    __slots__ = ("start", "inodes")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.inodes = array("q")
 
 
 def _packed(identity: Identity) -> int:
@@ -86,41 +106,51 @@ class InodeTable(Generic[Slot]):
         group: Callable[[Slot], Hashable] = lambda slot: None,
         bounded: Callable[[Slot], bool] = lambda slot: False,
         clock: Callable[[], float] = time.monotonic,
+        pack: Callable[[Slot], Hashable] = lambda slot: slot,
+        unpack: Callable[[Any], Slot] = lambda packed: packed,
     ) -> None:
         """`group(slot)` names the group whose held inodes `held` can list
         (None: in no group); `bounded(slot)`: its inodes are let go of
-        beyond a limit (`let_go`)."""
+        beyond a limit (`let_go`). `pack` turns a slot into what the table
+        keeps of it (a compact equivalent: the kernel may hold 100,000
+        inodes, each with its slot), `unpack` back."""
+        self._pack = pack
+        self._unpack = unpack
         self._next = ROOT_INODE + 1
-        self._nodes: dict[int, _Node[Slot]] = {ROOT_INODE: _Node(root, -1)}
-        self._current: dict[Slot, int] = {root: ROOT_INODE}
+        packed_root = pack(root)
+        self._nodes: dict[int, _Node] = {ROOT_INODE: _Node(packed_root, -1)}
+        self._current: dict[Hashable, int] = {packed_root: ROOT_INODE}
         self._group = group
         self._groups: dict[Hashable, set[int]] = {}
         """Held inodes (lookup count > 0) by group."""
         self._bounded = bounded
         self._clock = clock
-        self._epochs: deque[tuple[float, list[int]]] = deque()
-        """Bounded inodes by when they were first held, oldest first."""
+        self._epochs: deque[_Epoch] = deque()
+        """Bounded inodes by when they were last used, oldest first."""
+        self._listed = 0
+        """Numbers in the epochs, the stale ones (used again since) included."""
         self.bounded_held = 0
-        """How many the epochs hold (some may have been forgotten since)."""
+        """Bounded inodes held and not let go of."""
 
     def number(self, slot: Slot, identity: Identity = None) -> int:
         """The inode for this slot and identity; a new one if either is new."""
         packed = _packed(identity)
-        inode = self._current.get(slot)
+        kept = self._pack(slot)
+        inode = self._current.get(kept)
         if inode is not None:
             if self._nodes[inode].identity == packed:
                 return inode
-            self._retire_number(slot, inode)
+            self._retire_number(kept, inode)
         inode = self._next
         self._next += 1
-        self._current[slot] = inode
-        self._nodes[inode] = _Node(slot, packed)
+        self._current[kept] = inode
+        self._nodes[inode] = _Node(kept, packed)
         return inode
 
     def entry(self, inode: int) -> tuple[Slot, Identity] | None:
         """What `inode` was given for, or None if unknown (never given or dropped)."""
         node = self._nodes.get(inode)
-        return None if node is None else (node.slot, _unpacked(node.identity))
+        return None if node is None else (self._unpack(node.slot), _unpacked(node.identity))
 
     def retire(self, inode: int) -> None:
         """The object behind `inode` is gone: never hand the number out again."""
@@ -130,7 +160,7 @@ class InodeTable(Generic[Slot]):
 
     def current(self, slot: Slot) -> int | None:
         """The number now given to `slot`, if any (none is made)."""
-        return self._current.get(slot)
+        return self._current.get(self._pack(slot))
 
     def looked_up(self, inode: int) -> None:
         """The kernel now holds one more reference (lookup, readdirplus entry)."""
@@ -139,15 +169,38 @@ class InodeTable(Generic[Slot]):
             return
         node.lookups += 1
         if node.lookups == 1:
-            group = self._group(node.slot)
+            group = self._group(self._unpack(node.slot))
             if group is not None:
                 self._groups.setdefault(group, set()).add(inode)
-            if self._bounded(node.slot):
-                now = self._clock()
-                if not self._epochs or now - self._epochs[-1][0] >= EPOCH_SECONDS:
-                    self._epochs.append((now, []))
-                self._epochs[-1][1].append(inode)
-                self.bounded_held += 1
+        if node.epoch is not None:
+            self._use(inode, node)
+        elif self._bounded(self._unpack(node.slot)):  # new, or let go of and looked up again
+            self.bounded_held += 1
+            self._use(inode, node)
+
+    def _use(self, inode: int, node: _Node) -> None:
+        """`node` (bounded, held) was used now: it is let go of last."""
+        now = self._clock()
+        if not self._epochs or now - self._epochs[-1].start >= EPOCH_SECONDS:
+            self._epochs.append(_Epoch(now))
+        epoch = self._epochs[-1]
+        if node.epoch is not epoch:
+            node.epoch = epoch
+            epoch.inodes.append(inode)
+            self._listed += 1
+            if self._listed > 2 * self.bounded_held + 1024:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Drop the numbers of inodes used again since (or forgotten): the
+        epochs stay within twice what is held."""
+        for epoch in self._epochs:
+            epoch.inodes = array("q", (n for n in epoch.inodes if self._counts(n, epoch)))
+        self._listed = sum(len(epoch.inodes) for epoch in self._epochs)
+
+    def _counts(self, inode: int, epoch: _Epoch) -> bool:
+        node = self._nodes.get(inode)
+        return node is not None and node.epoch is epoch
 
     def is_held(self, inode: int) -> bool:
         """Whether the kernel holds a reference to `inode` now."""
@@ -162,7 +215,10 @@ class InodeTable(Generic[Slot]):
         node.lookups = max(node.lookups - count, 0)
         if node.lookups:
             return
-        group = self._group(node.slot)
+        if node.epoch is not None:
+            node.epoch = None
+            self.bounded_held -= 1
+        group = self._group(self._unpack(node.slot))
         members = None if group is None else self._groups.get(group)
         if members is not None:
             members.discard(inode)
@@ -178,7 +234,7 @@ class InodeTable(Generic[Slot]):
             del self._current[node.slot]
         del self._nodes[inode]
 
-    def _retire_number(self, slot: Slot, inode: int) -> None:
+    def _retire_number(self, slot: Hashable, inode: int) -> None:
         if self._current.get(slot) == inode:
             del self._current[slot]
         node = self._nodes.get(inode)
@@ -202,7 +258,7 @@ class InodeTable(Generic[Slot]):
     def held_at(self, slots: Iterable[Slot]) -> list[Held[Slot]]:
         """The held inodes now given to any of `slots` (a change names the
         slots it may affect: checking those costs what the change touched)."""
-        numbers = (self._current.get(slot) for slot in slots)
+        numbers = (self._current.get(self._pack(slot)) for slot in slots)
         return self._held([n for n in numbers if n is not None and self._nodes[n].lookups])
 
     def _held(self, inodes: Iterable[int]) -> list[Held[Slot]]:
@@ -211,7 +267,7 @@ class InodeTable(Generic[Slot]):
             node = self._nodes.get(inode)
             if node is not None:
                 current = self._current.get(node.slot) == inode
-                held.append((inode, node.slot, _unpacked(node.identity), current))
+                held.append((inode, self._unpack(node.slot), _unpacked(node.identity), current))
         return held
 
     def seen(self, inodes: Iterable[int]) -> dict[int, object]:
@@ -231,20 +287,23 @@ class InodeTable(Generic[Slot]):
                 node.seen = mark
 
     def let_go(self, keep: int, older_than: float) -> list[tuple[int, Slot]]:
-        """Bounded inodes to let go of, oldest first, until `keep` are left,
-        of those first held more than `older_than` seconds ago (a listing
-        being read right now is never cut short): (inode, slot) of each one
-        still held. The caller asks the kernel to drop them."""
+        """Bounded inodes to let go of, least recently used first, until
+        `keep` are left, of those last used more than `older_than` seconds
+        ago (a listing being read right now is never cut short): (inode,
+        slot) of each one. The caller asks the kernel to drop them; one
+        used again before the kernel forgets it counts again."""
         now = self._clock()
         out: list[tuple[int, Slot]] = []
         while self.bounded_held > keep and self._epochs and \
-                now - self._epochs[0][0] > older_than:
-            _, inodes = self._epochs.popleft()
-            self.bounded_held -= len(inodes)
-            for inode in inodes:
+                now - self._epochs[0].start > older_than:
+            epoch = self._epochs.popleft()
+            self._listed -= len(epoch.inodes)
+            for inode in epoch.inodes:
                 node = self._nodes.get(inode)
-                if node is not None and node.lookups:
-                    out.append((inode, node.slot))
+                if node is not None and node.epoch is epoch:
+                    node.epoch = None
+                    self.bounded_held -= 1
+                    out.append((inode, self._unpack(node.slot)))
         return out
 
     def told(self, inode: int) -> object:
@@ -264,10 +323,13 @@ class InodeTable(Generic[Slot]):
         return default if node is None or node.opened is UNSEEN else node.opened
 
     def note_open(self, inode: int, value: object) -> None:
-        """Keep what the file just opened under `inode` was (until it is forgotten)."""
+        """Keep what the file just opened under `inode` was (until it is
+        forgotten); an open uses it (`let_go`)."""
         node = self._nodes.get(inode)
         if node is not None:
             node.opened = value
+            if node.epoch is not None:
+                self._use(inode, node)
 
     def __len__(self) -> int:
         return len(self._nodes)

@@ -190,24 +190,28 @@ def _mark(entry: Entry) -> object:
     return None
 
 
-# Inodes of transcripts and .md files the kernel may hold before the oldest
-# are let go of (inodes.py `let_go`): an `ls -l` of 100,000 entries or a
-# `cat` of every session would otherwise keep ~250 bytes each for as long as
-# the kernel keeps its entries, which with plenty of memory is forever. The
-# kernel is asked to drop their names (an entry invalidation; it then
-# forgets them), never those first held within HELD_AGE seconds, so a
-# listing being read is not cut short; one used again is looked up again.
-HELD_MAX = 32_768
+# Inodes of transcripts and .md files the kernel may hold before the least
+# recently used are let go of (inodes.py `let_go`): an `ls -l` of 100,000
+# entries or a `cat` of every session would otherwise keep ~400 bytes each
+# (inodes.py) for as long as the kernel keeps its entries, which with plenty
+# of memory is forever. The kernel is asked to drop their names (an entry
+# invalidation; it then forgets them), never those used within HELD_AGE
+# seconds, so a listing being read is not cut short; one used again is
+# looked up again. Past the bound, a pass over more files than it (a `cat`
+# of every transcript, in a cycle) would look every name up again, so it
+# holds every transcript of a store of 100,000 sessions, or every transcript
+# and `.md` of one of 50,000: ~50 MB at most.
+HELD_MAX = 131_072
 HELD_AGE = 5.0
 
 
 def let_go(inodes: InodeTable[Slot]) -> Stale:
-    """Past HELD_MAX session inodes held, the names of the oldest, for the
-    kernel to drop (down to three quarters of HELD_MAX)."""
+    """Past HELD_MAX session inodes held, the names of the least recently
+    used, for the kernel to drop (down to seven eighths of HELD_MAX)."""
     stale = Stale()
     if inodes.bounded_held <= HELD_MAX:
         return stale
-    for _inode, (_kind, key) in inodes.let_go(HELD_MAX * 3 // 4, HELD_AGE):
+    for _inode, (_kind, key) in inodes.let_go(HELD_MAX * 7 // 8, HELD_AGE):
         parent = inodes.current((EntryKind.DIR, key[:-1]))
         if parent is not None:
             stale.entries.append((parent, key[-1]))

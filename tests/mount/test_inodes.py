@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
+from clawfs.mount import kernelcache
+from clawfs.mount.fuse_ops import packed_slot, unpacked_slot
 from clawfs.mount.inodes import ROOT_INODE, InodeTable
+from clawfs.mount.view import EntryKind
 
 
 def table() -> InodeTable[str]:
@@ -121,7 +127,7 @@ def test_what_an_inode_was_checked_against_is_kept_while_it_is_held() -> None:
 
 
 def test_the_oldest_bounded_inodes_are_let_go_of_once_not_new() -> None:
-    """Beyond a limit, the session inodes first held longest ago, never the
+    """Beyond a limit, the session inodes used longest ago, never the
     ones just held (a listing being read), and only those still held."""
     clock = [100.0]
     t: InodeTable[str] = InodeTable("root", bounded=lambda slot: slot.startswith("s"),
@@ -135,9 +141,94 @@ def test_the_oldest_bounded_inodes_are_let_go_of_once_not_new() -> None:
     for inode in new:
         t.looked_up(inode)
     t.forget(old[1], 1)  # the kernel let go of one by itself
-    assert t.bounded_held == 8
+    assert t.bounded_held == 7
     assert t.let_go(keep=2, older_than=5.0) == [(old[n], f"s{n}") for n in (0, 2, 3, 4)]
     assert t.bounded_held == 3
     assert t.let_go(keep=0, older_than=5.0) == []  # the rest are new
     clock[0] += 10
     assert [inode for inode, _ in t.let_go(keep=0, older_than=5.0)] == new
+
+
+def test_an_inode_used_again_is_let_go_of_after_those_only_listed() -> None:
+    """Least recently used, not first held: after an `ls -l` of everything,
+    a `cat` of the transcripts (a lookup or an open each) keeps them, and
+    the `.md` entries only listed go first; one let go of and looked up
+    again before the kernel forgot it counts again."""
+    clock = [100.0]
+    t: InodeTable[str] = InodeTable("root", bounded=lambda slot: True, clock=lambda: clock[0])
+    listed = {name: t.number(name) for name in ("t1", "m1", "t2", "m2", "t3", "m3")}
+    for inode in listed.values():
+        t.looked_up(inode)
+    clock[0] += 10
+    t.note_open(listed["t1"], 1)
+    t.looked_up(listed["t2"])
+    t.note_open(listed["t3"], 1)
+    clock[0] += 10
+    assert [slot for _, slot in t.let_go(keep=3, older_than=5.0)] == ["m1", "m2", "m3"]
+    assert t.bounded_held == 3
+    assert [slot for _, slot in t.let_go(keep=2, older_than=5.0)] == ["t1", "t2", "t3"]
+    t.looked_up(listed["t1"])  # looked up again before the kernel forgot it
+    assert t.bounded_held == 1
+    t.forget(listed["t1"], 2)
+    assert t.bounded_held == 0
+
+
+def test_the_epochs_keep_no_more_numbers_than_twice_those_held() -> None:
+    """Every use of a held inode in a new epoch leaves its number behind in
+    the old one: a table used over and over stays within its bound."""
+    clock = [100.0]
+    t: InodeTable[str] = InodeTable("root", bounded=lambda slot: True, clock=lambda: clock[0])
+    inodes = [t.number(f"s{n}") for n in range(2000)]
+    for _ in range(20):
+        for inode in inodes:
+            t.looked_up(inode)
+        clock[0] += 10
+    assert t.bounded_held == 2000
+    assert sum(len(e.inodes) for e in t._epochs) <= 2 * 2000 + 1024
+    assert len(t.let_go(keep=0, older_than=5.0)) == 2000
+
+
+def test_a_held_session_inode_takes_about_400_bytes() -> None:
+    """What the table keeps per transcript the kernel holds, with all it
+    is told (identity, attributes' version, opened generation, checked
+    mark), counted by tracemalloc: the bound of 131,072 held
+    (kernelcache.HELD_MAX) costs ~50 MB at most. The names arrive as fresh
+    strings (os.fsdecode of the kernel's), so they are made before counting
+    and dropped: only what the table keeps of them counts."""
+    fp = "25717e5d7cde87d3"
+    table: InodeTable[kernelcache.Slot] = InodeTable(
+        (EntryKind.DIR, ()), group=kernelcache.group_of,
+        bounded=lambda slot: slot[0] in kernelcache.BACKED,
+        pack=packed_slot, unpack=unpacked_slot,
+    )
+    count = 10_000
+    names = [f"session-{1_785_716_513_019 + 7919 * n}-{n % 10}.jsonl" for n in range(count)]
+    mark = object()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(count):
+            inode = table.number((EntryKind.TRANSCRIPT, ("sessions", fp, names[n])),
+                                 (2051, 40_000_000 + n))
+            names[n] = ""  # the kernel's name is gone once looked up
+            table.looked_up(inode)
+            table.tell(inode, (40_960 + n) << 64 | (1_785_716_513_019_000_000 + n))
+            table.note_open(inode, 3_000_000_000 + n)
+            table.remember({inode: mark})
+        gc.collect()
+        per_inode = (tracemalloc.get_traced_memory()[0] - before) / count
+    finally:
+        tracemalloc.stop()
+    assert table.bounded_held == count
+    assert 200 < per_inode < 420, per_inode  # ~490 with tuples for slots, lists for epochs
+
+
+def test_a_packed_slot_unpacks_to_itself() -> None:
+    slots: list[kernelcache.Slot] = [
+        (EntryKind.DIR, ()), (EntryKind.DIR, ("sessions",)),
+        (EntryKind.TRANSCRIPT, ("sessions", "fp", "a b\udcff.jsonl")),
+        (EntryKind.CONTROL, ("sessions", "fp", "forks", "s-1", "s-2", "fork")),
+    ]
+    assert [unpacked_slot(packed_slot(slot)) for slot in slots] == slots
+    assert len({packed_slot(slot) for slot in slots}) == len(slots)
