@@ -296,14 +296,25 @@ class InodeTable(Generic[Slot]):
         out: list[tuple[int, Slot]] = []
         while self.bounded_held > keep and self._epochs and \
                 now - self._epochs[0].start > older_than:
-            epoch = self._epochs.popleft()
-            self._listed -= len(epoch.inodes)
+            epoch = self._epochs[0]
+            taken = 0
             for inode in epoch.inodes:
+                taken += 1
                 node = self._nodes.get(inode)
                 if node is not None and node.epoch is epoch:
                     node.epoch = None
                     self.bounded_held -= 1
                     out.append((inode, self._unpack(node.slot)))
+                    if self.bounded_held <= keep:
+                        break
+            # Only as many as asked: an epoch may hold a whole `ls -l` of
+            # 100,000, and letting go of all of it at once is a burst of
+            # invalidations (and of memory) for nothing.
+            self._listed -= taken
+            if taken == len(epoch.inodes):
+                self._epochs.popleft()
+            else:
+                del epoch.inodes[:taken]
         return out
 
     def told(self, inode: int) -> object:

@@ -207,11 +207,12 @@ HELD_AGE = 5.0
 
 def let_go(inodes: InodeTable[Slot]) -> Stale:
     """Past HELD_MAX session inodes held, the names of the least recently
-    used, for the kernel to drop (down to seven eighths of HELD_MAX)."""
+    used, for the kernel to drop (down to HELD_MAX less one in 32: small
+    batches, each one a burst of invalidations and of FORGETs back)."""
     stale = Stale()
     if inodes.bounded_held <= HELD_MAX:
         return stale
-    for _inode, (_kind, key) in inodes.let_go(HELD_MAX * 7 // 8, HELD_AGE):
+    for _inode, (_kind, key) in inodes.let_go(HELD_MAX - HELD_MAX // 32, HELD_AGE):
         parent = inodes.current((EntryKind.DIR, key[:-1]))
         if parent is not None:
             stale.entries.append((parent, key[-1]))

@@ -166,7 +166,7 @@ def test_an_inode_used_again_is_let_go_of_after_those_only_listed() -> None:
     clock[0] += 10
     assert [slot for _, slot in t.let_go(keep=3, older_than=5.0)] == ["m1", "m2", "m3"]
     assert t.bounded_held == 3
-    assert [slot for _, slot in t.let_go(keep=2, older_than=5.0)] == ["t1", "t2", "t3"]
+    assert [slot for _, slot in t.let_go(keep=0, older_than=5.0)] == ["t1", "t2", "t3"]
     t.looked_up(listed["t1"])  # looked up again before the kernel forgot it
     assert t.bounded_held == 1
     t.forget(listed["t1"], 2)
@@ -232,3 +232,17 @@ def test_a_packed_slot_unpacks_to_itself() -> None:
     ]
     assert [unpacked_slot(packed_slot(slot)) for slot in slots] == slots
     assert len({packed_slot(slot) for slot in slots}) == len(slots)
+
+
+def test_only_as_many_as_asked_are_let_go_of() -> None:
+    """One epoch may hold a whole `ls -l`: letting go stops within it, and
+    the rest of it goes first next time."""
+    clock = [100.0]
+    t: InodeTable[str] = InodeTable("root", bounded=lambda slot: True, clock=lambda: clock[0])
+    inodes = [t.number(f"s{n}") for n in range(10)]
+    for inode in inodes:
+        t.looked_up(inode)
+    clock[0] += 10
+    assert [inode for inode, _ in t.let_go(keep=7, older_than=5.0)] == inodes[:3]
+    assert [inode for inode, _ in t.let_go(keep=5, older_than=5.0)] == inodes[3:5]
+    assert t.bounded_held == 5
