@@ -24,7 +24,7 @@ import pytest
 
 from clawfs.format.head import Head
 from clawfs.store import files
-from clawfs.store.cache import FILE_NAME, IndexCache, open_cache
+from clawfs.store.cache import FILE_NAME, IndexCache, Reader, open_cache
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import RootKind, make_root
 from clawfs.store.versions import Version
@@ -369,6 +369,34 @@ def test_a_remount_takes_each_file_from_its_row_in_one_loop(
     assert (index.tally.listed, index.tally.cached, index.tally.read) == (11, 11, 0)
     assert calls == []
     assert answers(index) == told
+
+
+def test_a_rescan_of_held_files_decodes_no_cache_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety sweep rescans a store the index holds: each held file is
+    compared with its record, so no cache row is decoded; a file new since
+    the scan still takes its row (one written by another mount)."""
+    root = make_store(tmp_path)
+    first_mount(tmp_path, root)
+    cache = cache_in(tmp_path)
+    index = mount_index(root, cache)
+    decoded: list[str] = []
+    real = Reader.versions
+
+    def counting(self: Reader, directory: str, *args: Any) -> Any:
+        decoded.append(directory)
+        return real(self, directory, *args)
+
+    monkeypatch.setattr(Reader, "versions", counting)
+    index.scan()
+    assert decoded == []
+    d = next(p.parent for p in root.rglob("session-0.jsonl"))
+    sg.write_session(d, sg.make_session("session-new", updated_at_ms=T0 + 90, messages=1,
+                                        workspace_root=str(tmp_path / "proj")), mtime_ms=T0 + 90)
+    index.scan()
+    assert decoded == [str(d)]
+    assert index.file(d.name, "session-new.jsonl") is not None
 
 
 def odd_store(tmp_path: Path) -> tuple[Path, Path]:
