@@ -7,6 +7,18 @@ with the size of a `.md` file's rendering (measured in a worker thread
 when not known: mdfiles.py), and the times of the file a link ends at.
 Every attribute given for a backing file is remembered per inode as the
 version the kernel was told of (opens.py compares an open against it).
+
+A listing is the exception (`listed`): `ls -l` of a 10,000-session
+workspace asks for 20,000 entries at once, and an lstat of each transcript
+was two thirds of that work (SPEC §7 allows 3x native). So every lstat
+taken here is kept for a while (`KeptStats`), and a listing answers from it
+while the index still holds that version of the file: a change to a file
+(an append, a save by rename, a chmod or chown) is a new `FileKey`, which
+the watcher gives the index and the kernel's invalidation follows
+(kernelcache.py). What the key does not show, the access time, is as old
+as the kernel's own cache of attributes may keep it: a stat older than
+LONG_ATTR_TIMEOUT is taken again. With --allow-other every entry is
+stat'ed fresh as before: what it reports is decided per caller's rules.
 """
 
 from __future__ import annotations
@@ -15,8 +27,9 @@ import errno
 import logging
 import os
 import stat
+import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyfuse3
 from pyfuse3 import EntryAttributes, FUSEError
@@ -24,10 +37,12 @@ from pyfuse3 import EntryAttributes, FUSEError
 from clawfs.mount import kernelcache
 from clawfs.mount.inodes import InodeTable
 from clawfs.mount.mdfiles import MarkdownFiles
-from clawfs.mount.opens import BackedHandle, MarkdownHandle, Opens, backing, version_told
-from clawfs.mount.view import Entry, EntryKind, View, session_file
-from clawfs.store import files
+from clawfs.mount.opens import BackedHandle, MarkdownHandle, Opens, backing, told_of
+from clawfs.mount.view import SESSION_KINDS, Entry, EntryKind, View, session_file
+from clawfs.store import files, versions
 from clawfs.store.access import Mode
+from clawfs.store.files import FileKey
+from clawfs.store.records import SessionFile
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +100,79 @@ BACKED = kernelcache.BACKED
 # before the background sweep got there costs renders, never a stalled thread.
 MEASURE_AHEAD = 64
 
+_SEEN = struct.Struct("<QQqqqIIqqqd")
+"""One kept lstat: dev, ino, size, mtime_ns, ctime_ns (its `FileKey`), then
+st_mode, st_blksize, st_blocks, st_atime_ns, the Markdown's size (-1: not
+known) and when it was taken (monotonic seconds)."""
+Seen = tuple[int, int, int, int, int, int, int, int, int, int, float]
+"""One kept lstat, unpacked (`_SEEN`): [9] is the Markdown's size, [10] when."""
+KEPT_MIN = 4096
+"""Below this many kept stats, none is dropped (`KeptStats.keep`)."""
+
+
+class KeptStats:
+    """The lstats of backing files taken in the last LONG_ATTR_TIMEOUT
+    seconds, by device and inode, each with its Markdown's size once known
+    (see the module docstring).
+
+    Compact, as a mount may list 100,000 files a minute: one packed value
+    per file (~190 bytes with its dictionary entry); a newer stat of a file
+    replaces the older, and those past their time are dropped once the map
+    has doubled since it was last thinned.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._by_file: dict[int, bytes] = {}
+        self._thinned = 0
+
+    def get(self, key: tuple[int, int, int, int, int]) -> Seen | None:
+        """The stat kept of version `key` of a file (a `FileKey`, or its
+        fields), if recent enough."""
+        packed = self._by_file.get(key[0] << 64 | key[1])
+        if packed is None:
+            return None
+        seen: Seen = _SEEN.unpack(packed)
+        if seen[:5] != key or self._clock() - seen[10] > LONG_ATTR_TIMEOUT:
+            return None
+        return seen
+
+    def keep(self, st: os.stat_result, md_size: int | None = None) -> None:
+        """Keep `st`, just taken, with its Markdown's size if known (else
+        the one kept of the same version, if any)."""
+        ident = st.st_dev << 64 | st.st_ino
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        md = -1 if md_size is None else md_size
+        old = self._by_file.get(ident) if md_size is None else None
+        if old is not None:
+            kept: Seen = _SEEN.unpack(old)
+            if kept[:5] == key:
+                md = kept[9]
+        self._by_file[ident] = _SEEN.pack(*key, st.st_mode, st.st_blksize, st.st_blocks,
+                                          st.st_atime_ns, md, self._clock())
+        if len(self._by_file) > max(2 * self._thinned, KEPT_MIN):
+            self._thin()
+
+    def sized(self, seen: Seen, md_size: int) -> None:
+        """The Markdown of the version `seen` describes is `md_size` bytes."""
+        self._by_file[seen[0] << 64 | seen[1]] = _SEEN.pack(*seen[:9], md_size, seen[10])
+
+    def _thin(self) -> None:
+        oldest = self._clock() - LONG_ATTR_TIMEOUT
+        self._by_file = {ident: packed for ident, packed in self._by_file.items()
+                         if _SEEN.unpack(packed)[10] >= oldest}
+        self._thinned = len(self._by_file)
+
+
+Listed = tuple[SessionFile, Seen]
+"""A session file as a listing found it: its record, its kept stat."""
+
+
+def _same_file(entry: Entry, last: Listed | None) -> bool:
+    """Whether `entry` is the `.md` file of the transcript `last` found."""
+    return (last is not None and entry.kind is EntryKind.MARKDOWN
+            and entry.source == last[0].name and entry.key[1] == last[0].fp)
+
 
 class Attributes:
     """Builds the attributes of entries for the adapter (see the module docstring).
@@ -108,20 +196,18 @@ class Attributes:
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._started_ns = time.time_ns()
+        self._kept = KeptStats()
 
-    def number(
-        self, entry: Entry, st: os.stat_result | None = None
-    ) -> tuple[int, os.stat_result | None]:
-        """The inode for `entry`, with a fresh stat of its backing file (or
-        `st`, one just taken of it: a `.md` listed right after its transcript).
+    def number(self, entry: Entry) -> tuple[int, os.stat_result | None]:
+        """The inode for `entry`, with a fresh stat of its backing file.
 
         The stat is taken here (not from the index) so the inode's identity is
         the file on disk now, which is what getattr will compare against.
         """
         if entry.kind not in BACKED:
             return self._inodes.number((entry.kind, entry.key)), None
-        if st is None:
-            st = files.lstat_regular(backing(entry))
+        st = files.lstat_regular(backing(entry))
+        self._kept.keep(st)
         identity = (st.st_dev, st.st_ino)
         return self._inodes.number((entry.kind, entry.key), identity), st
 
@@ -139,6 +225,10 @@ class Attributes:
         entry (View.shown, with --allow-other; a chmod of a directory above
         it is no change the watcher invalidates it for, hence the short
         timeout), else the mounting user's, fixed."""
+        if kind in BACKED and st is not None:
+            seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                    st.st_mode, st.st_blksize, st.st_blocks, st.st_atime_ns, -1, 0.0)
+            return self._file(inode, seen, size, shown)
         attr = EntryAttributes()
         attr.st_ino = inode
         attr.generation = 0  # numbers are never reused within a mount
@@ -150,17 +240,7 @@ class Attributes:
         attr.st_nlink = 1
         attr.st_blksize = 4096
         attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self._started_ns
-        if kind in BACKED and st is not None:
-            self._inodes.tell(inode, version_told(st))
-            # A Markdown file is exactly as readable as its transcript.
-            attr.st_mode = stat.S_IFREG | (st.st_mode & 0o444 if shown is None else shown.bits)
-            attr.st_size = st.st_size if size is None else size
-            attr.st_blocks = st.st_blocks if size is None else (size + 511) // 512
-            attr.st_blksize = st.st_blksize
-            attr.st_atime_ns = st.st_atime_ns
-            attr.st_mtime_ns = st.st_mtime_ns
-            attr.st_ctime_ns = st.st_ctime_ns
-        elif kind is EntryKind.DIR:
+        if kind is EntryKind.DIR:
             attr.st_mode = stat.S_IFDIR | (0o555 if shown is None else shown.bits)
         elif kind is EntryKind.SYMLINK:
             attr.st_mode = stat.S_IFLNK | 0o777
@@ -175,13 +255,41 @@ class Attributes:
             attr.st_mode = stat.S_IFREG | 0o444
         return attr
 
-    def now(
-        self, entry: Entry, st: os.stat_result | None = None
-    ) -> tuple[EntryAttributes | None, os.stat_result | None]:
-        """`entry`'s attributes as a lookup or a listing answers them, from
-        what is known (None for a `.md` file whose version was not measured
-        yet), and its backing file's stat. `st`: as `number`'s."""
-        inode, st = self.number(entry, st)
+    def _file(
+        self, inode: int, seen: Seen, size: int | None, shown: Mode | None
+    ) -> EntryAttributes:
+        """`build` for a transcript or `.md` file at the version `seen`
+        describes (an lstat, just taken or kept), remembered as told."""
+        _, _, file_size, mtime_ns, ctime_ns, mode, blksize, blocks, atime_ns, _, _ = seen
+        self._inodes.tell(inode, told_of(file_size, mtime_ns))
+        attr = EntryAttributes()
+        attr.st_ino = inode
+        attr.generation = 0  # numbers are never reused within a mount
+        attr.entry_timeout = ENTRY_TIMEOUT
+        attr.attr_timeout = LONG_ATTR_TIMEOUT if shown is None else SHORT_ATTR_TIMEOUT
+        attr.st_nlink = 1
+        # A Markdown file is exactly as readable as its transcript.
+        if shown is None:
+            attr.st_uid, attr.st_gid = self._uid, self._gid
+            attr.st_mode = stat.S_IFREG | (mode & 0o444)
+        else:
+            attr.st_uid, attr.st_gid = shown.uid, shown.gid
+            attr.st_mode = stat.S_IFREG | shown.bits
+        if size is None:
+            attr.st_size, attr.st_blocks = file_size, blocks
+        else:
+            attr.st_size, attr.st_blocks = size, (size + 511) // 512
+        attr.st_blksize = blksize
+        attr.st_atime_ns = atime_ns
+        attr.st_mtime_ns = mtime_ns
+        attr.st_ctime_ns = ctime_ns
+        return attr
+
+    def now(self, entry: Entry) -> tuple[EntryAttributes | None, os.stat_result | None]:
+        """`entry`'s attributes as a lookup answers them, from what is known
+        (None for a `.md` file whose version was not measured yet), and its
+        backing file's stat."""
+        inode, st = self.number(entry)
         backing_st = st
         if entry.kind is EntryKind.SYMLINK:
             st = self._link_end(entry)
@@ -191,9 +299,53 @@ class Attributes:
             size = self._markdown.size_now(backing(entry), st)
             if size is None:
                 return None, backing_st
+            self._kept.keep(st, size)
         return self._for_lookup(entry, self.build(
             inode, entry.kind, st, entry.target, size, self._view.shown(entry, st)
         )), backing_st
+
+    def listed(
+        self, entry: Entry, last: Listed | None = None
+    ) -> tuple[EntryAttributes | None, Listed | None]:
+        """`now`'s attributes, for an entry of a listing: a session file's
+        from a stat kept of the version the index holds now (module
+        docstring), so an `ls -l` of a workspace stats each file at most once
+        a minute; else `now`'s. With what it found of the file, for `last`
+        of the next entry: a transcript is listed right before its `.md`, and
+        one look-up serves both. Raises OSError (ENOENT) for a file gone."""
+        found = last if _same_file(entry, last) else self._found(entry)
+        if found is None:
+            return self.now(entry)[0], self._found(entry)
+        sf, seen = found
+        size = None
+        if entry.kind is EntryKind.MARKDOWN:
+            size = seen[9] if seen[9] >= 0 else self._md_size(sf.path, sf.key, seen)
+            if size is None:
+                return None, found
+        inode = self._inodes.number((entry.kind, entry.key), (seen[0], seen[1]))
+        # Without --allow-other every entry is shared: `_for_lookup` keeps it as it is.
+        return self._file(inode, seen, size, None), found
+
+    def _found(self, entry: Entry) -> Listed | None:
+        """A session file's record in the index now and the stat kept of
+        that version, if any (never with --allow-other: module docstring)."""
+        if entry.kind not in SESSION_KINDS or self._view.reported is not None:
+            return None
+        sf = session_file(self._view.index, entry)
+        if sf is None:
+            return None
+        seen = self._kept.get(versions.KEY.unpack_from(sf.version.numbers))
+        return None if seen is None else (sf, seen)
+
+    def _md_size(self, path: str, key: FileKey, seen: Seen | None) -> int | None:
+        """The Markdown size of version `key` of the file at `path`, if known
+        (no I/O); kept with `seen`, its stat."""
+        rendered = self._markdown.cache.known(path, key)
+        if rendered is None or rendered.size is None:
+            return None
+        if seen is not None:
+            self._kept.sized(seen, rendered.size)
+        return rendered.size
 
     async def of(self, entry: Entry) -> EntryAttributes:
         """`now`, measuring a `.md` file's size if need be."""
@@ -207,7 +359,10 @@ class Attributes:
         file its name holds now (opens.py `stat`)."""
         if entry.kind is EntryKind.MARKDOWN:
             return await self._markdown_attributes(inode, entry, self._opens.stat(inode, entry))
-        st = self._opens.stat(inode, entry) if entry.kind is EntryKind.TRANSCRIPT else None
+        st = None
+        if entry.kind is EntryKind.TRANSCRIPT:
+            st = self._opens.stat(inode, entry)
+            self._kept.keep(st)
         shown = self._view.shown(entry, st)
         if entry.kind is EntryKind.SYMLINK:
             st = self._link_end(entry)
@@ -223,26 +378,29 @@ class Attributes:
         return self.build(inode, EntryKind.TRANSCRIPT, st, shown=self._shown_open(inode, st))
 
     async def measure_ahead(self, entries: Sequence[Entry], first: int) -> None:
-        """Measure the `.md` files among the next entries whose size is not known."""
+        """Measure the `.md` files among the next entries whose size is not
+        known (of the version the index holds: no stat)."""
         todo = []
         for entry in entries[first:]:
             if entry.kind is not EntryKind.MARKDOWN:
                 continue
-            try:
-                if self.now(entry)[0] is None:
-                    todo.append(entry)
-            except OSError:
+            sf = session_file(self._view.index, entry)
+            if sf is None or self._measured_already(sf.path, sf.key):
                 continue
+            todo.append(sf.path)
             if len(todo) >= MEASURE_AHEAD:
                 break
-        for entry in todo:
-            sf = session_file(self._view.index, entry)
-            if sf is None:
-                continue
+        for path in todo:
             try:
-                await self._markdown.measure(sf.path)
+                st, size = await self._markdown.measure(path)
             except OSError as e:
-                log.debug("readdir: cannot measure %s: %s", entry.name, e)
+                log.debug("readdir: cannot measure %s: %s", path, e)
+                continue
+            self._kept.keep(st, size)
+
+    def _measured_already(self, path: str, key: FileKey) -> bool:
+        seen = self._kept.get(key)
+        return (seen is not None and seen[9] >= 0) or self._md_size(path, key, seen) is not None
 
     def _for_lookup(self, entry: Entry, attr: EntryAttributes) -> EntryAttributes:
         """`attr` as a lookup or a listing answers it: an entry another user
@@ -261,6 +419,7 @@ class Attributes:
         if sf is None:
             raise FUSEError(errno.ESTALE)
         st, size = await self._markdown.measure(sf.path)
+        self._kept.keep(st, size)
         identity = (st.st_dev, st.st_ino)
         known = self._inodes.entry(inode)
         if known is None or known[1] != identity:
@@ -281,6 +440,7 @@ class Attributes:
             if sf is None:
                 raise FUSEError(errno.ESTALE)
             st, size = await self._markdown.measure(sf.path)
+        self._kept.keep(st, size)
         shown = self._view.shown(entry, st)
         return self.build(inode, EntryKind.MARKDOWN, st, None, size, shown)
 

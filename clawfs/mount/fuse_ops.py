@@ -345,17 +345,14 @@ class Operations(pyfuse3.Operations):
                 handle.who,
             )
         first = max(start_id - FIRST_OFFSET, 0) if start_id else 0
-        # A transcript is listed right before its .md: one lstat serves both.
-        last: tuple[str | None, os.stat_result | None] = (None, None)
+        last = None  # a transcript is listed right before its .md: one look-up serves both
         for index in range(first, len(handle.entries)):
             child = handle.entries[index]
             try:
-                reuse = last[1] if child.backing_path == last[0] else None
-                attr, st = self._attrs.now(child, reuse)
-                last = (child.backing_path, st)
+                attr, last = self._attrs.listed(child, last)
                 if attr is None:  # an unmeasured .md: measure it and the next ones
                     await self._attrs.measure_ahead(handle.entries, index)
-                    attr = await self._attrs.of(child)
+                    attr = self._attrs.listed(child)[0] or await self._attrs.of(child)
             except (OSError, FUSEError) as e:
                 log.debug("readdir: leaving out %s: %s", child.name, e)
                 continue  # removed since the snapshot (or unreadable): leave it out

@@ -89,7 +89,12 @@ def backing(entry: Entry) -> str:
 def version_told(st: os.stat_result) -> int:
     """The backing version (size, mtime) the kernel is given attributes of, as
     one int: kept per held inode (the kernel may hold 100,000)."""
-    return st.st_size << 64 | st.st_mtime_ns & ((1 << 64) - 1)
+    return told_of(st.st_size, st.st_mtime_ns)
+
+
+def told_of(size: int, mtime_ns: int) -> int:
+    """`version_told` of a file of that size and mtime."""
+    return size << 64 | mtime_ns & ((1 << 64) - 1)
 
 
 class Opens:
