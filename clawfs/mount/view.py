@@ -610,37 +610,59 @@ class Branches:
         self.found: dict[str, str] = {}
 
     def update(self, files: Mapping[str, SessionFile], lineage: Lineage) -> None:
-        """Bring `found` up to date with `files` and `lineage` (see the class)."""
+        """Bring `found` up to date with `files` and `lineage` (see the class).
+
+        The labels now are computed first (the only step that calls out);
+        then every changed name is taken out before any is put back, so a
+        branch's newest carrier that left (deleted, renamed) is never
+        compared with; the kept state is replaced last, so a failure leaves
+        the last one whole and the next update sees the same changes again.
+        """
+        changed = self._changed(files, lineage)
+        now = {name: self._label_now(name, files, lineage) for name in changed}
+        found = dict(self.found)  # the last one may be in use: never changed
+        recheck: set[str] = set()
+        for name in now:
+            old = self.labels.pop(name, None)
+            if old is not None:
+                self.carriers[old].discard(name)
+                if found.get(old) == name:
+                    recheck.add(old)
+        for name, label in now.items():
+            if label is None:
+                continue
+            self.labels[name] = label
+            self.carriers.setdefault(label, set()).add(name)
+            newest = found.get(label)
+            if label in recheck:
+                continue
+            if newest is None or files[name].sort_key < files[newest].sort_key:
+                found[label] = name
+        for label in recheck:
+            carriers = self.carriers.get(label)
+            if carriers:
+                found[label] = min(carriers, key=lambda name: files[name].sort_key)
+            else:
+                found.pop(label, None)
+                self.carriers.pop(label, None)
+        self._files, self._lineage, self.found = files, lineage, found
+
+    def _changed(self, files: Mapping[str, SessionFile], lineage: Lineage) -> set[str]:
+        """The names whose file is another object than last time, or that came
+        into or left the fork tree."""
         changed = {name for name, _ in files.items() ^ self._files.items()}
         if lineage is not self._lineage:
             steps = lineage_tree.moved(lineage, self._lineage)
             changed |= lineage.nodes.keys() ^ self._lineage.nodes.keys() if steps is None else steps
-        self._files, self._lineage = files, lineage
-        nodes = lineage.nodes
-        self.found = dict(self.found)  # the last one may be in use: never changed
-        recheck: set[str] = set()
-        for name in changed:
-            label = self.labels.pop(name, None)
-            if label is not None:
-                self.carriers[label].discard(name)
-                if self.found.get(label) == name:
-                    recheck.add(label)
-            sf = files.get(name)
-            label = None if sf is None or name not in nodes else self._label(sf)
-            if sf is None or label is None:
-                continue
-            self.labels[name] = label
-            self.carriers.setdefault(label, set()).add(name)
-            newest = self.found.get(label)
-            if label not in recheck and (newest is None or sf.sort_key < files[newest].sort_key):
-                self.found[label] = name
-        for label in recheck:
-            carriers = self.carriers.get(label)
-            if carriers:
-                self.found[label] = min(carriers, key=lambda name: files[name].sort_key)
-            else:
-                self.found.pop(label, None)
-                self.carriers.pop(label, None)
+        return changed
+
+    def _label_now(
+        self, name: str, files: Mapping[str, SessionFile], lineage: Lineage
+    ) -> str | None:
+        """The branch the session `name` carries now (None: none, not a
+        session of the fork tree, or gone)."""
+        sf = files.get(name)
+        return None if sf is None or name not in lineage.nodes else self._label(sf)
 
     def _label(self, sf: SessionFile) -> str | None:
         """The branch `sf` carries, made safe (None: none)."""

@@ -479,3 +479,55 @@ def test_branches_kept_up_to_date_match_branches_built_anew(
         assert kept == fresh, step
         checked += bool(kept)
     assert checked > 60
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_branches_kept_over_several_changes_at_once_match_branches_built_anew(
+    view_of: ViewOf, tmp_path: Path, seed: int
+) -> None:
+    """Several changes between two lookups of `branches/`, renames (`mv`, also
+    over another session) among them: a branch's newest carrier that left
+    is never compared with (it raised KeyError and left `branches/` stale
+    for good, whichever change came first in the set's order)."""
+    ws = os.path.realpath(tmp_path)
+    root = tmp_path / "root"
+    d = sg.fp_dir(root, ws)
+    rng = random.Random(seed)
+    view = view_of(root)
+    fp = d.name
+    names: dict[str, str] = {}  # file name -> session id
+    checked = 0
+    for step in range(50):
+        for n in range(rng.randint(1, 4)):
+            roll = rng.random()
+            if roll < 0.45 or len(names) < 2:
+                sid = f"s{step}-{n}"
+                parent = rng.choice(list(names.values())) if names and rng.random() < 0.8 else None
+                sg.write_session(d, sg.make_session(
+                    sid, workspace_root=ws, parent=parent, branch=rng.choice(["main", "fix", None]),
+                    updated_at_ms=T0 + rng.randrange(50)))
+                names[f"{sid}.jsonl"] = sid
+            elif roll < 0.6:
+                name = rng.choice(sorted(names))
+                (d / name).unlink()
+                del names[name]
+            elif roll < 0.8:  # mv a b, over another session half the time
+                a = rng.choice(sorted(names))
+                b = rng.choice(sorted(names)) if rng.random() < 0.5 else f"r{step}-{a}"
+                if a != b:
+                    os.rename(d / a, d / b)
+                    names[b] = names.pop(a)
+            else:  # rewritten: another branch, order or parent
+                name = rng.choice(sorted(names))
+                sid = names[name]
+                parent = rng.choice([None, *names.values()])
+                sg.write_session(d, sg.make_session(
+                    sid, workspace_root=ws, parent=None if parent == sid else parent,
+                    branch=rng.choice(["main", "fix", None]),
+                    updated_at_ms=T0 + rng.randrange(50)), name=name)
+        view.index.refresh_dir(str(d))
+        if view.index.has_workspace(fp):
+            kept = dict(view.branches(fp))
+            assert kept == View(view.index).branches(fp), step
+            checked += bool(kept)
+    assert checked > 10
