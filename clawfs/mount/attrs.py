@@ -17,8 +17,13 @@ while the index still holds that version of the file: a change to a file
 the watcher gives the index and the kernel's invalidation follows
 (kernelcache.py). What the key does not show, the access time, is as old
 as the kernel's own cache of attributes may keep it: a stat older than
-LONG_ATTR_TIMEOUT is taken again. With --allow-other every entry is
-stat'ed fresh as before: what it reports is decided per caller's rules.
+LONG_ATTR_TIMEOUT is taken again. So a listing is as fresh as the index:
+a change the watcher has not told yet (its lag, ~100 ms; on a polled root
+an append or chmod of an idle session, which changes no directory, until
+the poller or the safety sweep sees it: live/poller.py) shows in `ls -l`
+when it shows in a `stat`, whose attributes the kernel keeps as long.
+With --allow-other every entry is stat'ed fresh as before (and nothing is
+kept): what it reports is decided per caller's rules.
 """
 
 from __future__ import annotations
@@ -121,10 +126,12 @@ class KeptStats:
     has doubled since it was last thinned.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, keeping: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        self._keeping = keeping
         self._clock = clock
         self._by_file: dict[int, bytes] = {}
         self._thinned = 0
+        self._thinned_at = clock()
 
     def get(self, key: tuple[int, int, int, int, int]) -> Seen | None:
         """The stat kept of version `key` of a file (a `FileKey`, or its
@@ -139,7 +146,10 @@ class KeptStats:
 
     def keep(self, st: os.stat_result, md_size: int | None = None) -> None:
         """Keep `st`, just taken, with its Markdown's size if known (else
-        the one kept of the same version, if any)."""
+        the one kept of the same version, if any). Nothing is kept when
+        nothing is asked for it (`keeping` False: with --allow-other)."""
+        if not self._keeping:
+            return
         ident = st.st_dev << 64 | st.st_ino
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         md = -1 if md_size is None else md_size
@@ -148,9 +158,12 @@ class KeptStats:
             kept: Seen = _SEEN.unpack(old)
             if kept[:5] == key:
                 md = kept[9]
+        now = self._clock()
         self._by_file[ident] = _SEEN.pack(*key, st.st_mode, st.st_blksize, st.st_blocks,
-                                          st.st_atime_ns, md, self._clock())
-        if len(self._by_file) > max(2 * self._thinned, KEPT_MIN):
+                                          st.st_atime_ns, md, now)
+        if len(self._by_file) > KEPT_MIN and (
+            len(self._by_file) > 2 * self._thinned or now - self._thinned_at > LONG_ATTR_TIMEOUT
+        ):
             self._thin()
 
     def sized(self, seen: Seen, md_size: int) -> None:
@@ -158,7 +171,11 @@ class KeptStats:
         self._by_file[seen[0] << 64 | seen[1]] = _SEEN.pack(*seen[:9], md_size, seen[10])
 
     def _thin(self) -> None:
-        oldest = self._clock() - LONG_ATTR_TIMEOUT
+        """Drop the stats past their time: when the map has doubled since it
+        was last thinned, or a minute later (one `ls -l` of 100,000 files
+        keeps ~20 MB that is of no use a minute on)."""
+        self._thinned_at = self._clock()
+        oldest = self._thinned_at - LONG_ATTR_TIMEOUT
         self._by_file = {ident: packed for ident, packed in self._by_file.items()
                          if _SEEN.unpack(packed)[10] >= oldest}
         self._thinned = len(self._by_file)
@@ -196,7 +213,7 @@ class Attributes:
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._started_ns = time.time_ns()
-        self._kept = KeptStats()
+        self._kept = KeptStats(keeping=view.reported is None)  # else never read: `_found`
 
     def number(self, entry: Entry) -> tuple[int, os.stat_result | None]:
         """The inode for `entry`, with a fresh stat of its backing file.

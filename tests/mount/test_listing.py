@@ -199,3 +199,35 @@ def test_kept_stats_stay_bounded_by_what_was_stat_in_the_last_minute() -> None:
         now[0] += attrs.LONG_ATTR_TIMEOUT / 1000  # a thousand a minute
     assert len(kept._by_file) <= 2 * max(1000, attrs.KEPT_MIN) + 1
 
+
+
+def _stat(n: int) -> os.stat_result:
+    return os.stat_result((0o100644, n, 1, 1, 0, 0, 1, 0, 0, 0, 0.0, 0.0, 0.0,
+                           n, n, n, 4096, 8, 0))
+
+
+def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def test_kept_stats_of_one_big_listing_go_a_minute_later() -> None:
+    """One `ls -l` of 100,000 files must not keep its stats for good: the
+    next stat a minute later drops every stat past its time."""
+    now = [0.0]
+    kept = attrs.KeptStats(clock=lambda: now[0])
+    for n in range(3 * attrs.KEPT_MIN):  # one listing, at once
+        kept.keep(_stat(n))
+    assert kept.get(_key(_stat(1))) is not None
+    now[0] += attrs.LONG_ATTR_TIMEOUT + 1
+    kept.keep(_stat(10**6))
+    assert len(kept._by_file) == 1
+    assert kept.get(_key(_stat(1))) is None
+
+
+def test_nothing_is_kept_when_nothing_reads_it() -> None:
+    """With --allow-other a listing stats every entry afresh (per caller's
+    rules): keeping their stats would only cost memory."""
+    kept = attrs.KeptStats(keeping=False)
+    kept.keep(_stat(7))
+    assert kept.get(_key(_stat(7))) is None
+    assert kept._by_file == {}
