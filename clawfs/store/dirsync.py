@@ -6,7 +6,12 @@ holds costs one `stat`), place it, drop what is gone. A directory may hold
 50,000 sessions, so its files are probed and committed `SYNC_CHUNK` at a
 time: what a scan holds on top of the index stays small, and so does each
 hold of the lock. Chunks go in the order of the names' bytes, which is
-the order the cache's reader hands out a directory's rows in.
+the order the cache's reader hands out a directory's rows in. The one
+exception is a directory none of whose files is indexed yet (a mount's
+scan, or a directory that appears while mounted: `_from_cache`): the
+files the cache holds unchanged go in at once, by dictionary updates
+under one hold of the lock (0.1 s for 50,000), since chunking them was a
+third of a remount.
 """
 
 from __future__ import annotations
@@ -229,7 +234,11 @@ class DirSync:
 def _news(chunk: list[scanning.Found], known: dict[str, SessionFile]) -> bool:
     """Whether a chunk names a file the index does not hold: only then can the
     cache's rows help (a held file is compared with its record). The safety
-    sweep's rescan of 100,000 held files so decodes no row (0.55 s of 1.3)."""
+    sweep's rescan of 100,000 held files so decodes no row (0.55 s of 1.3).
+    The price: a row of a file this mount never held (another mount's),
+    gone since, is forgotten at the next mount's scan (`hits` names the
+    rows listed no more), not by this rescan; rows are identity-checked,
+    so it never changes an answer."""
     return any(item.file_name not in known for item in chunk)
 
 
