@@ -258,11 +258,13 @@ def _coarse_rank(rec: SessionFile) -> int:
     link = rec._link
     if link is not None and link[1] is not None:
         mtime_ns = link[1]
-    return -((updated << 64) + (mtime_ns // 1_000_000 if mtime_ns > 0 else 0))
+    return -((updated << 64) + order.mtime_ms(mtime_ns))
 
 
 _MTIME_UPDATED = struct.Struct("<24xq16xq")
-"""mtime_ns and updated_at_ms, where `versions.NUMBERS` packs them."""
+"""mtime_ns and updated_at_ms, where `versions.NUMBERS` packs them (not
+declared there: versions.py is part of the cache's code stamp, and this is
+only a way of reading it; tests/store/test_records.py ties the two)."""
 
 
 @dataclass(slots=True)

@@ -235,3 +235,13 @@ def test_a_listing_placed_in_bulk_is_in_claws_order() -> None:
         rec.sort_key for rec in recs)
     assert bulk.spaces[FP].rots == one_by_one.spaces[FP].rots == {(recs[0].directory, "a"): 1}
     assert bulk.members(FP) == one_by_one.members(FP)
+
+
+def test_the_bulk_sort_reads_mtime_and_updated_where_versions_packs_them() -> None:
+    """records._MTIME_UPDATED reads two fields of versions.NUMBERS by their
+    offsets: a change to the layout must change both."""
+    from clawfs.store import records, versions
+
+    numbers = versions.NUMBERS.pack(1, 2, 3, 44_000_000_123, 5, 6, 77, 8, -1, 0)
+    fields = versions.NUMBERS.unpack(numbers)
+    assert records._MTIME_UPDATED.unpack_from(numbers) == (fields[3], fields[6])
