@@ -322,15 +322,17 @@ class Attributes:
         )), backing_st
 
     def listed(
-        self, entry: Entry, last: Listed | None = None
+        self, entry: Entry, last: Listed | None = None, current: bool = False
     ) -> tuple[EntryAttributes | None, Listed | None]:
         """`now`'s attributes, for an entry of a listing: a session file's
         from a stat kept of the version the index holds now (module
         docstring), so an `ls -l` of a workspace stats each file at most once
         a minute; else `now`'s. With what it found of the file, for `last`
         of the next entry: a transcript is listed right before its `.md`, and
-        one look-up serves both. Raises OSError (ENOENT) for a file gone."""
-        found = last if _same_file(entry, last) else self._found(entry)
+        one look-up serves both. `current`: the workspace has not changed
+        since the listing was taken, so the entry's record is the index's
+        (no look-up). Raises OSError (ENOENT) for a file gone."""
+        found = last if _same_file(entry, last) else self._found(entry, current)
         if found is None:
             return self.now(entry)[0], self._found(entry)
         sf, seen = found
@@ -343,12 +345,15 @@ class Attributes:
         # Without --allow-other every entry is shared: `_for_lookup` keeps it as it is.
         return self._file(inode, seen, size, None), found
 
-    def _found(self, entry: Entry) -> Listed | None:
-        """A session file's record in the index now and the stat kept of
-        that version, if any (never with --allow-other: module docstring)."""
+    def _found(self, entry: Entry, current: bool = False) -> Listed | None:
+        """A session file's record in the index now (`current`: the entry's
+        own) and the stat kept of that version, if any (never with
+        --allow-other: module docstring)."""
         if entry.kind not in SESSION_KINDS or self._view.reported is not None:
             return None
-        sf = session_file(self._view.index, entry)
+        sf = entry.file if current and isinstance(entry.file, SessionFile) else session_file(
+            self._view.index, entry
+        )
         if sf is None:
             return None
         seen = self._kept.get(versions.KEY.unpack_from(sf.version.numbers))

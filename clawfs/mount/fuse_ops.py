@@ -340,16 +340,18 @@ class Operations(pyfuse3.Operations):
         handle = self._dirs[fh]
         if start_id == 0:
             parent = await self._resolve(handle.inode, handle.who)
+            handle.key, handle.stamp = parent.key, self.view.stamp(parent.key)
             handle.entries = await self._workers.view_call(
                 parent.key, True, functools.partial(self.view.entries, parent, handle.who),
                 handle.who,
             )
         first = max(start_id - FIRST_OFFSET, 0) if start_id else 0
         last = None  # a transcript is listed right before its .md: one look-up serves both
+        current = self.view.stamp(handle.key) == handle.stamp
         for index in range(first, len(handle.entries)):
             child = handle.entries[index]
             try:
-                attr, last = self._attrs.listed(child, last)
+                attr, last = self._attrs.listed(child, last, current)
                 if attr is None:  # an unmeasured .md: measure it and the next ones
                     await self._attrs.measure_ahead(handle.entries, index)
                     attr = self._attrs.listed(child)[0] or await self._attrs.of(child)

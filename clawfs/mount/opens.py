@@ -32,7 +32,7 @@ from clawfs.mount.inodes import InodeTable
 from clawfs.mount.mdfiles import Source
 from clawfs.mount.privacy import Viewer
 from clawfs.mount.reader import Backing
-from clawfs.mount.view import Entry, EntryKind, View, session_file
+from clawfs.mount.view import Entry, EntryKind, Key, View, session_file
 from clawfs.store import files
 
 
@@ -49,6 +49,11 @@ class DirHandle:
     inode: int
     who: Viewer | None = None
     entries: list[Entry] = field(default_factory=list)
+    key: Key = ()
+    stamp: object = None
+    """The view's stamp of the directory (`View.stamp`) read before the
+    listing was taken: while it is the stamp now, every entry still holds
+    the record the index holds (attrs.py `listed`: no look-up per entry)."""
 
 
 @dataclass

@@ -231,3 +231,38 @@ def test_nothing_is_kept_when_nothing_reads_it() -> None:
     kept.keep(_stat(7))
     assert kept.get(_key(_stat(7))) is None
     assert kept._by_file == {}
+
+
+def _index_lookups(store: Store, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    asked: Counter[str] = Counter()
+    real = StoreIndex.file
+
+    def counted(index: StoreIndex, fp: str, name: str) -> object:
+        asked[name] += 1
+        return real(index, fp, name)
+
+    monkeypatch.setattr(StoreIndex, "file", counted)
+    return asked
+
+
+@pytest.mark.parametrize("sessions", [20, 200])
+def test_a_listing_of_an_unchanged_workspace_looks_up_no_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sessions: int
+) -> None:
+    """While the workspace's stamp is the one its listing was taken at, each
+    entry holds the index's record: no look-up per entry. After a change,
+    each entry is looked up again, and the changed file shows as it is."""
+    store = Store(tmp_path, sessions, monkeypatch)
+    first = store.listing()
+    asked = _index_lookups(store, monkeypatch)
+    assert store.listing() == first
+    newest = max(transcripts(first)).removesuffix(".jsonl")
+    assert {name.split(".")[0] for name in asked} == {newest}  # the aliases' end only
+    name = transcripts(first)[0]
+    with open(store.dir / name, "ab") as f:
+        f.write(sg.render(sg.make_session("x", messages=1))[-1:])  # one byte more
+    store.index.refresh_path(str(store.dir / name))
+    asked.clear()
+    after = store.listing()
+    assert sum(asked.values()) >= sessions
+    assert after[name][2] == first[name][2] + 1
