@@ -221,10 +221,8 @@ def session_names(fd: int) -> set[str]:
     """The names of the entries of the open directory `fd` named like a
     session, whatever they are (a remount `stat`s each: dirsync.hits), as
     one listing (no `DirEntry` per file). Empty if it cannot be read."""
-    suffixes = _SESSION_SUFFIXES
-    try:  # is_session_name, inlined: one call less per file
-        return {name for name in os.listdir(fd)
-                if name.endswith(suffixes) and name not in suffixes}
+    try:
+        return {name for name in os.listdir(fd) if is_session_name(name)}
     except OSError:
         return set()
 

@@ -25,6 +25,14 @@ def test_decide_answers_as_the_two_rules_do(
     monkeypatch.chdir(tmp_path)
     expected = (frozenset(fingerprint.fingerprint_candidates(root)),
                 membership.preferred_fingerprint(root))
+    calls = _count_canonical(monkeypatch)
+    assert membership.decide(root) == expected
+    assert len(calls) == (0 if kind in ("windows", "unc") else 1)
+
+
+def _count_canonical(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths `fingerprint.canonical` is asked for from now on (a realpath
+    in a thread each)."""
     calls: list[str] = []
     canonical = fingerprint.canonical
 
@@ -33,8 +41,7 @@ def test_decide_answers_as_the_two_rules_do(
         return canonical(path)
 
     monkeypatch.setattr(fingerprint, "canonical", counted)
-    assert membership.decide(root) == expected
-    assert len(calls) == (0 if kind in ("windows", "unc") else 1)
+    return calls
 
 
 def test_a_root_recorded_as_its_directory_is_named_belongs_without_a_realpath(
@@ -53,14 +60,7 @@ def test_a_root_recorded_as_its_directory_is_named_belongs_without_a_realpath(
     (tmp_path / "link").symlink_to(real)
     store = make_root(str(tmp_path / "store"), RootKind.STORE, 0)
     commits = Commits([store], Unsaved(None), Problems(), lambda fps: None)
-    calls: list[str] = []
-    canonical = fingerprint.canonical
-
-    def counted(path: str) -> str | None:
-        calls.append(path)
-        return canonical(path)
-
-    monkeypatch.setattr(fingerprint, "canonical", counted)
+    calls = _count_canonical(monkeypatch)
     link, claimed = str(tmp_path / "link"), str(tmp_path / "claimed")
     as_named = commits.belonging(fingerprint.fingerprint(link), store, "/d")
     assert as_named(link, "a.jsonl") and as_named(link, "b.jsonl")
