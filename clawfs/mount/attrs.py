@@ -277,21 +277,44 @@ class Attributes:
     ) -> EntryAttributes:
         """`build` for a transcript or `.md` file at the version `seen`
         describes (an lstat, just taken or kept), remembered as told."""
-        _, _, file_size, mtime_ns, ctime_ns, mode, blksize, blocks, atime_ns, _, _ = seen
-        self._inodes.tell(inode, told_of(file_size, mtime_ns))
         attr = EntryAttributes()
-        attr.st_ino = inode
+        attr.attr_timeout = LONG_ATTR_TIMEOUT if shown is None else SHORT_ATTR_TIMEOUT
+        self._shared(attr, shown)
+        self._fill(attr, inode, seen, size, None if shown is None else shown.bits)
+        return attr
+
+    def for_listing(self) -> EntryAttributes:
+        """The attributes one readdir call fills for every session file it
+        lists from a kept stat (`listed`), with what those share set once:
+        pyfuse3's readdir_reply copies them, so one object serves the call,
+        and `ls -l` of 100,000 entries builds none per entry."""
+        attr = EntryAttributes()
+        attr.attr_timeout = LONG_ATTR_TIMEOUT
+        self._shared(attr, None)
+        return attr
+
+    def _shared(self, attr: EntryAttributes, shown: Mode | None) -> None:
+        """The fields a session file's attributes take from the mount (and
+        from `shown`, with --allow-other), not from its version."""
         attr.generation = 0  # numbers are never reused within a mount
         attr.entry_timeout = ENTRY_TIMEOUT
-        attr.attr_timeout = LONG_ATTR_TIMEOUT if shown is None else SHORT_ATTR_TIMEOUT
         attr.st_nlink = 1
-        # A Markdown file is exactly as readable as its transcript.
         if shown is None:
             attr.st_uid, attr.st_gid = self._uid, self._gid
-            attr.st_mode = stat.S_IFREG | (mode & 0o444)
         else:
             attr.st_uid, attr.st_gid = shown.uid, shown.gid
-            attr.st_mode = stat.S_IFREG | shown.bits
+
+    def _fill(
+        self, attr: EntryAttributes, inode: int, seen: Seen, size: int | None, bits: int | None
+    ) -> None:
+        """The fields of a session file's attributes that its version `seen`
+        gives (`size`: a `.md` file's; `bits`: the mode `shown` gives, else
+        the file's read bits), remembered as told."""
+        _, _, file_size, mtime_ns, ctime_ns, mode, blksize, blocks, atime_ns, _, _ = seen
+        self._inodes.tell(inode, told_of(file_size, mtime_ns))
+        attr.st_ino = inode
+        # A Markdown file is exactly as readable as its transcript.
+        attr.st_mode = stat.S_IFREG | (mode & 0o444 if bits is None else bits)
         if size is None:
             attr.st_size, attr.st_blocks = file_size, blocks
         else:
@@ -300,7 +323,6 @@ class Attributes:
         attr.st_atime_ns = atime_ns
         attr.st_mtime_ns = mtime_ns
         attr.st_ctime_ns = ctime_ns
-        return attr
 
     def now(self, entry: Entry) -> tuple[EntryAttributes | None, os.stat_result | None]:
         """`entry`'s attributes as a lookup answers them, from what is known
@@ -322,16 +344,19 @@ class Attributes:
         )), backing_st
 
     def listed(
-        self, entry: Entry, last: Listed | None = None, current: bool = False
+        self, entry: Entry, into: EntryAttributes, last: Listed | None = None,
+        current: bool = False,
     ) -> tuple[EntryAttributes | None, Listed | None]:
         """`now`'s attributes, for an entry of a listing: a session file's
         from a stat kept of the version the index holds now (module
         docstring), so an `ls -l` of a workspace stats each file at most once
         a minute; else `now`'s. With what it found of the file, for `last`
         of the next entry: a transcript is listed right before its `.md`, and
-        one look-up serves both. `current`: the workspace has not changed
-        since the listing was taken, so the entry's record is the index's
-        (no look-up). Raises OSError (ENOENT) for a file gone."""
+        one look-up serves both. `into`: `for_listing`'s attributes, filled
+        and returned for an entry answered from a kept stat (so they are the
+        caller's only until its next call). `current`: the workspace has not
+        changed since the listing was taken, so the entry's record is the
+        index's (no look-up). Raises OSError (ENOENT) for a file gone."""
         found = last if _same_file(entry, last) else self._found(entry, current)
         if found is None:
             return self.now(entry)[0], self._found(entry)
@@ -343,7 +368,8 @@ class Attributes:
                 return None, found
         inode = self._inodes.number((entry.kind, entry.key), (seen[0], seen[1]))
         # Without --allow-other every entry is shared: `_for_lookup` keeps it as it is.
-        return self._file(inode, seen, size, None), found
+        self._fill(into, inode, seen, size, None)
+        return into, found
 
     def _found(self, entry: Entry, current: bool = False) -> Listed | None:
         """A session file's record in the index now (`current`: the entry's

@@ -348,13 +348,14 @@ class Operations(pyfuse3.Operations):
         first = max(start_id - FIRST_OFFSET, 0) if start_id else 0
         last = None  # a transcript is listed right before its .md: one look-up serves both
         current = self.view.stamp(handle.key) == handle.stamp
+        scratch = self._attrs.for_listing()  # filled per entry, copied by readdir_reply
         for index in range(first, len(handle.entries)):
             child = handle.entries[index]
             try:
-                attr, last = self._attrs.listed(child, last, current)
+                attr, last = self._attrs.listed(child, scratch, last, current)
                 if attr is None:  # an unmeasured .md: measure it and the next ones
                     await self._attrs.measure_ahead(handle.entries, index)
-                    attr = self._attrs.listed(child)[0] or await self._attrs.of(child)
+                    attr = self._attrs.listed(child, scratch)[0] or await self._attrs.of(child)
             except (OSError, FUSEError) as e:
                 log.debug("readdir: leaving out %s: %s", child.name, e)
                 continue  # removed since the snapshot (or unreadable): leave it out
