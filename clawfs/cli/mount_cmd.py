@@ -24,7 +24,7 @@ import trio
 
 from clawfs.cli import logsetup, storecheck
 from clawfs.cli.progress import Progress, counted, terminal_of
-from clawfs.host import dirs, malloc
+from clawfs.host import dirs
 from clawfs.live import rediscovery as discovery
 from clawfs.live import saving
 from clawfs.live.livestore import LiveStore, force_polling_from_env
@@ -53,7 +53,6 @@ READY_MESSAGE = "ready: serving %s (pid %d)"
 
 
 def run_mount(args: argparse.Namespace) -> int:
-    malloc.limit_arenas()  # before any thread: the daemon's peak (host/malloc.py)
     mountpoint = Path(os.path.abspath(args.mountpoint))
     check_fuse()
     check_allow_other(args.allow_other)
