@@ -277,9 +277,7 @@ class Attributes:
     ) -> EntryAttributes:
         """`build` for a transcript or `.md` file at the version `seen`
         describes (an lstat, just taken or kept), remembered as told."""
-        attr = EntryAttributes()
-        attr.attr_timeout = LONG_ATTR_TIMEOUT if shown is None else SHORT_ATTR_TIMEOUT
-        self._shared(attr, shown)
+        attr = self._blank(shown)
         self._fill(attr, inode, seen, size, None if shown is None else shown.bits)
         return attr
 
@@ -288,21 +286,22 @@ class Attributes:
         lists from a kept stat (`listed`), with what those share set once:
         pyfuse3's readdir_reply copies them, so one object serves the call,
         and `ls -l` of 100,000 entries builds none per entry."""
-        attr = EntryAttributes()
-        attr.attr_timeout = LONG_ATTR_TIMEOUT
-        self._shared(attr, None)
-        return attr
+        return self._blank(None)
 
-    def _shared(self, attr: EntryAttributes, shown: Mode | None) -> None:
-        """The fields a session file's attributes take from the mount (and
-        from `shown`, with --allow-other), not from its version."""
+    def _blank(self, shown: Mode | None) -> EntryAttributes:
+        """A session file's attributes with only the fields set that come
+        from the mount (and from `shown`, with --allow-other), not from its
+        version (`_fill`)."""
+        attr = EntryAttributes()
         attr.generation = 0  # numbers are never reused within a mount
         attr.entry_timeout = ENTRY_TIMEOUT
+        attr.attr_timeout = LONG_ATTR_TIMEOUT if shown is None else SHORT_ATTR_TIMEOUT
         attr.st_nlink = 1
         if shown is None:
             attr.st_uid, attr.st_gid = self._uid, self._gid
         else:
             attr.st_uid, attr.st_gid = shown.uid, shown.gid
+        return attr
 
     def _fill(
         self, attr: EntryAttributes, inode: int, seen: Seen, size: int | None, bits: int | None
