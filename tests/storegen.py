@@ -8,13 +8,14 @@ a test asks for, since claw's order depends on them.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
 from clawfs.cli.samplestore import set_mtime as set_mtime
 from clawfs.cli.samplestore import write_file
 from clawfs.format import clawjson, fingerprint, snapshot
-from clawfs.format.clawjson import JsonValue
+from clawfs.format.clawjson import JsonObject, JsonValue
 from clawfs.format.session import Fork, Message, Session
 from clawfs.store import forkwriter
 
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 """The repository's top directory."""
 CORPUS = REPO.parent / "shared" / "corpus"
 """Real session files written by claw, read in place (never copied)."""
+MIB = 1 << 20
 
 
 class FrozenClock(forkwriter.IdClock):
@@ -119,3 +121,67 @@ def legacy_json(messages: int = 2) -> bytes:
     """A March-2026 whole-file JSON session (`{"messages":[...],"version":1}`, no newline)."""
     body: list[JsonValue] = [text_message(f"legacy {n}") for n in range(messages)]
     return clawjson.render({"messages": body, "version": 1}).encode("utf-8")
+
+
+def message_line(rnd: random.Random, n: int, text_size: int) -> str:
+    """A message record with keys claw drops and values its save rewrites."""
+    blocks: list[clawjson.JsonValue] = [
+        {"type": "text", "text": "w " * text_size + f"ANTHROPIC_API_KEY=[redacted] {n}", "x": 1},
+        {
+            "type": "tool_use", "id": f"t{n}", "name": "bash", "input": '{"cmd":"ls"}',
+            "signature": "s",
+        },
+        {
+            "type": "tool_result", "tool_use_id": f"t{n}", "tool_name": "bash",
+            "output": "line\n" * rnd.randint(1, 30), "is_error": n % 7 == 0,
+        },
+    ]
+    if n % 11 == 0:
+        blocks.append({"type": "thinking", "thinking": "hmm sk-ant-xyz", "signature": "sig"})
+    message: JsonObject = {"role": ("user", "assistant", "tool")[n % 3], "blocks": blocks}
+    if n % 2:
+        message["usage"] = {
+            "input_tokens": n, "output_tokens": 2, "cache_creation_input_tokens": 3,
+            "cache_read_input_tokens": 4, "extra": 5,
+        }
+    return clawjson.render({"type": "message", "message": message, "unknown": [1, 2]})
+
+
+def big_parent(directory: Path, size: int, *, largest: int = 0) -> Path:
+    """A JSONL session of about `size` bytes, records in no snapshot order.
+
+    Two metas (the last wins), compactions and prompt_history between and
+    after messages, blank and padded lines, CRLF, and no final newline.
+    `largest` > 0 adds one message record of about that many bytes.
+    """
+    rnd = random.Random(7)
+    lines = [
+        clawjson.render({"type": "session_meta", "version": 1, "session_id": "old",
+                         "updated_at_ms": 1}),
+        "",
+        clawjson.render({"type": "session_meta", "version": 1, "session_id": "session-5-0",
+                         "created_at_ms": 5, "updated_at_ms": 9, "workspace_root": "/w",
+                         "model": "m", "fork": {"parent_session_id": "root"}}),
+    ]
+    total = sum(len(line) for line in lines)
+    n = 0
+    while total < size:
+        n += 1
+        line = message_line(rnd, n, rnd.randint(2, 60))
+        if n % 40 == 0:
+            line = f"  {line}\t\r"
+        if n % 97 == 0:
+            line += "\n" + clawjson.render(
+                {"type": "prompt_history", "timestamp_ms": n, "text": f"p {n} Bearer sk-1"})
+        if n % 501 == 0:
+            line += "\n" + clawjson.render(
+                {"type": "compaction", "count": n, "removed_message_count": n, "summary": "s"})
+        if n == 123 and largest:
+            line += "\n" + message_line(rnd, n, largest // 2)
+        lines.append(line)
+        total += len(line) + 1
+    lines.append(clawjson.render({"type": "prompt_history", "timestamp_ms": -1, "text": "bad"}))
+    path = directory / "session-5-0.jsonl"
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_bytes("\n".join(lines).encode("utf-8"))
+    return path

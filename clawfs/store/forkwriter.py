@@ -27,15 +27,25 @@ the bytes on disk safely:
   a name that exists already is retried with the next id;
 * leaving nothing behind when anything fails;
 * in memory bounded by the largest record, not the session (a 10 MB parent
-  is ~40 MB of parsed messages): pass 1 checks the file as claw's load does,
-  keeping all but the messages; pass 2 re-reads the same bytes and renders
-  one message at a time, which gives the bytes a full load would.
+  is ~40 MB of parsed messages), and parsing it once: the one pass checks
+  the file as claw's load does, keeping all but the messages, and renders
+  each message as it is checked into a spool (an unnamed file beside the
+  fork), since claw's order puts the messages after records the last
+  lines may still change; the fork is then its other records and the
+  spool's bytes, which gives the bytes a full load would. Before the fork
+  is named, the parent's bytes are read again (not parsed) and must be the
+  ones checked: a file rewritten in place meanwhile fails the fork.
+
+The fork's load is known without reading it back: `Written` hands the index
+claw's list entry of it (`summary.summary_of` of the session written) with
+the version it was written as (store/files.py `FileKey`), which the index
+takes only while the file is still that version (probe.py `written`).
 
 Errors are `OSError`s whose errno names the failure: the parent gone or
 unreadable (including a file claw cannot load) is ENOENT; one too big to
 check (store/budget.py) EFBIG; an unwritable directory EACCES/EROFS; a
 full disk ENOSPC. A parent rewritten in place
-between the two passes is ENOENT too (claw itself only appends or renames).
+while it is forked is ENOENT too (claw itself only appends or renames).
 """
 
 from __future__ import annotations
@@ -54,11 +64,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
-from clawfs.format import clawjson, jsonl, session, snapshot
-from clawfs.format.clawjson import render
+from clawfs.format import jsonl, session, snapshot, summary
+from clawfs.format.clawjson import JsonObject, render
+from clawfs.format.summary import Summary
 from clawfs.store import files, scan
 from clawfs.store.budget import Budget
+from clawfs.store.files import FileKey
 from clawfs.store.roots import Root
 
 MAX_ATTEMPTS = 1000
@@ -104,25 +117,29 @@ CLOCK = IdClock()
 
 READ_CHUNK = 1 << 18
 """Bytes read at a time; small next to a session, large next to a syscall."""
+SPOOL_CHUNK = 1 << 20
+"""Bytes of the spool copied into the fork at a time."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Parent:
-    """What pass 1 learnt about the parent: enough to write its fork.
+    """What reading the parent learnt: enough to write its fork.
 
     `session` is the parent as claw loads it, except that a JSONL file's
-    messages are count-only placeholders; `length` and `digest` say which
-    bytes were checked, so pass 2 renders the messages from exactly those.
+    messages are count-only placeholders, rendered into the spool instead
+    (`spooled` bytes); `length` and `digest` say which bytes were checked,
+    so the fork can tell they are still the file's before it is named.
     """
 
     session: session.Session
     stat: os.stat_result
     length: int
     digest: bytes
+    spooled: int
 
     @property
     def streamed(self) -> bool:
-        """True when the messages must be re-read (pass 2) from the file.
+        """True when the messages are the spool's, not the session's.
 
         A count-only reader stands each JSONL message in with an empty
         placeholder; a loaded message always has a role and blocks. A legacy
@@ -132,6 +149,17 @@ class _Parent:
         return bool(messages) and not messages[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A fork on disk: its path, and claw's list entry of it (`summary`, what
+    a load of the file gives) for the version `key` it was written as. `key`
+    is None when the file changed as it was named (then nothing is known)."""
+
+    path: str
+    key: FileKey | None
+    summary: Summary
+
+
 def write_fork(
     parent_path: str,
     directory: str,
@@ -139,43 +167,56 @@ def write_fork(
     *,
     file_name: str | None = None,
     clock: IdClock = CLOCK,
-) -> str:
-    """Fork the session in `parent_path` into `directory`; return the new file's path.
+) -> Written:
+    """Fork the session in `parent_path` into `directory`; the new file.
 
-    Memory is bounded by the largest record, not the session: pass 1 checks
-    the whole file as claw's load does but keeps only meta, compaction and
-    prompt_history; pass 2 re-reads the same bytes from the same fd and
-    renders one message at a time (claw's order puts all messages last).
+    Memory is bounded by the largest record, not the session: the parent is
+    read once, checked as claw's load does with only meta, compaction and
+    prompt_history kept, and each message rendered into the spool as it is
+    checked (claw's order puts all messages last).
     """
     with _open_parent(parent_path) as opened:
-        parent = _check_parent(opened, parent_path, file_name or os.path.basename(parent_path))
         into = _open_directory(directory)
         try:
-            name = _publish(opened.fd, parent_path, parent, into, branch_name, clock)
+            spool = _open_spool(into)
+            try:
+                name = file_name or os.path.basename(parent_path)
+                parent = _check_parent(opened, parent_path, name, spool)
+                final, fork, key = _publish(opened.fd, parent_path, parent, spool, into,
+                                            branch_name, clock)
+            finally:
+                os.close(spool)
         finally:
             os.close(into)
-    return os.path.join(directory, name)
+    return Written(os.path.join(directory, final), key, summary.summary_of(fork))
 
 
 def _publish(
-    fd: int, path: str, parent: _Parent, into: int, branch: str | None, clock: IdClock
-) -> str:
-    """Write the fork into the directory open as `into`; its file name."""
+    fd: int, path: str, parent: _Parent, spool: int, into: int, branch: str | None,
+    clock: IdClock,
+) -> tuple[str, session.Session, FileKey | None]:
+    """Write the fork into the directory open as `into`: its file name, the
+    session it holds, and the version it was named as (`_Linked.key`)."""
     unnamed = True
     for _attempt in range(MAX_ATTEMPTS):
         now = clock.now_ms()
         new_id = session.new_session_id(now, clock.counter())
         final = new_id + ".jsonl"
         fork = parent.session.forked(new_id, now, branch)
+        linked = None
         if unnamed:
             try:
-                if _publish_unnamed(_fork_lines(fd, path, parent, fork), into, final, parent.stat):
-                    return final
-                continue  # the name is taken: the next id
+                linked = _publish_unnamed(
+                    _fork_bytes(fd, path, parent, fork, spool), into, final, parent.stat)
+                if linked is None:
+                    continue  # the name is taken: the next id
             except _NoUnnamedFile:
                 unnamed = False  # not here (the filesystem, or no way to link it)
-        if _publish_named(_fork_lines(fd, path, parent, fork), into, final, parent.stat):
-            return final
+        if linked is None:
+            linked = _publish_named(
+                _fork_bytes(fd, path, parent, fork, spool), into, final, parent.stat)
+        if linked is not None:
+            return final, fork, linked.key
     raise FileExistsError(errno.EEXIST, "no free session id for the fork", path)
 
 
@@ -197,84 +238,89 @@ def _open_parent(path: str) -> files.BackingFile:
         raise _gone(f"session to fork is gone or unreadable: {e.strerror}", path) from None
 
 
-def _check_parent(opened: files.BackingFile, path: str, file_name: str) -> _Parent:
-    """Pass 1: the parent loaded as claw loads it, messages counted, not kept."""
-    reader = session.JsonlReader(keep_messages=False)
-    digest = hashlib.blake2b()
-    length = 0
+def _check_parent(
+    opened: files.BackingFile, path: str, file_name: str, spool: int
+) -> _Parent:
+    """The parent loaded as claw loads it, messages counted, not kept: each
+    is rendered into `spool` as claw's save writes it, as it is checked
+    (the reader's `taken`: nothing is parsed twice)."""
     fd, st = opened.fd, opened.stat
-    cost = Budget(st.st_size)
-    try:
-        while cost.reason is None and (chunk := os.pread(fd, READ_CHUNK, length)):
-            if cost.take(chunk) is not None:
-                break
-            length += len(chunk)
-            digest.update(chunk)
-            reader.feed(chunk)
-    except OSError as e:
-        raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
-    if cost.reason is not None:  # store/budget.py: claw's answer cannot be afforded
-        raise OSError(errno.EFBIG, f"session to fork is too big to check: {cost.reason}", path)
-    try:
-        parent = reader.finish(file_name, st.st_mtime_ns // 1_000_000)
-    except session.LoadError as e:
-        raise _gone(f"session to fork does not load: {e}", path) from None
-    return _Parent(parent, st, length, digest.digest())
+    with open(spool, "wb", buffering=1 << 20, closefd=False) as out:
+
+        def render_message(
+            _line: jsonl.Line, _obj: JsonObject, record: session.Record | None
+        ) -> None:
+            if isinstance(record, dict):  # a message (the other records are not dicts)
+                out.write(render(snapshot.message_record(record)).encode("utf-8"))
+                out.write(b"\n")
+
+        reader = session.JsonlReader(keep_messages=False, taken=render_message)
+        digest = hashlib.blake2b()
+        length = 0
+        cost = Budget(st.st_size)
+        try:
+            while cost.reason is None and (chunk := os.pread(fd, READ_CHUNK, length)):
+                if cost.take(chunk) is not None:
+                    break
+                length += len(chunk)
+                digest.update(chunk)
+                reader.feed(chunk)
+        except OSError as e:
+            raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
+        if cost.reason is not None:  # store/budget.py: claw's answer cannot be afforded
+            raise OSError(errno.EFBIG, f"session to fork is too big to check: {cost.reason}",
+                          path)
+        outcome = reader.outcome(file_name, st.st_mtime_ns // 1_000_000, render_message)
+        if outcome.error is not None:
+            raise _gone(f"session to fork does not load: {outcome.error}", path)
+        assert outcome.session is not None
+        out.flush()
+        spooled = out.tell()
+    return _Parent(outcome.session, st, length, digest.digest(), spooled)
 
 
-def _fork_lines(fd: int, path: str, parent: _Parent, fork: session.Session) -> Iterator[str]:
-    """claw's snapshot lines of `fork`, its messages read again from `fd` if need be."""
+def _fork_bytes(
+    fd: int, path: str, parent: _Parent, fork: session.Session, spool: int
+) -> Iterator[bytes]:
+    """claw's snapshot of `fork`, its messages the spool's if need be, and
+    then only if the parent's bytes are still the ones checked."""
     if not parent.streamed:
-        yield from snapshot.snapshot_lines(fork)
+        yield from _encoded(snapshot.snapshot_lines(fork))
         return
-    yield from snapshot.snapshot_lines(replace(fork, messages=[]))
-    count = 0
-    for message in _reread_messages(fd, path, parent):
-        count += 1
-        yield render(snapshot.message_record(message))
-    if count != len(parent.session.messages):
-        raise _changed(path)
-
-
-def _reread_messages(fd: int, path: str, parent: _Parent) -> Iterator[session.Message]:
-    """Pass 2: each message of the bytes pass 1 checked, normalized, in file order.
-
-    Lines are split by the splitter `JsonlReader` uses (jsonl.py). Bytes
-    that differ from pass 1 (the file rewritten in place) fail the fork: an
-    append lies past `parent.length` and is not read.
-    """
-    digest = hashlib.blake2b()
-    splitter = jsonl.Splitter()
+    yield from _encoded(snapshot.snapshot_lines(replace(fork, messages=[])))
     offset = 0
-    try:
-        while offset < parent.length:
-            try:
-                chunk = os.pread(fd, min(READ_CHUNK, parent.length - offset), offset)
-            except OSError as e:
-                raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
-            if not chunk:
-                raise _changed(path)
-            offset += len(chunk)
-            digest.update(chunk)
-            yield from _messages_in(splitter.feed(chunk), path)
-        yield from _messages_in(splitter.pending(), path)
-    except jsonl.NotUtf8:
-        raise _changed(path) from None
+    while offset < parent.spooled:
+        chunk = os.pread(spool, min(SPOOL_CHUNK, parent.spooled - offset), offset)
+        if not chunk:
+            raise OSError(errno.EIO, "the fork's spool came back short", path)
+        offset += len(chunk)
+        yield chunk
+    _check_unchanged(fd, path, parent)
+
+
+def _encoded(lines: Iterable[str]) -> Iterator[bytes]:
+    for line in lines:
+        yield line.encode("utf-8") + b"\n"
+
+
+def _check_unchanged(fd: int, path: str, parent: _Parent) -> None:
+    """The parent's first `parent.length` bytes read again (not parsed): the
+    ones checked, or the fork fails. An append lies past them and is not
+    read; a rewrite in place since they were read (which could have torn
+    that read) is ENOENT."""
+    digest = hashlib.blake2b()
+    offset = 0
+    while offset < parent.length:
+        try:
+            chunk = os.pread(fd, min(READ_CHUNK, parent.length - offset), offset)
+        except OSError as e:
+            raise _gone(f"session to fork is unreadable: {e.strerror}", path) from None
+        if not chunk:
+            raise _changed(path)
+        offset += len(chunk)
+        digest.update(chunk)
     if digest.digest() != parent.digest:
         raise _changed(path)
-
-
-def _messages_in(lines: list[jsonl.Line], path: str) -> Iterator[session.Message]:
-    """The normalized message of each line that holds one, in order."""
-    for line in lines:
-        try:
-            value = clawjson.parse(line.text)
-            if not isinstance(value, dict) or value.get("type") != "message":
-                continue
-            message = session.normalize_message(value["message"])
-        except (clawjson.ClawJsonError, session.LoadError, KeyError):
-            raise _changed(path) from None
-        yield message
 
 
 def _changed(path: str) -> FileNotFoundError:
@@ -289,45 +335,84 @@ class _NoUnnamedFile(Exception):
     """An unnamed temp file cannot be made or linked in here: use a named one."""
 
 
-def _publish_unnamed(lines: Iterable[str], into: int, final: str, st: os.stat_result) -> bool:
-    """Write `lines` as claw saves them into an unnamed file in the directory
-    `into`, then name it `final` there; False if `final` exists. Written line
-    by line, so the text is never held whole. `_NoUnnamedFile` when the
-    filesystem has no O_TMPFILE (nothing written) or the file cannot be
+class _Linked(NamedTuple):
+    """A fork's file as written (before it had its name) and once named."""
+
+    written: os.stat_result
+    named: os.stat_result
+
+    @property
+    def key(self) -> FileKey | None:
+        """The version named, if it is the one written: naming it moves only
+        its ctime, so a size or mtime that moved is another writer's (None)."""
+        w, n = self.written, self.named
+        if (w.st_size, w.st_mtime_ns) != (n.st_size, n.st_mtime_ns):
+            return None
+        return files.file_key(n)
+
+
+def _publish_unnamed(
+    chunks: Iterable[bytes], into: int, final: str, st: os.stat_result
+) -> _Linked | None:
+    """Write `chunks` (claw's bytes) into an unnamed file in the directory
+    `into`, then name it `final` there; None if `final` exists. Written a
+    piece at a time, so the text is never held whole. `_NoUnnamedFile` when
+    the filesystem has no O_TMPFILE (nothing written) or the file cannot be
     linked in (then it is freed)."""
     fd = _open_unnamed(into)
     try:
-        _write(fd, lines, st)
-        return _link_unnamed(fd, into, final)
+        written = _write(fd, chunks, st)
+        return _Linked(written, os.fstat(fd)) if _link_unnamed(fd, into, final) else None
     finally:
         os.close(fd)
 
 
-def _publish_named(lines: Iterable[str], into: int, final: str, st: os.stat_result) -> bool:
+def _publish_named(
+    chunks: Iterable[bytes], into: int, final: str, st: os.stat_result
+) -> _Linked | None:
     """`_publish_unnamed` through a named temp file of clawfs's own."""
     fd, temp = _create_named_temp(into)
+    unlinked = False
     try:
-        _write(fd, lines, st)
-        return _link_noreplace(into, temp, final)
+        written = _write(fd, chunks, st)
+        linked = _link_noreplace(into, temp, final)
+        _unlink_quietly(into, temp)  # before the fstat: it moves the file's ctime
+        unlinked = True
+        return _Linked(written, os.fstat(fd)) if linked else None
     finally:
         try:
-            _unlink_quietly(into, temp)
+            if not unlinked:
+                _unlink_quietly(into, temp)
         finally:
             os.close(fd)  # after the unlink: the lock keeps a clean-up away until then
 
 
-def _write(fd: int, lines: Iterable[str], st: os.stat_result) -> None:
+def _write(fd: int, chunks: Iterable[bytes], st: os.stat_result) -> os.stat_result:
+    """Write `chunks` to `fd` with the parent's ownership; the file's stat then."""
     with open(fd, "wb", buffering=1 << 20, closefd=False) as out:
         _give_ownership(fd, st)
-        for line in lines:
-            out.write(line.encode("utf-8"))
-            out.write(b"\n")
+        for chunk in chunks:
+            out.write(chunk)
+    return os.fstat(fd)
+
+
+def _open_spool(into: int) -> int:
+    """The spool of a fork's rendered messages: a file in the directory `into`
+    (the fork's filesystem) that has no name, or only for a moment where
+    there is no O_TMPFILE. Read and written; freed when closed."""
+    try:
+        return _open_unnamed(into)
+    except _NoUnnamedFile:
+        fd, temp = _create_named_temp(into)
+        _unlink_quietly(into, temp)
+        return fd
 
 
 def _open_unnamed(into: int) -> int:
-    """An unnamed file in the directory `into`, for writing (mode 0600 until the parent's)."""
+    """An unnamed file in the directory `into`, read and written (mode 0600
+    until the parent's)."""
     try:
-        return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=into)
+        return os.open(".", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600, dir_fd=into)
     except OSError as e:
         if e.errno in NO_TMPFILE:
             raise _NoUnnamedFile from None
@@ -371,10 +456,11 @@ def _linkat_empty_path(fd: int, into: int, final: str) -> None:
 
 def _create_named_temp(into: int) -> tuple[int, str]:
     """A new temp file of clawfs's own name (`TEMP_NAME`) in the directory
-    `into`, locked (flock) while it is written, so `remove_leftovers` in
-    another mount never takes it for a crash's. A name the clean-up took
-    between our create and our lock is given up for a new one."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    `into`, for reading and writing, locked (flock) while it is written, so
+    `remove_leftovers` in another mount never takes it for a crash's. A name
+    the clean-up took between our create and our lock is given up for a new
+    one."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     for _attempt in range(MAX_ATTEMPTS):
         temp = f".clawfs-fork-{secrets.token_hex(8)}.tmp"
         try:

@@ -373,12 +373,14 @@ class StoreIndex:
             # Its real path if it stays inside the root (a link there may);
             # one out of the root the writer refuses.
             directory = scanning.find_fp_dir(current.root, current.fp) or directory
-        new_path = forkwriter.write_fork(
+        written = forkwriter.write_fork(
             current.path, directory, branch, file_name=current.file_name
         )
-        _, entry_path = self._refresh.file(new_path)
+        # Indexed from what the writer knows of it: nothing reads the new file
+        # back (`latest` would load it in full to place it).
+        _, entry_path = self._refresh.file(written.path, written=written)
         with self._lock:
             made = None if entry_path is None else self._records.get(entry_path)
         if made is None:
-            raise FileNotFoundError(2, "the fork was written but is not in a store", new_path)
+            raise FileNotFoundError(2, "the fork was written but is not in a store", written.path)
         return made

@@ -6,7 +6,8 @@ read, format/head.py); a file without a meta line at the top (legacy JSON,
 empty, corrupt) is loaded at once, since its order and its workspace
 depend on it. A file whose version did not change is taken from what the
 index knows of it, or from the index cache (store/cache.py) when a past
-mount read that version, not read again: one `stat`.
+mount read that version, not read again: one `stat`. So is a file whose
+load its writer handed over (`written`: a fork).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import NamedTuple
 
 from clawfs.format import head as heads
 from clawfs.format import session, summary
+from clawfs.format.summary import Summary
 from clawfs.host import paths
 from clawfs.store import files, membership, versions
 from clawfs.store import scan as scanning
+from clawfs.store.files import FileKey
 from clawfs.store.loads import LoadCache
 from clawfs.store.records import SessionFile
 from clawfs.store.scan import Found
@@ -82,6 +85,23 @@ def read(found: Found, old: SessionFile | None, loads: LoadCache, report: Report
     if loaded is None:
         return None
     return Probe(found, Version.of(loaded.key, None, loaded.summary, stem))
+
+
+def written(found: Found, key: FileKey, summary: Summary) -> Probe | None:
+    """A file this process just wrote and knows the load of (a fork: `summary`
+    for the version `key`, store/forkwriter.py `Written`), taken from that
+    while it is still that version: one lstat, no open, nothing parsed. None
+    when it is not (changed, replaced, a link now): then it is read.
+    """
+    if found.real is not None:
+        return None
+    try:
+        st = files.lstat_regular(found.path)
+    except OSError:
+        return None
+    if files.file_key(st) != key:
+        return None
+    return Probe(found, Version.of(key, None, summary, session.file_stem(found.file_name)))
 
 
 def _directory(found: Found) -> Probe | None:

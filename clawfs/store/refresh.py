@@ -16,6 +16,7 @@ from clawfs.store import probe
 from clawfs.store import scan as scanning
 from clawfs.store.commits import Commits
 from clawfs.store.dirsync import DirSync
+from clawfs.store.forkwriter import Written
 from clawfs.store.records import SessionFile
 from clawfs.store.roots import Root
 
@@ -27,7 +28,9 @@ class Refresh:
         self._commits = commits
         self._sync = sync
 
-    def file(self, path: str, links: bool = True) -> tuple[set[str], str | None]:
+    def file(
+        self, path: str, links: bool = True, written: Written | None = None
+    ) -> tuple[set[str], str | None]:
         """Re-read one file (or directory) that changed; the fingerprints
         changed, and the entry path the file is indexed under (if a file).
 
@@ -36,6 +39,9 @@ class Refresh:
         path; files are indexed under their fingerprint directory's real path.
         `links`: re-read the other entries reaching the same file too (a
         link beside its target, records.py), of which no event tells.
+        `written`: what the fork writer knows of the file at `path`, taken
+        instead of reading it while the file is still the version written
+        (probe.written).
         """
         commits = self._commits
         parent, name = os.path.split(os.path.abspath(path))
@@ -64,7 +70,12 @@ class Refresh:
         entry_path = os.path.join(directory, name)
         with commits.lock:
             old = commits.records.get(entry_path)
-        read = None if found is None else probe.read(found, old, commits.loads, commits.report)
+        read = None
+        if found is not None:
+            if written is not None and written.key is not None and written.path == path:
+                read = probe.written(found, written.key, written.summary)
+            if read is None:
+                read = probe.read(found, old, commits.loads, commits.report)
         if read is not None:
             commits.learn_root(read.workspace_root)
 

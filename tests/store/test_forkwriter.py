@@ -49,7 +49,7 @@ def test_fork_is_claws_bytes(source: Path, tmp_path: Path) -> None:
     """Same records as the parent after a meta line claw's way (parent's root kept)."""
     parent = _copy_to_store(source, tmp_path)
     before = parent.read_bytes()
-    new = Path(forkwriter.write_fork(str(parent), str(parent.parent), "  review \n"))
+    new = Path(forkwriter.write_fork(str(parent), str(parent.parent), "  review \n").path)
     assert new.parent == parent.parent
     assert parent.read_bytes() == before
     data = new.read_bytes()
@@ -79,7 +79,7 @@ def test_redaction_quirk_grows_one_bracket(tmp_path: Path) -> None:
     parent = sg.write_session(d, sg.make_session("session-1-0", messages=[sg.text_message(text)]))
     # claw's first save of the secret:
     assert b"ANTHROPIC_API_KEY=[redacted] and Bearer sk-[redacted]\"" in parent.read_bytes()
-    new = Path(forkwriter.write_fork(str(parent), str(d), None))
+    new = Path(forkwriter.write_fork(str(parent), str(d), None).path)
     forked = new.read_bytes()
     assert b"ANTHROPIC_API_KEY=[redacted]] and Bearer sk-[redacted]]" in forked
     meta = clawjson.parse(forked.split(b"\n")[0].decode())
@@ -92,7 +92,7 @@ def test_fork_keeps_mode_and_owner(tmp_path: Path) -> None:
     parent = sg.write_session(d, sg.make_session("session-1-0"))
     os.chmod(parent, 0o640)
     os.chown(parent, 65534, 65534)
-    new = Path(forkwriter.write_fork(str(parent), str(d), None))
+    new = Path(forkwriter.write_fork(str(parent), str(d), None).path)
     st = new.stat()
     assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o640, 65534, 65534)
 
@@ -111,7 +111,7 @@ def test_sixteen_threads_and_sixteen_processes(tmp_path: Path) -> None:
         "from clawfs.store import forkwriter\n"
         "while not os.path.exists(sys.argv[4]): time.sleep(0.001)\n"
         "clock = FrozenClock(1800000000000)\n"
-        "print(forkwriter.write_fork(sys.argv[2], sys.argv[3], 'p', clock=clock))\n"
+        "print(forkwriter.write_fork(sys.argv[2], sys.argv[3], 'p', clock=clock).path)\n"
     )
     tests_dir = str(sg.REPO / "tests")
     procs = [
@@ -130,7 +130,7 @@ def test_sixteen_threads_and_sixteen_processes(tmp_path: Path) -> None:
         try:
             barrier.wait()
             clock = FrozenClock(1_800_000_000_000)
-            results.append(forkwriter.write_fork(str(parent), str(d), "t", clock=clock))
+            results.append(forkwriter.write_fork(str(parent), str(d), "t", clock=clock).path)
         except BaseException as e:  # noqa: BLE001 - asserted below
             errors.append(e)
 

@@ -55,9 +55,10 @@ def _watch_while_written(monkeypatch: pytest.MonkeyPatch, d: Path) -> list[list[
     seen: list[list[str]] = []
     write = forkwriter._write
 
-    def watching(fd: int, lines: Iterable[str], st: os.stat_result) -> None:
-        write(fd, lines, st)
+    def watching(fd: int, chunks: Iterable[bytes], st: os.stat_result) -> os.stat_result:
+        written = write(fd, chunks, st)
         seen.append(sorted(os.listdir(d)))
+        return written
 
     monkeypatch.setattr(forkwriter, "_write", watching)
     return seen
@@ -70,7 +71,7 @@ def test_the_fork_has_no_name_until_it_is_complete(
     parent = sg.write_session(d, sg.make_session("session-1-0", messages=2))
     clock, squatter = _squatted(d)
     seen = _watch_while_written(monkeypatch, d)
-    new = Path(forkwriter.write_fork(str(parent), str(d), "b", clock=clock))
+    new = Path(forkwriter.write_fork(str(parent), str(d), "b", clock=clock).path)
     assert squatter.read_bytes() == b"keep me\n"  # its id was taken: the next one is used
     _check_fork(new, d, parent, squatter)
     assert seen == [sorted([parent.name, squatter.name])] * 2  # no temp name, ever
@@ -84,7 +85,7 @@ def test_without_tmpfile_a_named_temp_of_clawfs_own(
     clock, squatter = _squatted(d)
     monkeypatch.setattr(forkwriter, "_open_unnamed", _no_tmpfile)
     seen = _watch_while_written(monkeypatch, d)
-    new = Path(forkwriter.write_fork(str(parent), str(d), "b", clock=clock))
+    new = Path(forkwriter.write_fork(str(parent), str(d), "b", clock=clock).path)
     assert squatter.read_bytes() == b"keep me\n"
     _check_fork(new, d, parent, squatter)
     assert len(seen) == 2
@@ -112,7 +113,7 @@ def test_the_real_open_tells_a_filesystem_without_tmpfile(
     parent = sg.write_session(d, sg.make_session("session-1-0", messages=2))
     for code in (errno.EOPNOTSUPP, errno.EISDIR):
         monkeypatch.setattr(os, "open", failing(code))
-        new = Path(forkwriter.write_fork(str(parent), str(d), "b"))
+        new = Path(forkwriter.write_fork(str(parent), str(d), "b").path)
         monkeypatch.setattr(os, "open", real_open)
         _check_fork(new, d, parent)
         new.unlink()
@@ -135,7 +136,7 @@ def test_an_unnamed_file_that_cannot_be_linked_is_written_again_named(
         raise forkwriter._NoUnnamedFile
 
     monkeypatch.setattr(forkwriter, "_link_unnamed", no_link)
-    new = Path(forkwriter.write_fork(str(parent), str(d), "b"))
+    new = Path(forkwriter.write_fork(str(parent), str(d), "b").path)
     _check_fork(new, d, parent)
 
 
@@ -164,7 +165,7 @@ def test_rename_noreplace_fallback_never_replaces(
     clock, squatter = _squatted(d)
     monkeypatch.setattr(forkwriter, "_open_unnamed", _no_tmpfile)
     monkeypatch.setattr(os, "link", _no_hard_links)
-    new = Path(forkwriter.write_fork(str(parent), str(d), "b", clock=clock))
+    new = Path(forkwriter.write_fork(str(parent), str(d), "b", clock=clock).path)
     assert squatter.read_bytes() == b"keep me\n"
     assert new != squatter
     _check_fork(new, d, parent, squatter)  # no temp
@@ -271,7 +272,7 @@ def test_a_writer_gives_up_a_name_the_clean_up_took(
         return real_lock(fd)
 
     monkeypatch.setattr(forkwriter, "_lock", contended)
-    new = Path(forkwriter.write_fork(str(parent), str(d), "b"))
+    new = Path(forkwriter.write_fork(str(parent), str(d), "b").path)
     assert len(taken) == 1
     _check_fork(new, d, parent)
 
