@@ -4,7 +4,8 @@ go; claw's are none of its business). ESTALE under claw's save:
 test_trust_estale.py.
 
 Bounded by counts, not durations: the kill comes once the daemon has
-written part of the fork, seen in its `wchar`.
+written part of the fork, seen in its `wchar` (past the spool the fork's
+messages are rendered into first, as big as the parent: forkwriter.py).
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ def big_store(base: Path) -> Path:
 
 def kill_midway_through_a_fork(store: Path, tmp: Path) -> list[str]:
     """Mount `store`, start a fork of its big session, kill -9 the daemon once
-    a MiB of the fork is written; the store directory's names after that."""
+    a MiB of the fork itself is written (after the spool, which holds no
+    more than the parent's bytes); the store directory's names after that."""
     directory = store / FP
+    spool_at_most = (directory / "big.jsonl").stat().st_size
     outcome: list[BaseException | None] = []
     with mounted([store], tmp=tmp) as m:
         assert m.proc is not None
@@ -84,7 +87,7 @@ def kill_midway_through_a_fork(store: Path, tmp: Path) -> list[str]:
         writer = threading.Thread(target=fork)
         writer.start()
         deadline = time.monotonic() + 60
-        while wchar(pid) - start < 1 << 20 and not outcome:  # a MiB of the fork is written
+        while wchar(pid) - start < spool_at_most + (1 << 20) and not outcome:
             assert time.monotonic() < deadline, "the fork wrote nothing"
             time.sleep(0.005)
         os.kill(pid, signal.SIGKILL)
