@@ -129,6 +129,8 @@ class Commits:
     def file_of(self, read: probe.Probe) -> SessionFile:
         """The record of a probed file: which workspace it joins, whether it belongs."""
         found = read.found
+        old = self.records.listed(found.directory, found.file_name)
+        read = _keeping_load(old, read)
         recorded = read.workspace_root
         fp = found.fp_dir
         if fp is None:
@@ -136,7 +138,6 @@ class Commits:
             fp = self.membership.legacy_workspace(recorded, found.root, known)
         belongs = self.membership.belongs(fp, recorded, found.path, found.root)
         version = read.version
-        old = self.records.listed(found.directory, found.file_name)
         if old is not None and not version.earlier_loaded and _loaded_earlier(old, version):
             version = version.loaded_once()
         return SessionFile(found, version, fp, belongs)
@@ -209,6 +210,17 @@ class Commits:
             if latest_rule.judge(now) is not before:
                 changed = {now.fp}
         return changed
+
+
+def _keeping_load(old: SessionFile | None, read: probe.Probe) -> probe.Probe:
+    """`read`, or the load `old` holds of the same version when `read` is only
+    its head: a probe begun before that load (or a fork's handoff) was
+    committed may commit after it, and the load says more of the same bytes
+    (`latest` would otherwise load the file again)."""
+    if (old is None or not old.loaded or read.version.loaded or old.path != read.found.path
+            or not read.version.same_as(old.key)):
+        return read
+    return read._replace(version=old.version)
 
 
 def _loaded_earlier(old: SessionFile, new: Version) -> bool:

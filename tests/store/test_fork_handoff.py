@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from clawfs.format import clawjson, jsonl, summary
-from clawfs.store import files, forkwriter
+from clawfs.store import files, forkwriter, probe
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import RootKind, make_root
 
@@ -208,3 +208,22 @@ def test_the_parent_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     forkwriter.write_fork(str(parent), str(parent.parent), None)
     lines = [line.text for line in jsonl.lines(parent.read_bytes())]
     assert sorted(parsed) == sorted(lines)
+
+
+def test_a_head_read_that_raced_a_load_keeps_the_load(tmp_path: Path, opens: list[str]) -> None:
+    """The watcher's probe of a new fork may read its head before the fork's
+    handoff (or any load) is committed, and commit after it: a head of the
+    version already loaded must not undo that load (`latest` would then
+    load the fork in full again)."""
+    index, fp, _ = _indexed(tmp_path)
+    made = index.fork(index.latest(fp) or pytest.fail(), "b")
+    assert made.loaded
+    commits = index._commits
+    late = probe.read(made.found, None, commits.loads, commits.report)  # as if begun before
+    assert late is not None and not late.version.loaded
+    commits.update(lambda: commits.place(late))
+    now = index.file(fp, made.name) or pytest.fail()
+    assert now.loaded and now.key == made.key
+    opens.clear()
+    assert (index.latest(fp) or pytest.fail()).path == made.path
+    assert opens == []
