@@ -170,11 +170,13 @@ class Commits:
             return now.summary if now is not None and now.key == sf.key else None
 
     def load(self, path: str, file_name: str) -> Loaded | None:
-        """A load of the file at real path `path` (loads.py), not committed."""
+        """A load of the file at real path `path` (loads.py), not committed;
+        kept there only for a file more entries than one reach (links)."""
         with self.lock:
             rec = self.records.backed_by(path)
             before = None if rec is None or not rec.loaded_before else rec.key
-        return self.loads.load(path, file_name, before)
+            others = len(self.records.backing(path)) != 1
+        return self.loads.load(path, file_name, before, for_others=others)
 
     def take(self, loaded: Loaded, rec: SessionFile) -> set[str]:
         """Commit a load of the entry `rec` (its root says how its recorded root reads)."""
@@ -203,7 +205,9 @@ class Commits:
             return set()
         before = latest_rule.judge(rec)
         self.unsaved.learned(rec.path)
-        version = Version.of(loaded.key, None, loaded.summary, rec.stem)
+        # What is known of this version's Markdown stays: it is the version's.
+        kept = rec.rendered if rec.key == loaded.key else None
+        version = Version.of(loaded.key, None, loaded.summary, rec.stem, rendered=kept)
         changed = self.place(probe.Probe(rec.found, version))
         now = self.records.get(rec.entry_path)
         if not changed and now is not None and before is not Verdict.CHECK:

@@ -109,12 +109,17 @@ class LoadCache:
         self._done_bytes = 0
 
     def load(
-        self, path: str, file_name: str, loaded_before: FileKey | None = None
+        self, path: str, file_name: str, loaded_before: FileKey | None = None,
+        *, for_others: bool = True,
     ) -> Loaded | None:
         """Fully load the current version of a file (extending a kept reader if it grew).
 
         `loaded_before` is a version of it loaded earlier, if any: a file
         loaded again is likely to keep growing, so its reader is kept.
+        `for_others`: other entries may reach the file, so its load is kept for
+        them (`DONE_KEPT`); False when its one entry keeps what it says (the
+        index's record does), so that a sweep of 100,000 files does not
+        leave its last `DONE_KEPT` loads here for nobody (~1 KB each).
         None when it cannot be opened or read, or is no longer a regular file.
         """
         try:
@@ -152,7 +157,7 @@ class LoadCache:
             if cost.reason is not None:
                 return self._done_as(
                     self._unaffordable(path, file_name, key, cost.reason, first), file_name,
-                    session.FROM_BYTES)
+                    session.FROM_BYTES, for_others)
             growing = start > 0 or (loaded_before is not None and loaded_before.same_file(key))
             check = self._check_bytes(fd, key, fed) if growing else None
         except OSError as e:
@@ -170,14 +175,19 @@ class LoadCache:
         if check is not None:
             self._keep(path, _Kept(key, reader, fed, check, cost))
         head = heads.parse_head(first) if start == 0 else None
-        return self._done_as(Loaded(path, key, result, head), file_name, outcome.naming)
+        return self._done_as(Loaded(path, key, result, head), file_name, outcome.naming, for_others)
 
-    def _done_as(self, loaded: Loaded, file_name: str, naming: session.Naming) -> Loaded:
-        """Keep `loaded` (loaded as `file_name`) for the other entries reaching its file."""
+    def _done_as(
+        self, loaded: Loaded, file_name: str, naming: session.Naming, for_others: bool
+    ) -> Loaded:
+        """Keep `loaded` (loaded as `file_name`) for the other entries reaching
+        its file, if any may (`for_others`); an older load of it goes either way."""
         done = _Done(loaded.key, file_name, loaded.summary, naming, loaded.summary.error)
         with self._lock:
             before = self._done.pop(loaded.path, None)
             self._done_bytes -= 0 if before is None else before.weight
+            if not for_others:
+                return loaded
             self._done[loaded.path] = done
             self._done_bytes += done.weight
             while len(self._done) > DONE_KEPT or self._done_bytes > DONE_BYTES:

@@ -519,9 +519,9 @@ def test_what_the_view_derives_is_computed_off_the_request_thread(
     """(what was computed, whether in a worker thread)"""
     real_load, real_build = LoadCache.load, lineage.build
 
-    def load(self: LoadCache, path: str, file_name: str, *args: Any) -> Any:
+    def load(self: LoadCache, path: str, file_name: str, *args: Any, **kwargs: Any) -> Any:
         work.append((f"load {file_name}", threading.get_ident() != request_thread))
-        return real_load(self, path, file_name, *args)
+        return real_load(self, path, file_name, *args, **kwargs)
 
     def build(members: Any) -> Any:
         work.append(("fork tree", threading.get_ident() != request_thread))

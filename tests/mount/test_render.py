@@ -182,7 +182,7 @@ def test_path_xattr_needs_no_parse(
     assert render.xattr(index, entry, "user.claw.message_count") == b"1"
     loaded = index.cached_load(sf)
     assert loaded is not None
-    monkeypatch.setattr(index._loads, "load", lambda *_: pytest.fail("loaded again"))
+    monkeypatch.setattr(index._loads, "load", lambda *_, **__: pytest.fail("loaded again"))
     cached = render.cached_xattrs(index, entry)
     assert cached is not None and cached == render.xattrs(index, entry)
     assert render.xattr(index, entry, "user.claw.nope") is None

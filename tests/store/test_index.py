@@ -823,3 +823,21 @@ def test_the_sweep_measures_every_markdown_version_once(
     rendered.clear()
     index.sweep()
     assert rendered == ["session-2-0.jsonl"]
+
+
+def test_a_load_keeps_the_markdown_measured_before_it(store: tuple[Path, str, Path]) -> None:
+    """A version's Markdown measured before its load (a `stat` of the `.md`
+    before the sweep got there) stays known once the load is committed: the
+    load is of the same version, and nothing renders it again."""
+    root, ws, d = store
+    sg.write_session(d, sg.make_session("session-1-0", updated_at_ms=T0, workspace_root=ws,
+                                        messages=3))
+    index = _index(root)
+    (sf,) = [sf for w in index.workspaces() for sf in w.ordered]
+    assert not sf.loaded
+    measured = index.markdown.measure(sf.path)
+    assert measured is not None
+    index.sweep()
+    now = index.file(sf.fp, sf.name)
+    assert now is not None and now.loaded and now.key == sf.key
+    assert now.rendered == measured[1]

@@ -237,3 +237,26 @@ def test_the_loads_kept_for_other_entries_are_bounded_by_their_text(
     assert fed[0] == 0  # the newest: shared
     assert cache.load(made[0], "alias.jsonl") is not None
     assert fed[0] > 0  # the oldest was let go
+
+
+def test_a_load_is_kept_for_other_entries_only_where_there_are_some(
+    tmp_path: Path, fed: list[int]
+) -> None:
+    """A file one entry reaches keeps its load with that entry's record: a
+    sweep leaves none in the load cache (at 100,000 files its last 4,096
+    loads held ~4 MB there for nobody). A load not kept is read again if
+    another entry asks, and gives what a kept one gives."""
+    cache = loads.LoadCache(threading.RLock(), lambda path, problem: None)
+    sg.write_session(tmp_path, sg.make_session("s1", workspace_root="/ws"))
+    path = str(tmp_path / "s1.jsonl")
+    alone = cache.load(path, "s1.jsonl", for_others=False)
+    fed[0] = 0
+    again = cache.load(path, "alias.jsonl")
+    assert fed[0] > 0  # nothing was kept: read again
+    assert alone is not None and again is not None
+    fed[0] = 0
+    shared = cache.load(path, "alias.jsonl")
+    assert fed[0] == 0  # kept for others: not read again
+    assert shared is not None and shared.summary == again.summary
+    fresh = cache.load(path, "s1.jsonl", for_others=False)
+    assert fresh is not None and fresh.summary == alone.summary
