@@ -10,7 +10,7 @@ session file (heads, loads and reads all go through it).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,20 +24,6 @@ import storegen as sg
 from storegen import MIB, big_parent
 
 T0 = 1_760_000_000_000
-
-
-@pytest.fixture
-def opens(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The paths of every session file opened, in order."""
-    seen: list[str] = []
-    real = files.open_backing
-
-    def counting(path: str) -> files.BackingFile:
-        seen.append(path)
-        return real(path)
-
-    monkeypatch.setattr(files, "open_backing", counting)
-    yield seen
 
 
 def _indexed(tmp_path: Path, messages: int = 3) -> tuple[StoreIndex, str, Path]:

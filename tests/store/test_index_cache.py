@@ -16,14 +16,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clawfs.format.head import Head
-from clawfs.store import files
 from clawfs.store.cache import FILE_NAME, IndexCache, Reader, open_cache
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import RootKind, make_root
@@ -32,20 +30,6 @@ from clawfs.store.versions import Version
 import storegen as sg
 
 T0 = 1_760_000_000_000
-
-
-@pytest.fixture
-def opens(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The paths of every session file opened, in order."""
-    seen: list[str] = []
-    real = files.open_backing
-
-    def counting(path: str) -> files.BackingFile:
-        seen.append(path)
-        return real(path)
-
-    monkeypatch.setattr(files, "open_backing", counting)
-    yield seen
 
 
 CLAIMED = Path("/nonexistent/claimed")
