@@ -44,7 +44,7 @@ from clawfs.store import forkwriter
 from clawfs.store.access import Access
 from clawfs.store.cache import IndexCache, open_cache
 from clawfs.store.index import StoreIndex
-from clawfs.store.roots import Root, roots_from_args
+from clawfs.store.roots import roots_from_args
 
 log = logging.getLogger("clawfs")
 
@@ -76,11 +76,19 @@ def run_mount(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else open_cache(dirs.cache_dir())
     # On a terminal (a daemon's, which hears nothing else), how far indexing got.
     progress = Progress(found.roots, None if args.foreground else terminal_of(sys.stderr))
-    index = _index(found.roots, cache, progress)
-    storecheck.warn_if_empty(found.roots, len(index.workspaces()), found.settings is not None)
+    index = StoreIndex(found.roots, cache)
     # Other users may enter: the view answers each with what it could read natively.
     view = View(index, Access() if args.allow_other else None)
     ops = Operations(view, read_only=args.read_only)
+    # The watcher follows the store from before the scan: what changes after
+    # it is queued by the kernel until the daemon runs (no rescan to catch up).
+    live = LiveStore(
+        index, ops.refresh_kernel, force_polling=force_polling_from_env(),
+        poll_interval_s=args.poll_interval,
+    )
+    live.arm()
+    _index(index, cache, progress)
+    storecheck.warn_if_empty(found.roots, len(index.workspaces()), found.settings is not None)
     options = mount_options(args.allow_other, args.read_only, args.kernel_flags)
     try:
         pyfuse3.init(ops, str(mountpoint), options)
@@ -101,11 +109,7 @@ def run_mount(args: argparse.Namespace) -> int:
         ready.ready()
         notify_systemd(f"READY=1\nSTATUS=serving {mountpoint}")
 
-    # Live from here on: the watcher follows the store, discovered roots join it.
-    live = LiveStore(
-        index, ops.refresh_kernel, force_polling=force_polling_from_env(),
-        poll_interval_s=args.poll_interval,
-    )
+    # Live from here on: discovered roots join the watched ones.
     walk = found.start(live.add_root)
 
     async def startup() -> None:
@@ -143,19 +147,19 @@ def _log_to(log_file: Path, debug: bool) -> None:
         ) from None
 
 
-def _index(roots: list[Root], cache: IndexCache | None, progress: Progress) -> StoreIndex:
+def _index(index: StoreIndex, cache: IndexCache | None, progress: Progress) -> None:
     """Index the known roots before mounting: the mount answers with them.
 
     The cache is only read here (the daemon has not forked yet); what the
     index learns is written once it serves (live/saving.py).
     """
+    roots = index.roots
     log.info("indexing %s: %s", counted(len(roots), "store root"),
              ", ".join(r.path for r in roots))
     if cache is None:
         log.info("no index cache: every session file is read")
     else:
         log.info("index cache: %s", cache.path)
-    index = StoreIndex(roots, cache)
     with progress.ticking(), _collecting_later():
         index.scan(progress.update)
     index.take_changes()  # the kernel holds nothing yet: nothing to check
@@ -165,7 +169,6 @@ def _index(roots: list[Root], cache: IndexCache | None, progress: Progress) -> S
         counted(tally.listed, "session file"), counted(len(index.fingerprints()), "workspace"),
         progress.seconds, f"{tally.cached:,}", f"{tally.read:,}",
     )
-    return index
 
 
 def _close_cache(index: StoreIndex, cache: IndexCache | None) -> None:

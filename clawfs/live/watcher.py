@@ -418,6 +418,8 @@ class Watcher:
         self._poller = Poller(hot_s)
         self._poll_limiter = trio.CapacityLimiter(1)
         self._tree: InotifyTree | None = None
+        self._armed: tuple[list[str], dict[str, str | None], InotifyTree | None] | None = None
+        """What `arm` set up (its roots, why each is polled, the tree), for `run`."""
         self._watched: list[str] = []
         """Roots given to inotify."""
         self._scope: trio.CancelScope | None = None
@@ -445,6 +447,35 @@ class Watcher:
         """The roots that are polled."""
         return self._poller.roots()
 
+    def arm(self) -> None:
+        """Put the inotify watches in place now, before trio runs (blocking:
+        statfs of each root), for `run` to take over.
+
+        From here on the kernel queues every change to the roots so watched,
+        and `run` reports what was queued, so a consumer that scans the store
+        after `arm` misses nothing written between its scan and `run`, and
+        needs no rescan to catch up (`armed_for_all`). A mount arms its
+        watcher before its scan: the daemon forks in between, and inherits
+        the inotify descriptor with what the kernel queued on it (an
+        overflow becomes a "rescan", as ever). Polled roots take their first
+        listing in `run`, as they do without `arm`.
+        """
+        if self._armed is not None or self._closed:
+            return
+        roots = list(self._roots)
+        reasons = self._reasons(roots)
+        tree = self._open_tree([root for root in roots if reasons[root] is None])
+        self._armed = (roots, reasons, tree)
+
+    @property
+    def armed_for_all(self) -> bool:
+        """Once `run` started: every root is watched by inotify since `arm`
+        (none polled, inotify not given up), so nothing that changed since
+        then can go unreported."""
+        armed = self._armed
+        return (armed is not None and armed[2] is not None and self._tree is armed[2]
+                and not self.polled())
+
     def close(self) -> None:
         """Stop `run` (it returns normally) and release the inotify fd."""
         self._closed = True
@@ -454,12 +485,18 @@ class Watcher:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.CancelScope() as self._scope:
             if self._closed:
+                if self._armed is not None and self._armed[2] is not None:
+                    self._armed[2].close()
                 task_status.started()
                 return
-            roots = list(self._roots)
-            reasons = await trio.to_thread.run_sync(self._reasons, roots)
+            if self._armed is not None:
+                roots, reasons, tree = self._armed
+            else:
+                roots = list(self._roots)
+                reasons = await trio.to_thread.run_sync(self._reasons, roots)
+                # also without local roots: some may be added
+                tree = self._open_tree([root for root in roots if reasons[root] is None])
             local = [root for root in roots if reasons[root] is None]
-            tree = self._open_tree(local)  # also without local roots: some may be added
             for root in roots:
                 if tree is None or reasons[root] is not None:
                     self._poll(root, reasons[root], announce=False)

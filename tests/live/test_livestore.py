@@ -99,6 +99,63 @@ def test_a_change_before_the_watcher_started_is_caught(tmp_path: Path) -> None:
     run_live(live, body)
 
 
+def test_armed_before_the_scan_a_change_before_running_is_caught_without_a_rescan(
+    tmp_path: Path,
+) -> None:
+    """A mount arms the watcher, scans, forks, and only then runs it: a file
+    written, another appended to, between the scan and `run` are seen from
+    what the kernel queued meanwhile, with no rescan of the whole store."""
+    root = tmp_path / "store"
+    directory, fp = workspace(tmp_path, "p", root)
+    grown = save(directory, "session-grown")
+    index = StoreIndex([make_root(str(root), RootKind.STORE, 0)])
+    applied: list[str] = []
+    apply = index.apply
+
+    def counting(changes: Iterable[PathChange]) -> set[str]:
+        batch = list(changes)
+        applied.extend(c.kind for c in batch)
+        return apply(batch)
+
+    index.apply = counting  # type: ignore[method-assign]
+    live = LiveStore(index, Recorder())
+    live.arm()
+    index.scan()
+    before = index.file(fp, "session-grown.jsonl")
+    assert before is not None
+    save(directory, "session-late")  # after the scan, before the watcher runs
+    with grown.open("a", encoding="utf-8") as f:
+        f.write(grown.read_text(encoding="utf-8").splitlines()[-1] + "\n")
+
+    async def body() -> None:
+        assert live.watcher.armed_for_all
+        await until(lambda: index.file(fp, "session-late.jsonl") is not None)
+        await until(lambda: index.file(fp, "session-grown.jsonl") != before)
+
+    run_live(live, body)
+    now = index.file(fp, "session-grown.jsonl")
+    assert now is not None and now.key.size > before.key.size
+    assert "rescan" not in applied
+
+
+def test_armed_but_polled_the_first_rescan_still_catches_up(tmp_path: Path) -> None:
+    """A polled root takes its first listing once the watcher runs, after
+    the scan: the rescan is what catches a change made in between."""
+    root = tmp_path / "store"
+    directory, fp = workspace(tmp_path, "p", root)
+    index = StoreIndex([make_root(str(root), RootKind.STORE, 0)])
+    live = LiveStore(index, Recorder(), force_polling=True, poll_interval_s=0.05)
+    live.arm()
+    index.scan()
+    save(directory, "session-late")
+
+    async def body() -> None:
+        assert not live.watcher.armed_for_all
+        await until(lambda: index.file(fp, "session-late.jsonl") is not None)
+
+    run_live(live, body)
+
+
 def test_add_root_from_another_thread_returns_once_indexed(tmp_path: Path) -> None:
     first, second = tmp_path / "one", tmp_path / "two"
     save(workspace(tmp_path, "p", first)[0], "session-a")
