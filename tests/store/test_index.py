@@ -841,3 +841,57 @@ def test_a_load_keeps_the_markdown_measured_before_it(store: tuple[Path, str, Pa
     now = index.file(sf.fp, sf.name)
     assert now is not None and now.loaded and now.key == sf.key
     assert now.rendered == measured[1]
+
+
+def _shown(index: StoreIndex, fp: str) -> list[tuple[str, str, tuple[int, ...], str]]:
+    """What a workspace shows, in claw's order: entry name, backing path,
+    version, session id."""
+    space = index.workspace(fp)
+    assert space is not None
+    return [(rec.name, rec.path, tuple(rec.key), rec.session_id) for rec in space.ordered]
+
+
+def test_a_rescan_of_a_held_directory_sees_every_kind_of_change(
+    store: tuple[Path, str, Path],
+) -> None:
+    """A rescan takes an unchanged held file from its record for one stat
+    (dirsync._held); every change the index keys on is still seen, as a
+    first scan of the store as it is now sees it: an append, a rename over
+    (a new inode), the same size with a new mtime, the same mtime with a
+    new inode, a file replaced by a link to a sibling, a directory named
+    like a session, a file gone and a file new."""
+    root, workspace, directory = store
+    paths = {}
+    for n, sid in enumerate(["appended", "renamed", "touched", "swapped", "linked", "dir", "gone",
+                             "kept"]):
+        paths[sid] = sg.write_session(directory, sg.make_session(sid, workspace_root=workspace,
+                                                                 updated_at_ms=T0 + n),
+                                      mtime_ms=T0 + n)
+    index = _index(root)
+    fp = directory.name
+    sg.append_message(paths["appended"], sg.text_message("one more"))
+    sg.write_session(directory, sg.make_session("renamed", workspace_root=workspace,
+                                                updated_at_ms=T0 + 100),
+                     name="renamed.tmp", mtime_ms=T0 + 100)
+    os.rename(directory / "renamed.tmp", paths["renamed"])
+    os.utime(paths["touched"], ns=(0, (T0 + 200) * 1_000_000))
+    same = paths["swapped"].stat()
+    data = paths["swapped"].read_bytes()
+    paths["swapped"].unlink()
+    paths["swapped"].write_bytes(data)
+    os.utime(paths["swapped"], ns=(same.st_atime_ns, same.st_mtime_ns))
+    paths["linked"].unlink()
+    paths["linked"].symlink_to("kept.jsonl")
+    paths["dir"].unlink()
+    paths["dir"].mkdir()
+    paths["gone"].unlink()
+    sg.write_session(directory, sg.make_session("new", workspace_root=workspace,
+                                                updated_at_ms=T0 + 300), mtime_ms=T0 + 300)
+    before = {name: key for name, _, key, _ in _shown(index, fp)}
+    index.scan()
+    assert _shown(index, fp) == _shown(_index(root), fp)
+    now = {name: key for name, _, key, _ in _shown(index, fp)}
+    assert now["kept.jsonl"] == before["kept.jsonl"]
+    changed = ["appended", "renamed", "touched", "swapped", "linked", "dir"]
+    assert all(now[f"{sid}.jsonl"] != before[f"{sid}.jsonl"] for sid in changed)
+    assert "gone.jsonl" not in now and "new.jsonl" in now
