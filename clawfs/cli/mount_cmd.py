@@ -24,7 +24,7 @@ import trio
 
 from clawfs.cli import logsetup, storecheck
 from clawfs.cli.progress import Progress, counted, terminal_of
-from clawfs.host import dirs
+from clawfs.host import allocator, dirs
 from clawfs.live import rediscovery as discovery
 from clawfs.live import saving
 from clawfs.live.livestore import LiveStore, force_polling_from_env
@@ -67,6 +67,9 @@ def run_mount(args: argparse.Namespace) -> int:
         _log_to(log_file, args.debug)
 
     storecheck.warn_about_stores(args.stores)
+    if allocator.tune():  # before indexing: the command's own peak counts too
+        log.debug("glibc malloc: blocks of %d KiB or more mapped for themselves",
+                  allocator.MMAP_THRESHOLD >> 10)
     if not args.foreground and os.environ.get(NOTIFY_SOCKET):
         log.warning("started by systemd (NOTIFY_SOCKET is set) but detaching: "
                     "use -f in the unit (Type=notify)")
