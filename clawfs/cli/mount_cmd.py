@@ -26,7 +26,7 @@ from clawfs.cli import logsetup, storecheck
 from clawfs.cli.progress import Progress, counted, terminal_of
 from clawfs.host import allocator, dirs
 from clawfs.live import rediscovery as discovery
-from clawfs.live import saving
+from clawfs.live import saving, trimming
 from clawfs.live.livestore import LiveStore, force_polling_from_env
 from clawfs.mount.daemon import NOTIFY_SOCKET, ReadyPipe, detach, notify_systemd
 from clawfs.mount.fuse_ops import Operations
@@ -126,7 +126,8 @@ def run_mount(args: argparse.Namespace) -> int:
 
     try:
         serve(ops.initialized, on_ready, startup=startup,
-              background=[live.run, clean_up, functools.partial(saving.keep_saved, index)])
+              background=[live.run, clean_up, functools.partial(saving.keep_saved, index),
+                          trimming.keep_trimmed])
     except BaseException as e:
         log.exception("the mount stopped")
         ready.fail(f"the mount stopped: {e}")

@@ -34,7 +34,6 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import trio
 
-from clawfs.host import allocator
 from clawfs.live.changes import RESCAN, Batcher, Change
 from clawfs.live.watcher import POLL_SECONDS, Watcher
 from clawfs.store.index import StoreIndex
@@ -210,8 +209,6 @@ class LiveStore:
                 if fixed:
                     log.info("background sweep: %d session(s) re-placed by their load", fixed)
                     await self._tell(self.index.take_changes())
-                # What the sweep's thread freed is given back (host/allocator.py).
-                await trio.to_thread.run_sync(allocator.trim)
                 await trio.sleep(self._sweep_interval_s)
         except Exception:
             log.exception("the background load sweep failed; heads stay as they are")
