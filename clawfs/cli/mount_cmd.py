@@ -24,9 +24,9 @@ import trio
 
 from clawfs.cli import logsetup, storecheck
 from clawfs.cli.progress import Progress, counted, terminal_of
-from clawfs.host import dirs
+from clawfs.host import allocator, dirs
 from clawfs.live import rediscovery as discovery
-from clawfs.live import saving
+from clawfs.live import saving, trimming
 from clawfs.live.livestore import LiveStore, force_polling_from_env
 from clawfs.mount.daemon import NOTIFY_SOCKET, ReadyPipe, detach, notify_systemd
 from clawfs.mount.fuse_ops import Operations
@@ -67,6 +67,9 @@ def run_mount(args: argparse.Namespace) -> int:
         _log_to(log_file, args.debug)
 
     storecheck.warn_about_stores(args.stores)
+    if allocator.tune():  # before indexing: the command's own peak counts too
+        log.debug("glibc malloc: blocks of %d KiB or more mapped for themselves",
+                  allocator.MMAP_THRESHOLD >> 10)
     if not args.foreground and os.environ.get(NOTIFY_SOCKET):
         log.warning("started by systemd (NOTIFY_SOCKET is set) but detaching: "
                     "use -f in the unit (Type=notify)")
@@ -127,7 +130,8 @@ def run_mount(args: argparse.Namespace) -> int:
 
     try:
         serve(ops.initialized, on_ready, startup=startup,
-              background=[live.run, clean_up, functools.partial(saving.keep_saved, index)])
+              background=[live.run, clean_up, functools.partial(saving.keep_saved, index),
+                          trimming.keep_trimmed])
     except BaseException as e:
         log.exception("the mount stopped")
         ready.fail(f"the mount stopped: {e}")

@@ -41,13 +41,15 @@ def sweep(
     watches its CPU (the bench waits for the daemon to go idle).
     """
     with commits.lock:
-        records = list(commits.records.files())
-    todo = [rec for rec in records if not rec.loaded or not _measured(rec)]
+        todo = [rec for rec in commits.records.files() if not rec.loaded or not _measured(rec)]
+    # Taken from the end, so each record is let go of once swept: its
+    # commit replaced it in the index, and a list holding every record swept
+    # would keep two of each until the end (the first-ever sweep's peak).
+    todo.reverse()
     rest = threading.Event() if stop is None else stop
     fixed = 0
-    for rec in todo:
-        if rest.is_set():
-            break
+    while todo and not rest.is_set():
+        rec = todo.pop()
         started = time.monotonic()
         if commits.cached_load(rec) is None and commits.load_and_commit(rec):
             fixed += 1

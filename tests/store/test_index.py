@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import shutil
 import threading
@@ -392,6 +393,36 @@ def test_sweep_can_run_while_the_view_reads(store: tuple[Path, str, Path]) -> No
     assert not errors
     assert _latest_name(index, d.name) == "session-199-0.jsonl"
     assert index.sweep() == 0  # everything is loaded now
+
+
+def _records_alive() -> int:
+    gc.collect()
+    return sum(isinstance(o, SessionFile) for o in gc.get_objects())
+
+
+def test_sweep_lets_go_of_each_record_it_replaced(
+    store: tuple[Path, str, Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each file swept gets a new record (its load): the old one must not
+    live on until the sweep ends, or the first-ever sweep holds two of
+    every record at its end (issue 16: the daemon's peak)."""
+    root, ws, d = store
+    for n in range(40):
+        sg.write_session(d, sg.make_session(f"session-{n}-0", updated_at_ms=T0 + n,
+                                            workspace_root=ws))
+    index = _index(root)
+    before = _records_alive()
+    most: list[int] = []
+    measure = index.markdown.measure
+
+    def counting(path: str) -> object:
+        most.append(_records_alive() - before)
+        return measure(path)
+
+    monkeypatch.setattr(index.markdown, "measure", counting)
+    index.sweep()
+    assert len(most) == 40
+    assert max(most) <= 2  # the record being swept, and its replacement
 
 
 def test_add_root_later(tmp_path: Path) -> None:
