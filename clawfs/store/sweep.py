@@ -64,4 +64,4 @@ def sweep(
 
 def _measured(rec: SessionFile) -> bool:
     """Whether the size of the Markdown of `rec`'s version is known."""
-    return rec.rendered is not None and rec.rendered.size is not None
+    return rec.version.measured

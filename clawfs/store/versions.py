@@ -110,6 +110,13 @@ class Version(NamedTuple):
         size = int.from_bytes(self.numbers[_MD_AT : _MD_AT + 8], "little", signed=True)
         return Rendered(self.title.decode("utf-8", "surrogatepass"), None if size < 0 else size)
 
+    @property
+    def measured(self) -> bool:
+        """Whether the size of its Markdown is known: `rendered` without
+        making one (the load sweep asks it of every file every minute)."""
+        return self.title is not None and int.from_bytes(
+            self.numbers[_MD_AT : _MD_AT + 8], "little", signed=True) >= 0
+
     def rendering(self, rendered: Rendered) -> Version:
         """This version, with what is known of its Markdown."""
         size = -1 if rendered.size is None else rendered.size
