@@ -280,8 +280,13 @@ def _held(
         gone = set() if seen == len(known) else known.keys() - scanning.session_names(fd)
     finally:
         os.close(fd)
-    rest = (scanning.find_entry(root, fp, directory, name) for name in names)
-    return sorted((item for item in rest if item is not None), key=_name_bytes), gone
+    rest = [scanning.find_entry(root, fp, directory, name) for name in names]
+    found = [item for item in rest if item is not None]
+    # A held name that is no session file now (a FIFO swapped in) is
+    # listed but not found: it goes, as the listing's way would drop it.
+    taken = {item.file_name for item in found}
+    gone |= {name for name in names if name in known and name not in taken}
+    return sorted(found, key=_name_bytes), gone
 
 
 def _not_known(fd: int, known: dict[str, SessionFile]) -> tuple[list[str], int]:
