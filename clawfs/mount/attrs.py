@@ -34,7 +34,7 @@ import os
 import stat
 import struct
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import pyfuse3
 from pyfuse3 import EntryAttributes, FUSEError
@@ -98,7 +98,6 @@ SHORT_ATTR_TIMEOUT = 1.0
 LONG_ATTR_TIMEOUT = 60.0
 ENTRY_TIMEOUT = 60.0
 BACKED = kernelcache.BACKED
-_TRANSCRIPT = EntryKind.TRANSCRIPT
 
 # A listing answers only entries whose attributes are known: before a batch
 # that holds `.md` files of unmeasured versions, up to this many are
@@ -110,9 +109,6 @@ _SEEN = struct.Struct("<QQqqqIIqqqd")
 """One kept lstat: dev, ino, size, mtime_ns, ctime_ns (its `FileKey`), then
 st_mode, st_blksize, st_blocks, st_atime_ns, the Markdown's size (-1: not
 known) and when it was taken (monotonic seconds)."""
-_FILE, _KEY, _MD = 16, versions.KEY.size, struct.calcsize("<QQqqqIIqq")
-"""Where in a packed `_SEEN` the file (dev, ino) ends, its `FileKey` ends,
-and the Markdown's size starts."""
 Seen = tuple[int, int, int, int, int, int, int, int, int, int, float]
 """One kept lstat, unpacked (`_SEEN`): [9] is the Markdown's size, [10] when."""
 KEPT_MIN = 4096
@@ -121,8 +117,8 @@ KEPT_MIN = 4096
 
 class KeptStats:
     """The lstats of backing files taken in the last LONG_ATTR_TIMEOUT
-    seconds, by device and inode (packed, as the index's versions begin),
-    each with its Markdown's size once known (see the module docstring).
+    seconds, by device and inode, each with its Markdown's size once known
+    (see the module docstring).
 
     Compact, as a mount may list 100,000 files a minute: one packed value
     per file (~190 bytes with its dictionary entry); a newer stat of a file
@@ -133,20 +129,18 @@ class KeptStats:
     def __init__(self, keeping: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         self._keeping = keeping
         self._clock = clock
-        self._by_file: dict[bytes, bytes] = {}
+        self._by_file: dict[int, bytes] = {}
         self._thinned = 0
         self._thinned_at = clock()
 
-    def get(self, version: bytes) -> Seen | None:
-        """The stat kept of a version of a file (its `FileKey` packed as
-        `versions.KEY`, which the index's `Version.numbers` start with), if
-        recent enough. Compared packed: a listing asks this of every
-        transcript, and unpacking the key to compare it cost a third of it."""
-        packed = self._by_file.get(version[:_FILE])
-        if packed is None or packed[:_KEY] != version[:_KEY]:
+    def get(self, key: tuple[int, int, int, int, int]) -> Seen | None:
+        """The stat kept of version `key` of a file (a `FileKey`, or its
+        fields), if recent enough."""
+        packed = self._by_file.get(key[0] << 64 | key[1])
+        if packed is None:
             return None
         seen: Seen = _SEEN.unpack(packed)
-        if self._clock() - seen[10] > LONG_ATTR_TIMEOUT:
+        if seen[:5] != key or self._clock() - seen[10] > LONG_ATTR_TIMEOUT:
             return None
         return seen
 
@@ -156,15 +150,17 @@ class KeptStats:
         nothing is asked for it (`keeping` False: with --allow-other)."""
         if not self._keeping:
             return
-        now = self._clock()
-        packed = _SEEN.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                            st.st_mode, st.st_blksize, st.st_blocks, st.st_atime_ns,
-                            -1 if md_size is None else md_size, now)
-        ident = packed[:_FILE]
+        ident = st.st_dev << 64 | st.st_ino
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        md = -1 if md_size is None else md_size
         old = self._by_file.get(ident) if md_size is None else None
-        if old is not None and old[:_KEY] == packed[:_KEY]:
-            packed = packed[:_MD] + old[_MD:_MD + 8] + packed[_MD + 8:]
-        self._by_file[ident] = packed
+        if old is not None:
+            kept: Seen = _SEEN.unpack(old)
+            if kept[:5] == key:
+                md = kept[9]
+        now = self._clock()
+        self._by_file[ident] = _SEEN.pack(*key, st.st_mode, st.st_blksize, st.st_blocks,
+                                          st.st_atime_ns, md, now)
         if len(self._by_file) > KEPT_MIN and (
             len(self._by_file) > 2 * self._thinned or now - self._thinned_at > LONG_ATTR_TIMEOUT
         ):
@@ -172,8 +168,7 @@ class KeptStats:
 
     def sized(self, seen: Seen, md_size: int) -> None:
         """The Markdown of the version `seen` describes is `md_size` bytes."""
-        packed = _SEEN.pack(*seen[:9], md_size, seen[10])
-        self._by_file[packed[:_FILE]] = packed
+        self._by_file[seen[0] << 64 | seen[1]] = _SEEN.pack(*seen[:9], md_size, seen[10])
 
     def _thin(self) -> None:
         """Drop the stats past their time: when the map has doubled since it
@@ -347,44 +342,6 @@ class Attributes:
             inode, entry.kind, st, entry.target, size, self._view.shown(entry, st)
         )), backing_st
 
-    def listing(
-        self, entries: Sequence[Entry], first: int, current: bool
-    ) -> Iterator[tuple[int, EntryAttributes | None]]:
-        """The attributes of `entries[first:]` for one readdir call, in
-        order, each with its index, as `listed` gives them: None for a
-        `.md` file not measured yet (the caller measures it:
-        `measure_ahead`); an entry whose file is gone since the listing was
-        taken, or unreadable, is left out. The attributes yielded are
-        `for_listing`'s, the caller's until it asks for the next.
-
-        One loop for the call, with the common entry inlined (a transcript
-        whose record is the listing's and whose stat is kept, then its
-        `.md`): `ls -l` of 20,000 entries spent a third of its time in
-        calls from one entry's helpers to the next (SPEC §7: 3x native)."""
-        into = self.for_listing()
-        number = self._inodes.number
-        get = self._kept.get
-        lean = current and self._view.reported is None  # else `_found` decides
-        last: Listed | None = None
-        for index in range(first, len(entries)):
-            entry = entries[index]
-            kind = entry.kind
-            try:
-                sf = entry.file
-                if lean and kind is _TRANSCRIPT and isinstance(sf, SessionFile):
-                    seen = get(sf.version.numbers)
-                    if seen is not None:
-                        self._fill(into, number((kind, entry.key), (seen[0], seen[1])),
-                                   seen, None, None)
-                        last = (sf, seen)
-                        yield index, into
-                        continue
-                attr, last = self.listed(entry, into, last, current)
-            except (OSError, FUSEError) as e:
-                log.debug("readdir: leaving out %s: %s", entry.name, e)
-                continue  # removed since the snapshot (or unreadable): leave it out
-            yield index, attr
-
     def listed(
         self, entry: Entry, into: EntryAttributes, last: Listed | None = None,
         current: bool = False,
@@ -392,47 +349,26 @@ class Attributes:
         """`now`'s attributes, for an entry of a listing: a session file's
         from a stat kept of the version the index holds now (module
         docstring), so an `ls -l` of a workspace stats each file at most once
-        a minute; else `now`'s. `into`: `for_listing`'s attributes, filled
+        a minute; else `now`'s. With what it found of the file, for `last`
+        of the next entry: a transcript is listed right before its `.md`, and
+        one look-up serves both. `into`: `for_listing`'s attributes, filled
         and returned for an entry answered from a kept stat (so they are the
         caller's only until its next call). `current`: the workspace has not
         changed since the listing was taken, so the entry's record is the
-        index's (no look-up). Raises OSError (ENOENT) for a file gone.
-
-        With a transcript answered so, what it found of the file, for
-        `last` of the next call: a transcript is listed right before its
-        `.md`, which then needs no look-up, and whose attributes are the
-        transcript's in `into` but for its inode and size (`_fill_markdown`):
-        the ~0.5 us of filling them anew was a tenth of a listing's work."""
-        if last is not None and _same_file(entry, last):
-            return self._fill_markdown(entry, into, *last), None
-        found = self._found(entry, current)
+        index's (no look-up). Raises OSError (ENOENT) for a file gone."""
+        found = last if _same_file(entry, last) else self._found(entry, current)
         if found is None:
-            return self.now(entry)[0], None
+            return self.now(entry)[0], self._found(entry)
         sf, seen = found
         size = None
         if entry.kind is EntryKind.MARKDOWN:
             size = seen[9] if seen[9] >= 0 else self._md_size(sf.path, sf.key, seen)
             if size is None:
-                return None, None
+                return None, found
         inode = self._inodes.number((entry.kind, entry.key), (seen[0], seen[1]))
         # Without --allow-other every entry is shared: `_for_lookup` keeps it as it is.
         self._fill(into, inode, seen, size, None)
-        return into, found if size is None else None
-
-    def _fill_markdown(
-        self, entry: Entry, into: EntryAttributes, sf: SessionFile, seen: Seen
-    ) -> EntryAttributes | None:
-        """`listed` of the `.md` file of the transcript `into` was just
-        filled for (from `seen`): its inode and size set, the rest is the
-        same (`_fill`); None while its size is not known."""
-        size = seen[9] if seen[9] >= 0 else self._md_size(sf.path, sf.key, seen)
-        if size is None:
-            return None
-        inode = self._inodes.number((entry.kind, entry.key), (seen[0], seen[1]))
-        self._inodes.tell(inode, told_of(seen[2], seen[3]))
-        into.st_ino = inode
-        into.st_size, into.st_blocks = size, (size + 511) // 512
-        return into
+        return into, found
 
     def _found(self, entry: Entry, current: bool = False) -> Listed | None:
         """A session file's record in the index now (`current`: the entry's
@@ -445,7 +381,7 @@ class Attributes:
         )
         if sf is None:
             return None
-        seen = self._kept.get(sf.version.numbers)
+        seen = self._kept.get(versions.KEY.unpack_from(sf.version.numbers))
         return None if seen is None else (sf, seen)
 
     def _md_size(self, path: str, key: FileKey, seen: Seen | None) -> int | None:
@@ -510,7 +446,7 @@ class Attributes:
             self._kept.keep(st, size)
 
     def _measured_already(self, path: str, key: FileKey) -> bool:
-        seen = self._kept.get(versions.KEY.pack(*key))
+        seen = self._kept.get(key)
         return (seen is not None and seen[9] >= 0) or self._md_size(path, key, seen) is not None
 
     def _for_lookup(self, entry: Entry, attr: EntryAttributes) -> EntryAttributes:

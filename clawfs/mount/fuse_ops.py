@@ -346,21 +346,24 @@ class Operations(pyfuse3.Operations):
                 handle.who,
             )
         first = max(start_id - FIRST_OFFSET, 0) if start_id else 0
+        last = None  # a transcript is listed right before its .md: one look-up serves both
         current = self.view.stamp(handle.key) == handle.stamp
-        reply, looked_up = pyfuse3.readdir_reply, self._inodes.looked_up
-        for index, attr in self._attrs.listing(handle.entries, first, current):
+        scratch = self._attrs.for_listing()  # filled per entry, copied by readdir_reply
+        for index in range(first, len(handle.entries)):
             child = handle.entries[index]
-            if attr is None:  # an unmeasured .md: measure it and the next ones
-                try:
+            try:
+                attr, last = self._attrs.listed(child, scratch, last, current)
+                if attr is None:  # an unmeasured .md: measure it and the next ones
                     await self._attrs.measure_ahead(handle.entries, index)
-                    attr = (self._attrs.listed(child, self._attrs.for_listing())[0]
-                            or await self._attrs.of(child))
-                except (OSError, FUSEError) as e:
-                    log.debug("readdir: leaving out %s: %s", child.name, e)
-                    continue  # removed since the snapshot (or unreadable): leave it out
-            if not reply(token, os.fsencode(child.name), attr, index + 1 + FIRST_OFFSET):
+                    attr = self._attrs.listed(child, scratch)[0] or await self._attrs.of(child)
+            except (OSError, FUSEError) as e:
+                log.debug("readdir: leaving out %s: %s", child.name, e)
+                continue  # removed since the snapshot (or unreadable): leave it out
+            if not pyfuse3.readdir_reply(
+                token, os.fsencode(child.name), attr, index + 1 + FIRST_OFFSET
+            ):
                 break
-            looked_up(attr.st_ino)
+            self._inodes.looked_up(attr.st_ino)
         self._let_go()
 
     @handler

@@ -22,7 +22,7 @@ from clawfs.mount import attrs, view
 from clawfs.mount.fuse_ops import Operations
 from clawfs.mount.inodes import ROOT_INODE
 from clawfs.mount.view import View
-from clawfs.store import files, versions
+from clawfs.store import files
 from clawfs.store.index import StoreIndex
 from clawfs.store.roots import RootKind, make_root
 
@@ -217,11 +217,11 @@ def test_kept_stats_of_one_big_listing_go_a_minute_later() -> None:
     kept = attrs.KeptStats(clock=lambda: now[0])
     for n in range(3 * attrs.KEPT_MIN):  # one listing, at once
         kept.keep(_stat(n))
-    assert kept.get(versions.KEY.pack(*_key(_stat(1)))) is not None
+    assert kept.get(_key(_stat(1))) is not None
     now[0] += attrs.LONG_ATTR_TIMEOUT + 1
     kept.keep(_stat(10**6))
     assert len(kept._by_file) == 1
-    assert kept.get(versions.KEY.pack(*_key(_stat(1)))) is None
+    assert kept.get(_key(_stat(1))) is None
 
 
 def test_nothing_is_kept_when_nothing_reads_it() -> None:
@@ -229,7 +229,7 @@ def test_nothing_is_kept_when_nothing_reads_it() -> None:
     rules): keeping their stats would only cost memory."""
     kept = attrs.KeptStats(keeping=False)
     kept.keep(_stat(7))
-    assert kept.get(versions.KEY.pack(*_key(_stat(7)))) is None
+    assert kept.get(_key(_stat(7))) is None
     assert kept._by_file == {}
 
 
