@@ -46,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,12 +211,17 @@ def make_stale_mount(path: Path, fstype: str = FSTYPE) -> None:
         os.close(fd)
 
 
-def wait_until(condition: object, timeout: float, what: str) -> None:
+def wait_until(
+    condition: object, timeout: float, what: str, state: Callable[[], object] | None = None
+) -> None:
+    """Poll `condition` until it holds; on a timeout say what `state` shows
+    then (what the mount answered), so a rare failure can be read later."""
     assert callable(condition)
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            seen = "" if state is None else f"; it shows {state()!r}"
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{seen}")
         time.sleep(0.02)
 
 
