@@ -35,6 +35,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import trio
@@ -200,10 +201,14 @@ class LiveStore:
             if not batch:
                 continue
             try:
-                await trio.to_thread.run_sync(self.index.apply, batch, limiter=self._limiter)
+                took = await trio.to_thread.run_sync(
+                    _timed, self.index.apply, batch, limiter=self._limiter
+                )
             except Exception:
                 log.exception("applying %d store change(s) failed", len(batch))
                 continue  # the next sweep repairs it
+            if RESCAN in batch:  # what the safety sweep costs paces it (watcher.py)
+                self.watcher.pace_sweep(took)
             await self._tell(self.index.take_changes())
 
     async def _load_sweep_loop(self) -> None:
@@ -235,6 +240,14 @@ class LiveStore:
             await self._on_changed(changes)
         except Exception:
             log.exception("updating the kernel's caches failed")
+
+
+def _timed(work: Callable[[list[Change]], object], batch: list[Change]) -> float:
+    """Do `work` on `batch`; the seconds it took (in its worker thread, not
+    counting the wait for the limiter)."""
+    began = time.monotonic()
+    work(batch)
+    return time.monotonic() - began
 
 
 def _on_trio_thread(token: trio.lowlevel.TrioToken) -> bool:

@@ -156,6 +156,28 @@ def test_armed_but_polled_the_first_rescan_still_catches_up(tmp_path: Path) -> N
     run_live(live, body)
 
 
+def test_a_rescan_paces_the_safety_sweep_by_what_it_cost(tmp_path: Path) -> None:
+    """The store's rescan (the safety sweep's work) is timed and the
+    watcher told, so its next sweep waits in proportion (watcher.py)."""
+    root = tmp_path / "store"
+    directory, _ = workspace(tmp_path, "p", root)
+    save(directory, "session-a")
+    index = index_of(root)
+    costs: list[float] = []
+    live = LiveStore(index, Recorder(), sweep_interval_s=0.05)
+
+    def paced(cost_s: float) -> None:
+        costs.append(cost_s)
+
+    live.watcher.pace_sweep = paced  # type: ignore[method-assign]
+
+    async def body() -> None:
+        await until(lambda: len(costs) >= 2)
+
+    run_live(live, body)
+    assert all(0.0 < cost < SOON for cost in costs)
+
+
 def test_add_root_from_another_thread_returns_once_indexed(tmp_path: Path) -> None:
     first, second = tmp_path / "one", tmp_path / "two"
     save(workspace(tmp_path, "p", first)[0], "session-a")

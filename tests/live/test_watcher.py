@@ -414,6 +414,25 @@ def test_sweep_emits_rescan(store: Path) -> None:
     watch([store], body, sweep_interval_s=0.2)
 
 
+def test_the_sweep_waits_longer_when_a_rescan_costs_more(store: Path) -> None:
+    """A rescan stats every session file (~1 s at 100,000 local sessions,
+    far more on a file server): the safety sweep's period grows with that
+    cost, so rescans take at most SWEEP_DUTY of the time."""
+
+    async def body(w: Watcher, m: Mirror) -> None:
+        w.pace_sweep(0.2)  # a rescan took 0.2 s: the next sweep is 20 s away
+        await trio.sleep(1.0)  # ten periods of 0.1 s
+        assert [RESCAN] not in m.batches  # unpaced: ten (test_sweep_emits_rescan)
+
+    watch([store], body, sweep_interval_s=0.1)
+
+
+def test_sweep_wait() -> None:
+    assert watcher_mod.sweep_wait(60.0, 0.3) == 60.0  # 20,000 local sessions
+    assert watcher_mod.sweep_wait(60.0, 1.2) == pytest.approx(1.2 / watcher_mod.SWEEP_DUTY)
+    assert watcher_mod.sweep_wait(60.0, 0.0) == 60.0
+
+
 def test_a_failing_consumer_does_not_stop_the_watcher(
     store: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
