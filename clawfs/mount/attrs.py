@@ -56,8 +56,9 @@ log = logging.getLogger(__name__)
 # exactly what the kernel holds (live/livestore.py, mount/kernelcache.py): an
 # append, a save by rename, a deletion, a re-pointed alias show at once, so a
 # timeout bounds only how long a change the watcher *missed* can show, and
-# that is bounded anyway by the safety sweep (a rescan every 60 s,
-# livestore.SWEEP_SECONDS, whose changes are invalidated like any other; on
+# that is bounded anyway by the safety sweep (a rescan every 60 s or, in a
+# big store, as often as keeps it to 1 % of the time: livestore.SWEEP_SECONDS,
+# watcher.sweep_wait; its changes are invalidated like any other; on
 # a polled root, a network or FUSE filesystem, the poller sees most changes
 # sooner: live/poller.py). Meanwhile every expired entry costs a round trip
 # (~30 us in pyfuse3 + trio): with transcripts at 1 s, a warm `cat` of every
