@@ -208,6 +208,7 @@ class LiveStore:
                 log.exception("applying %d store change(s) failed", len(batch))
                 continue  # the next sweep repairs it
             if RESCAN in batch:  # what the safety sweep costs paces it (watcher.py)
+                log.debug("a rescan of the store took %.2f s", took)
                 self.watcher.pace_sweep(took)
             await self._tell(self.index.take_changes())
 
